@@ -1,0 +1,1 @@
+"""nl2sql: ask a database questions in plain language."""

@@ -1,0 +1,151 @@
+"""Typed description of a database: what introspection finds and the semantic layer adds.
+
+A :class:`Catalog` is the plain value every later stage reads: the prompt
+builder, the drafters, the guard (names must resolve here) and the renderer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Profile:
+    """A cheap per-column profile; ``top_values`` only for low-cardinality text."""
+
+    distinct: int = 0
+    null_share: float = 0.0
+    min: str | None = None
+    max: str | None = None
+    top_values: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass
+class Column:
+    name: str
+    type: str
+    nullable: bool = True
+    comment: str | None = None
+    primary_key: bool = False
+    profile: Profile | None = None
+    # Semantic layer (schemas/*.yaml):
+    description: str | None = None
+    synonyms: list[str] = field(default_factory=list)
+    values: dict[str, list[str]] = field(default_factory=dict)
+    tags: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def about(self) -> str | None:
+        """The best human description: the semantic layer's, else the DB comment."""
+        return self.description or self.comment
+
+
+@dataclass
+class ForeignKey:
+    columns: list[str]
+    ref_table: str
+    ref_columns: list[str]
+
+
+@dataclass
+class Table:
+    name: str
+    columns: list[Column]
+    kind: str = "table"  # "table" | "view"
+    primary_key: list[str] = field(default_factory=list)
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
+    comment: str | None = None
+    row_count: int | None = None
+    description: str | None = None
+    synonyms: list[str] = field(default_factory=list)
+    tags: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def about(self) -> str | None:
+        return self.description or self.comment
+
+    def column(self, name: str) -> Column | None:
+        """Case-insensitive column lookup."""
+        wanted = name.lower()
+        return next((c for c in self.columns if c.name.lower() == wanted), None)
+
+
+@dataclass
+class Term:
+    """A business term: ``sales = sum(orders.total_amount)``."""
+
+    name: str
+    sql: str
+    synonyms: list[str] = field(default_factory=list)
+    description: str | None = None
+
+
+@dataclass
+class Example:
+    """A verified question -> SQL pair from the semantic layer."""
+
+    question: str
+    sql: str
+
+
+@dataclass
+class Catalog:
+    """Everything known about one database.
+
+    >>> cat = Catalog(name="shop", tables={})
+    >>> cat.table("orders") is None
+    True
+    """
+
+    name: str
+    tables: dict[str, Table]
+    source: str = ""
+    dialect: str = "duckdb"  # the dialect the source database speaks natively
+    description: str | None = None
+    terms: list[Term] = field(default_factory=list)
+    examples: list[Example] = field(default_factory=list)
+    fingerprint: str = ""
+    semantic_files: list[str] = field(default_factory=list)
+
+    def table(self, name: str) -> Table | None:
+        """Case-insensitive table lookup."""
+        if name in self.tables:
+            return self.tables[name]
+        wanted = name.lower()
+        return next((t for t in self.tables.values() if t.name.lower() == wanted), None)
+
+    def sqlglot_schema(self) -> dict[str, dict[str, str]]:
+        """``{table: {column: type}}`` for sqlglot's qualify/lineage machinery."""
+        return {t.name: {c.name: c.type for c in t.columns} for t in self.tables.values()}
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Catalog:
+        """Inverse of :meth:`to_json` (used by the on-disk introspection cache)."""
+        tables = {name: _table_from_json(t) for name, t in data["tables"].items()}
+        return cls(
+            name=data["name"], tables=tables, source=data.get("source", ""),
+            dialect=data.get("dialect", "duckdb"), description=data.get("description"),
+            terms=[Term(**t) for t in data.get("terms", [])],
+            examples=[Example(**e) for e in data.get("examples", [])],
+            fingerprint=data.get("fingerprint", ""),
+            semantic_files=list(data.get("semantic_files", [])),
+        )
+
+
+def _table_from_json(data: dict[str, Any]) -> Table:
+    columns = [_column_from_json(c) for c in data["columns"]]
+    fks = [ForeignKey(**fk) for fk in data.get("foreign_keys", [])]
+    rest = {k: v for k, v in data.items() if k not in ("columns", "foreign_keys")}
+    return Table(columns=columns, foreign_keys=fks, **rest)
+
+
+def _column_from_json(data: dict[str, Any]) -> Column:
+    profile = data.get("profile")
+    rest = {k: v for k, v in data.items() if k != "profile"}
+    if profile is not None:
+        profile = Profile(**{**profile, "top_values": [tuple(v) for v in profile["top_values"]]})
+    return Column(profile=profile, **rest)

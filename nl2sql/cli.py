@@ -1,0 +1,202 @@
+"""The ``nl2sql`` command line: the only place errors become messages and exit codes.
+
+Exit codes: 0 ok, 2 usage or configuration, 3 refused by the guard,
+4 execution error or timeout, 5 model unreachable or unusable,
+6 the offline drafter declined, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nl2sql.errors import ConfigError, Interrupted, NL2SQLError
+from nl2sql.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="nl2sql",
+    help="Ask a database questions in plain language (English or Chinese) and get a table "
+         "back, with the SQL that produced it.\n\nExample: nl2sql ask \"How many customers "
+         "are in each city?\"",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+DbOption = Annotated[str | None, typer.Option(
+    "--db", help="DuckDB or SQLite file (default: NL2SQL_DB, else the bundled sample database).")]
+FormatOption = Annotated[str, typer.Option(
+    "--format", "-f", help="Output format: table, csv, json or markdown.")]
+LimitOption = Annotated[int | None, typer.Option(
+    "--limit", help="Row limit (a LIMIT is added or lowered to this).", min=1)]
+
+
+def _settings(**flags: Any) -> Settings:
+    return load_settings(flags=flags)
+
+
+def _emit_error(exc: NL2SQLError, fmt: str) -> None:
+    if fmt == "json":
+        from nl2sql.render import to_json
+
+        typer.echo(to_json({"error": exc.to_json()}))
+    else:
+        rule_name = exc.details.get("rule")
+        rule = f" [{rule_name}]" if rule_name and rule_name != exc.kind else ""
+        typer.echo(f"error ({exc.kind}){rule}: {exc.message}", err=True)
+
+
+@contextmanager
+def _errors(fmt: str) -> Iterator[None]:
+    """Turn every failure into one line (or one JSON object) and its exit code."""
+    try:
+        yield
+    except NL2SQLError as exc:
+        _emit_error(exc, fmt)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        _emit_error(Interrupted("interrupted"), fmt)
+        raise typer.Exit(Interrupted.exit_code) from None
+
+
+def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
+    if fmt not in allowed:
+        raise ConfigError(f"--format must be one of {', '.join(allowed)}, not {fmt!r}")
+
+
+def _open(settings: Settings, quiet: bool) -> Any:
+    from nl2sql import pipeline
+
+    if pipeline.ensure_sample_db(settings.db) and not quiet:
+        typer.echo(f"built the sample database at {settings.db}", err=True)
+    return pipeline.open_session(settings)
+
+
+def _print_answer(answer: Any, fmt: str) -> None:
+    from nl2sql import render
+
+    if fmt == "json":
+        typer.echo(render.answer_json(answer))
+    elif fmt == "csv":
+        sys.stdout.write(render.answer_csv(answer))
+    elif fmt == "markdown":
+        sys.stdout.write(render.answer_markdown(answer))
+    else:
+        from rich.console import Console
+
+        render.answer_table(answer, Console())
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in English or Chinese.")],
+    db: DbOption = None,
+    drafter: Annotated[str | None, typer.Option(
+        "--drafter", help="auto (model when OPENAI_API_KEY is set), model or offline.")] = None,
+    fmt: FormatOption = "table",
+    limit: LimitOption = None,
+) -> None:
+    """Answer a question about the database and show the SQL that produced the answer.
+
+    Example: nl2sql ask "每个城市有多少客户？" --format json
+    """
+    from nl2sql import pipeline
+
+    with _errors(fmt):
+        _check_format(fmt, ("table", "csv", "json", "markdown"))
+        settings = _settings(db=db, drafter=drafter, row_limit=limit)
+        with _open(settings, quiet=fmt != "table") as session:
+            answer = pipeline.ask(session, question)
+        _print_answer(answer, fmt)
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A SQL query (DuckDB dialect).")],
+    db: DbOption = None,
+    fmt: FormatOption = "table",
+    limit: LimitOption = None,
+) -> None:
+    """Run a hand-written query through the same guard and engine as model SQL.
+
+    Example: nl2sql sql "SELECT city, count(*) FROM customers GROUP BY city" -f csv
+    """
+    from nl2sql import pipeline
+
+    with _errors(fmt):
+        _check_format(fmt, ("table", "csv", "json", "markdown"))
+        settings = _settings(db=db, row_limit=limit)
+        with _open(settings, quiet=fmt != "table") as session:
+            answer = pipeline.run_sql(session, query)
+        _print_answer(answer, fmt)
+
+
+@app.command()
+def schema(
+    db: DbOption = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+) -> None:
+    """Show the merged catalog: introspected tables plus the semantic layer.
+
+    Example: nl2sql schema --format json | jq '.tables | keys'
+    """
+    with _errors(fmt):
+        _check_format(fmt, ("text", "json"))
+        settings = _settings(db=db)
+        with _open(settings, quiet=fmt != "text") as session:
+            catalog = session.catalog
+        if fmt == "json":
+            from nl2sql.render import to_json
+
+            typer.echo(to_json(catalog.to_json()))
+        else:
+            typer.echo(_catalog_text(catalog))
+
+
+def _catalog_text(catalog: Any) -> str:
+    from nl2sql.context import Context
+    from nl2sql.prompt import schema_text
+
+    head = f"-- database {catalog.name}" + (f": {catalog.description}" if catalog.description else "")
+    files = f"\n-- semantic layer: {', '.join(catalog.semantic_files)}" if catalog.semantic_files else ""
+    ctx = Context(tables=list(catalog.tables.values()), terms=catalog.terms,
+                  examples=catalog.examples)
+    return head + files + "\n" + schema_text(ctx)
+
+
+@app.command("sample-db")
+def sample_db(
+    scale: Annotated[float, typer.Option("--scale", help="1 ≈ 20,000 orders; 50 ≈ 1M.",
+                                         min=0.01)] = 1.0,
+    out: Annotated[Path | None, typer.Option("--out", help="Where to write the DuckDB file.")] = None,
+) -> None:
+    """Build the deterministic sample database (a Chinese e-commerce shop).
+
+    Example: nl2sql sample-db --scale 50 --out /tmp/shop50.duckdb
+    """
+    with _errors("text"):
+        from sample_db.generate import DEFAULT_PATH, build
+
+        target = out or DEFAULT_PATH
+        build(target, scale=scale)
+        typer.echo(str(target))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    command: Callable[..., Any] = typer.main.get_command(app)
+    try:
+        command(args=argv, prog_name="nl2sql", standalone_mode=True)
+    except KeyboardInterrupt:
+        typer.echo("error (interrupted): interrupted", err=True)
+        raise SystemExit(Interrupted.exit_code) from None
+
+
+if __name__ == "__main__":
+    main()

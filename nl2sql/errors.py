@@ -1,0 +1,96 @@
+"""The one exception hierarchy of nl2sql.
+
+Stages raise these; only the CLI turns them into messages and exit codes.
+Each class carries its ``kind`` (the stable name used in JSON output) and its
+``exit_code`` so the mapping lives in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class NL2SQLError(Exception):
+    """Base of every error the product raises on purpose."""
+
+    kind = "error"
+    exit_code = 1
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``{"kind", "message", ...}`` object printed under ``"error"``."""
+        return {"kind": self.kind, "message": self.message, **self.details}
+
+
+class ConfigError(NL2SQLError):
+    """Bad flags, a broken ``.env``, a database that cannot be opened."""
+
+    kind = "config"
+    exit_code = 2
+
+
+class UnsafeSQL(NL2SQLError):
+    """The guard refused a query; ``rule`` names the rule that refused it."""
+
+    kind = "unsafe_sql"
+    exit_code = 3
+
+    def __init__(self, message: str, rule: str = "unsafe", **details: Any) -> None:
+        super().__init__(message, rule=rule, **details)
+        self.rule = rule
+
+
+class UnknownIdentifier(UnsafeSQL):
+    """A table or column that is not in the catalog (with close matches)."""
+
+    kind = "unknown_identifier"
+
+    def __init__(self, message: str, name: str, suggestions: list[str] | None = None) -> None:
+        super().__init__(message, rule="unknown_identifier", name=name,
+                         suggestions=suggestions or [])
+        self.name = name
+        self.suggestions = suggestions or []
+
+
+class ExecutionError(NL2SQLError):
+    """DuckDB raised an error while running an accepted query."""
+
+    kind = "execution"
+    exit_code = 4
+
+
+class QueryTimeout(ExecutionError):
+    """The query ran past its time limit and was interrupted."""
+
+    kind = "timeout"
+
+
+class ModelError(NL2SQLError):
+    """The model service is unreachable, or its replies are unusable."""
+
+    kind = "model"
+    exit_code = 5
+
+
+class ModelRefused(ModelError):
+    """The model answered in prose instead of SQL (it could not answer)."""
+
+    kind = "model_refused"
+
+
+class DrafterDeclined(NL2SQLError):
+    """The offline drafter could not map every part of the question."""
+
+    kind = "declined"
+    exit_code = 6
+
+
+class Interrupted(NL2SQLError):
+    """The user pressed Ctrl-C."""
+
+    kind = "interrupted"
+    exit_code = 130

@@ -1,0 +1,300 @@
+"""Stage 5 — the guard: decide on the AST whether a query may run.
+
+Fail closed: anything not understood is refused with a reason a person can
+act on. The SQL that runs is regenerated from the checked AST, never the text
+the model wrote.
+
+    >>> from nl2sql.catalog import Catalog, Table, Column
+    >>> cat = Catalog(name="shop", tables={"t": Table("t", [Column("a", "INTEGER")])})
+    >>> check("select a from t", cat, Policy(row_limit=10)).sql
+    'SELECT a FROM t LIMIT 10'
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import OptimizeError, ParseError, TokenError
+from sqlglot.optimizer.qualify import qualify
+
+from nl2sql.catalog import Catalog
+from nl2sql.errors import UnknownIdentifier, UnsafeSQL
+from nl2sql.values import GuardedQuery
+
+# sqlglot logs "unsupported syntax, falling back to Command" warnings; the
+# guard reports those statements itself.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Limits the guard enforces for one caller."""
+
+    row_limit: int = 1000
+    max_chars: int = 100_000
+
+
+QUERY_ROOTS = (exp.Select, exp.SetOperation, exp.Values, exp.Subquery)
+
+# Nodes that write, change settings or leave the query language, with the
+# words a person would use for them.
+FORBIDDEN_NODES: dict[type[exp.Expression], str] = {
+    exp.Into: "SELECT ... INTO creates a table",
+    exp.Insert: "INSERT writes data",
+    exp.Update: "UPDATE writes data",
+    exp.Delete: "DELETE writes data",
+    exp.Merge: "MERGE writes data",
+    exp.Create: "CREATE changes the database",
+    exp.Drop: "DROP changes the database",
+    exp.Alter: "ALTER changes the database",
+    exp.TruncateTable: "TRUNCATE deletes data",
+    exp.Copy: "COPY reads or writes files",
+    exp.Export: "EXPORT writes files",
+    exp.Install: "INSTALL loads extensions",
+    exp.Attach: "ATTACH opens other databases",
+    exp.Detach: "DETACH changes attached databases",
+    exp.Use: "USE changes the current database",
+    exp.Set: "SET changes settings",
+    exp.Pragma: "PRAGMA reads or changes settings",
+    exp.Command: "this statement is not a query",
+    exp.Transaction: "transactions are not queries",
+    exp.Commit: "transactions are not queries",
+    exp.Rollback: "transactions are not queries",
+    exp.Describe: "DESCRIBE is not a query; ask for the schema instead",
+    exp.Summarize: "SUMMARIZE is not a query",
+    exp.Grant: "GRANT changes permissions",
+    exp.Revoke: "REVOKE changes permissions",
+    exp.Analyze: "ANALYZE changes statistics",
+    exp.Placeholder: "query parameters are not supported",
+    exp.Parameter: "query parameters are not supported",
+}
+
+# Functions refused by name, with why. Prefixes cover families.
+FORBIDDEN_FUNCTIONS: dict[str, str] = {
+    "read_text": "it reads files", "read_blob": "it reads files", "glob": "it lists files",
+    "sniff_csv": "it reads files", "getenv": "it reads the environment",
+    "current_setting": "it reads settings", "getvariable": "it reads session variables",
+    "set_variable": "it changes session variables", "query": "it runs dynamic SQL",
+    "query_table": "it runs dynamic SQL",
+    "json_execute_serialized_sql": "it runs dynamic SQL",
+    "nextval": "it changes a sequence", "currval": "it reads a sequence",
+    "setseed": "it changes the random seed", "sqlite_scan": "it reads files",
+    "sqlite_attach": "it opens other databases", "postgres_scan": "it reaches other databases",
+    "iceberg_scan": "it reads files", "delta_scan": "it reads files",
+    "load_extension": "it loads code", "checkpoint": "it writes the database",
+    "force_checkpoint": "it writes the database", "export_database": "it writes files",
+    "which_secret": "it reads secrets", "st_read": "it reads files",
+}
+FORBIDDEN_PREFIXES: dict[str, str] = {
+    "read_": "it reads files", "parquet_": "it reads files", "duckdb_": "it reveals the system catalog",
+    "pragma_": "it reads settings", "http": "it reaches the network", "icu_": "it reads settings",
+    "sqlite_": "it reads files", "postgres_": "it reaches other databases",
+    "mysql_": "it reaches other databases", "iceberg_": "it reads files", "delta_": "it reads files",
+}
+FORBIDDEN_FUNCTION_CLASSES: dict[type[exp.Expression], tuple[str, str]] = {
+    exp.ReadCSV: ("read_csv", "it reads files"),
+    exp.ReadParquet: ("read_parquet", "it reads files"),
+}
+TABLE_FUNCTIONS_ALLOWED = (exp.GenerateSeries, exp.Unnest, exp.Explode)
+
+
+def check(sql: str, catalog: Catalog, policy: Policy | None = None,
+          dialect: str = "duckdb") -> GuardedQuery:
+    """Accept ``sql`` as a :class:`GuardedQuery` or raise :class:`UnsafeSQL`."""
+    policy = policy or Policy()
+    _check_text(sql, policy)
+    tree = _parse_one(sql, dialect)
+    _check_nodes(tree)
+    _check_functions(tree)
+    tables = _check_tables(tree, catalog)
+    columns = _check_columns(tree, catalog)
+    limited, limit = _apply_limit(tree, policy.row_limit)
+    notes = [f"LIMIT {limit} applied (row limit)"] if limited else []
+    return GuardedQuery(sql=tree.sql(dialect="duckdb"), original=sql, tables=tables,
+                        columns=columns, limit=limit, limited=limited, notes=notes)
+
+
+def _check_text(sql: str, policy: Policy) -> None:
+    if not sql.strip():
+        raise UnsafeSQL("the query is empty", rule="empty")
+    if len(sql) > policy.max_chars:
+        raise UnsafeSQL(f"the query is {len(sql):,} characters long; the limit is "
+                        f"{policy.max_chars:,}", rule="too_long")
+    bad = next((c for c in sql if ord(c) < 32 and c not in "\t\n\r"), None)
+    if bad is not None:
+        raise UnsafeSQL(f"the query contains a control character (0x{ord(bad):02x})",
+                        rule="control_character")
+
+
+def _parse_one(sql: str, dialect: str) -> exp.Expression:
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except (ParseError, TokenError) as exc:
+        raise UnsafeSQL(f"the SQL does not parse: {_first_line(exc)}", rule="parse") from exc
+    except RecursionError as exc:
+        raise UnsafeSQL("the query is nested too deeply to check", rule="too_deep") from exc
+    if not statements:
+        raise UnsafeSQL("the query is empty", rule="empty")
+    if len(statements) > 1:
+        raise UnsafeSQL(f"only one statement may run; this text has {len(statements)}",
+                        rule="single_statement")
+    tree = statements[0]
+    if not isinstance(tree, QUERY_ROOTS):
+        reason = FORBIDDEN_NODES.get(type(tree), f"{type(tree).__name__.upper()} is not a query")
+        raise UnsafeSQL(f"only read-only queries may run: {reason}", rule="read_only")
+    return tree
+
+
+def _check_nodes(tree: exp.Expression) -> None:
+    for node in tree.walk():
+        reason = FORBIDDEN_NODES.get(type(node))
+        if reason is not None:
+            raise UnsafeSQL(f"only read-only queries may run: {reason}", rule="read_only")
+        if isinstance(node, exp.With) and node.args.get("recursive"):
+            raise UnsafeSQL("WITH RECURSIVE is not allowed: it can run without end",
+                            rule="recursive_cte")
+
+
+def function_name(node: exp.Func) -> str:
+    """The lower-case name a person would write for a function node."""
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    return node.sql_name().lower()
+
+
+def _check_functions(tree: exp.Expression) -> None:
+    for node in tree.find_all(exp.Func):
+        by_class = FORBIDDEN_FUNCTION_CLASSES.get(type(node))
+        if by_class is not None:
+            _refuse_function(*by_class)
+        name = function_name(node)
+        reason = FORBIDDEN_FUNCTIONS.get(name) or next(
+            (why for prefix, why in FORBIDDEN_PREFIXES.items() if name.startswith(prefix)), None)
+        if reason is not None:
+            _refuse_function(name, reason)
+
+
+def _refuse_function(name: str, reason: str) -> None:
+    raise UnsafeSQL(f"function {name} is not allowed: {reason}", rule="function", function=name)
+
+
+def _cte_names(tree: exp.Expression) -> set[str]:
+    return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+
+
+def _check_tables(tree: exp.Expression, catalog: Catalog) -> list[str]:
+    ctes = _cte_names(tree)
+    found: list[str] = []
+    for table in tree.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            _check_table_function(table)
+            continue
+        _check_prefix(table, catalog)
+        name = table.name
+        if not table.db and name.lower() in ctes:
+            continue
+        real = catalog.table(name)
+        if real is None:
+            raise _unknown("table", name, list(catalog.tables))
+        if real.name not in found:
+            found.append(real.name)
+    return found
+
+
+def _check_table_function(table: exp.Table) -> None:
+    func = table.this
+    if isinstance(func, TABLE_FUNCTIONS_ALLOWED):
+        return
+    name = function_name(func) if isinstance(func, exp.Func) else type(func).__name__.lower()
+    raise UnsafeSQL(f"table function {name} is not allowed: only the database's tables may be read",
+                    rule="table_function", function=name)
+
+
+def _check_prefix(table: exp.Table, catalog: Catalog) -> None:
+    allowed_db = {"", "main", catalog.name.lower()}
+    db, cat = table.db.lower(), table.catalog.lower()
+    if cat not in ("", catalog.name.lower()) or db not in allowed_db:
+        where = ".".join(p for p in (table.catalog, table.db, table.name) if p)
+        raise UnsafeSQL(f"table {where} is outside database {catalog.name}: only its own tables "
+                        "may be read", rule="catalog")
+
+
+def _unknown(kind: str, name: str, candidates: list[str]) -> UnknownIdentifier:
+    lowered = {c.lower(): c for c in candidates}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
+    suggestions = [lowered[c] for c in close]
+    hint = f"; did you mean {' or '.join(f'`{s}`' for s in suggestions)}?" if suggestions else ""
+    return UnknownIdentifier(f"no {kind} `{name}`{hint}", name=name, suggestions=suggestions)
+
+
+def _check_columns(tree: exp.Expression, catalog: Catalog) -> list[str]:
+    """Resolve every column with sqlglot's qualify; name the first unknown one."""
+    try:
+        qualified = qualify(tree.copy(), schema=catalog.sqlglot_schema(), dialect="duckdb",
+                            validate_qualify_columns=True, quote_identifiers=False,
+                            identify=False)
+    except OptimizeError as exc:
+        raise _unknown_column(tree, catalog, exc) from exc
+    except RecursionError as exc:
+        raise UnsafeSQL("the query is nested too deeply to check", rule="too_deep") from exc
+    return _columns_read(qualified, catalog)
+
+
+def _unknown_column(tree: exp.Expression, catalog: Catalog, exc: Exception) -> UnsafeSQL:
+    referenced = [t for t in (catalog.table(x.name) for x in tree.find_all(exp.Table)) if t]
+    known = {c.name.lower() for t in referenced for c in t.columns}
+    aliases = {a.alias.lower() for a in tree.find_all(exp.Alias)}
+    aliases |= {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    for column in tree.find_all(exp.Column):
+        name = column.name
+        if name and name.lower() not in known and name.lower() not in aliases:
+            candidates = [c.name for t in referenced for c in t.columns] or [
+                c.name for t in catalog.tables.values() for c in t.columns]
+            return _unknown("column", name, candidates)
+    return UnsafeSQL(f"a name in the query cannot be resolved: {_first_line(exc)}",
+                     rule="unknown_identifier")
+
+
+def _columns_read(qualified: exp.Expression, catalog: Catalog) -> list[str]:
+    """``table.column`` for every catalog column the query touches (for audit)."""
+    from sqlglot.optimizer.scope import traverse_scope
+
+    seen: list[str] = []
+    for scope in traverse_scope(qualified):
+        for column in scope.columns:
+            source = scope.sources.get(column.table)
+            if isinstance(source, exp.Table) and catalog.table(source.name):
+                real = catalog.table(source.name)
+                assert real is not None
+                col = real.column(column.name)
+                key = f"{real.name}.{col.name if col else column.name}"
+                if key not in seen:
+                    seen.append(key)
+    return seen
+
+
+def _apply_limit(tree: exp.Expression, row_limit: int) -> tuple[bool, int]:
+    """Add a LIMIT, or lower one above the row limit. Returns (changed, limit)."""
+    if not isinstance(tree, (exp.Select, exp.SetOperation)):
+        return False, row_limit  # VALUES and parenthesised queries: the engine caps rows
+    current = tree.args.get("limit")
+    value = _literal_int(current.expression) if isinstance(current, exp.Limit) else None
+    if value is not None and value <= row_limit:
+        return False, value
+    tree.set("limit", exp.Limit(expression=exp.Literal.number(row_limit)))
+    return True, row_limit
+
+
+def _literal_int(node: exp.Expression | None) -> int | None:
+    if isinstance(node, exp.Literal) and node.is_int:
+        return int(node.this)
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,195 @@
+"""Stage 1 — introspection: what tables, columns, keys and values the database has.
+
+Structure comes from SQLAlchemy's inspector; profiles (distinct counts, null
+share, ranges, frequent values) from DuckDB's SUMMARIZE over the attached
+source. The result is cached on disk, keyed by a fingerprint of the schema and
+the file's size and modification time, so a second question costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from nl2sql.catalog import Catalog, Column, ForeignKey, Profile, Table
+from nl2sql.errors import ConfigError
+from nl2sql.source import Source
+
+CACHE_VERSION = 1
+TOP_VALUES_MAX_DISTINCT = 60  # text columns with at most this many values get frequent values
+TOP_VALUES_KEEP = 12
+TEXT_TYPES = ("VARCHAR", "TEXT", "CHAR", "STRING", "CLOB", "ENUM", "NVARCHAR", "NCHAR")
+RANGE_TYPES = ("INT", "DECIMAL", "NUMERIC", "DOUBLE", "FLOAT", "REAL", "DATE", "TIME", "HUGEINT")
+
+
+def fingerprint(con: duckdb.DuckDBPyConnection, source: Source) -> str:
+    """A hash that changes when the schema (or the file) changes."""
+    rows = con.execute(
+        "SELECT table_name, column_name, data_type, comment FROM duckdb_columns() "
+        "WHERE database_name = ? ORDER BY ALL",
+        [source.alias],
+    ).fetchall()
+    constraints = con.execute(
+        "SELECT table_name, constraint_type, constraint_text FROM duckdb_constraints() "
+        "WHERE database_name = ? ORDER BY ALL",
+        [source.alias],
+    ).fetchall()
+    stat = os.stat(source.location)
+    payload = json.dumps([CACHE_VERSION, rows, constraints, stat.st_size, stat.st_mtime_ns],
+                         default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def _cache_file(cache_dir: Path, source: Source) -> Path:
+    key = hashlib.sha256(source.location.encode()).hexdigest()[:24]
+    return cache_dir / "catalogs" / f"{key}.json"
+
+
+def load_cached(cache_dir: Path, source: Source, print_: str) -> Catalog | None:
+    """The cached catalog when its fingerprint still matches, else None."""
+    path = _cache_file(cache_dir, source)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("fingerprint") == print_:
+            return Catalog.from_json(data)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a missing or damaged cache is simply rebuilt
+    return None
+
+
+def save_cached(cache_dir: Path, source: Source, catalog: Catalog) -> None:
+    """Write the cache atomically; failure to cache never fails a question."""
+    path = _cache_file(cache_dir, source)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(catalog.to_json(), ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        pass
+
+
+def introspect(source: Source, con: duckdb.DuckDBPyConnection, cache_dir: Path) -> Catalog:
+    """The catalog of ``source`` (structure + profiles), from cache when fresh.
+
+    ``con`` is an unconfined connection with the source attached (see
+    :func:`nl2sql.source.connect`); only our own profiling SQL runs on it here.
+    """
+    print_ = fingerprint(con, source)
+    cached = load_cached(cache_dir, source, print_)
+    if cached is not None:
+        return cached
+    tables = reflect(source)
+    for table in tables.values():
+        profile_table(con, table)
+    catalog = Catalog(name=source.alias, tables=tables, source=source.location,
+                      dialect=source.native_dialect, fingerprint=print_)
+    save_cached(cache_dir, source, catalog)
+    return catalog
+
+
+def reflect(source: Source) -> dict[str, Table]:
+    """Tables, views, columns, keys and comments through SQLAlchemy's inspector."""
+    import sqlalchemy as sa
+
+    connect_args: dict[str, Any] = {"read_only": True} if source.kind == "duckdb" else {}
+    engine = sa.create_engine(source.sqlalchemy_url, connect_args=connect_args)
+    try:
+        inspector = sa.inspect(engine)
+        names = [(n, "table") for n in inspector.get_table_names()]
+        names += [(n, "view") for n in inspector.get_view_names()]
+        return {name: _reflect_table(inspector, name, kind) for name, kind in names}
+    except sa.exc.SQLAlchemyError as exc:
+        raise ConfigError(f"cannot introspect {source.location}: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
+def _reflect_table(inspector: Any, name: str, kind: str) -> Table:
+    pk = inspector.get_pk_constraint(name).get("constrained_columns") or []
+    columns = [
+        Column(name=c["name"], type=_type_name(c["type"]), nullable=bool(c.get("nullable", True)),
+               comment=c.get("comment") or None, primary_key=c["name"] in pk)
+        for c in inspector.get_columns(name)
+    ]
+    fks = [
+        ForeignKey(columns=list(fk["constrained_columns"]), ref_table=fk["referred_table"],
+                   ref_columns=list(fk["referred_columns"]))
+        for fk in (inspector.get_foreign_keys(name) if kind == "table" else [])
+        if fk.get("referred_table")
+    ]
+    comment = _table_comment(inspector, name)
+    return Table(name=name, columns=columns, kind=kind, primary_key=list(pk),
+                 foreign_keys=fks, comment=comment)
+
+
+def _table_comment(inspector: Any, name: str) -> str | None:
+    try:
+        return inspector.get_table_comment(name).get("text") or None
+    except NotImplementedError:  # SQLite has no comments
+        return None
+
+
+def _type_name(sa_type: Any) -> str:
+    try:
+        return str(sa_type.compile()).upper()
+    except Exception:  # some reflected types cannot compile without a dialect
+        return type(sa_type).__name__.upper()
+
+
+def profile_table(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """Fill row count and per-column profiles in place; a failure leaves them empty."""
+    try:
+        summary = con.execute(f"SUMMARIZE {_ident(table.name)}").fetchall()
+        names = [d[0] for d in con.description or []]
+    except duckdb.Error:
+        return
+    for row in summary:
+        info = dict(zip(names, row, strict=False))
+        column = table.column(str(info["column_name"]))
+        if column is None:
+            continue
+        table.row_count = int(info.get("count") or 0)
+        column.profile = _profile_from_summary(info, column.type)
+    for column in table.columns:
+        if _wants_top_values(column):
+            assert column.profile is not None
+            column.profile.top_values = _top_values(con, table.name, column.name)
+
+
+def _profile_from_summary(info: dict[str, Any], type_name: str) -> Profile:
+    nulls = float(info.get("null_percentage") or 0) / 100
+    ranged = any(t in type_name.upper() for t in RANGE_TYPES)
+    return Profile(
+        distinct=int(info.get("approx_unique") or 0),
+        null_share=round(nulls, 4),
+        min=str(info["min"]) if ranged and info.get("min") is not None else None,
+        max=str(info["max"]) if ranged and info.get("max") is not None else None,
+    )
+
+
+def _wants_top_values(column: Column) -> bool:
+    profile = column.profile
+    is_text = any(t in column.type.upper() for t in TEXT_TYPES)
+    return bool(profile and is_text and 0 < profile.distinct <= TOP_VALUES_MAX_DISTINCT)
+
+
+def _top_values(con: duckdb.DuckDBPyConnection, table: str, column: str) -> list[tuple[str, int]]:
+    sql = (f"SELECT {_ident(column)}::VARCHAR, count(*) FROM {_ident(table)} "
+           f"WHERE {_ident(column)} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?")
+    try:
+        rows = con.execute(sql, [TOP_VALUES_KEEP * 6]).fetchall()
+    except duckdb.Error:
+        return []
+    if len(rows) > TOP_VALUES_MAX_DISTINCT:  # approx_unique under-counted: not categorical
+        return []
+    return [(str(v), int(n)) for v, n in rows]
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

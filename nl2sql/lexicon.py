@@ -1,0 +1,80 @@
+"""Words and names: split identifiers into parts and find them in questions.
+
+Shared by context selection and the offline drafter. Chinese has no spaces,
+so matching is by substring; English names are matched through their parts
+(``BillingCountry`` -> ``billing country``, ``unit_price`` -> ``unit price``)
+and singular/plural forms.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_WORD = re.compile(r"[a-z0-9]+|[\u4e00-\u9fff]+")
+
+
+def name_parts(name: str) -> list[str]:
+    """Lower-case parts of an identifier.
+
+    >>> name_parts("InvoiceLineId")
+    ['invoice', 'line', 'id']
+    >>> name_parts("unit_price")
+    ['unit', 'price']
+    """
+    spaced = _CAMEL.sub(" ", name).replace("_", " ").replace("-", " ")
+    return [p for p in spaced.lower().split() if p]
+
+
+def singular(word: str) -> str:
+    """A crude English singular: good enough for identifiers.
+
+    >>> [singular(w) for w in ["categories", "boxes", "orders", "status", "cities"]]
+    ['category', 'box', 'order', 'status', 'city']
+    """
+    if len(word) <= 3 or word.endswith(("ss", "us", "is")):
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("xes", "ches", "shes", "sses")):
+        return word[:-2]
+    if word.endswith("s"):
+        return word[:-1]
+    return word
+
+
+def normalize(text: str) -> str:
+    """Lower-case, full-width to half-width, collapse spaces."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return " ".join(text.split())
+
+
+def words(text: str) -> list[str]:
+    """English words (singular) and runs of Chinese characters in ``text``."""
+    return [singular(w) for w in _WORD.findall(normalize(text))]
+
+
+def phrase_of(name: str) -> str:
+    """``BillingCountry`` -> ``billing country``."""
+    return " ".join(singular(p) for p in name_parts(name))
+
+
+def mentions(question: str, phrase: str) -> bool:
+    """True when ``phrase`` occurs in ``question`` as whole words (substring for Chinese).
+
+    >>> mentions("How many customers?", "customer")
+    True
+    >>> mentions("每个城市有多少客户", "客户")
+    True
+    >>> mentions("the scustomer", "customer")
+    False
+    """
+    phrase = normalize(phrase)
+    if not phrase:
+        return False
+    if any("\u4e00" <= ch <= "\u9fff" for ch in phrase):
+        return phrase in normalize(question)
+    q_words = " " + " ".join(words(question)) + " "
+    p_words = " " + " ".join(words(phrase)) + " "
+    return p_words in q_words

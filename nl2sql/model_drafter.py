@@ -1,0 +1,186 @@
+"""Stage 5a — the model drafter: chat completions against any OpenAI-compatible server.
+
+The model sits behind the small :class:`ChatClient` interface so tests can
+inject their own; the real one wraps the ``openai`` package, whose client
+already retries 408/409/429/5xx and connection failures with exponential
+backoff (honouring ``Retry-After``). Whatever the model says is untrusted:
+SQL is extracted from it, prose is never executed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from nl2sql.errors import ModelError, ModelRefused
+from nl2sql.values import Draft
+
+
+@dataclass
+class ChatReply:
+    content: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class ChatClient(Protocol):
+    """Anything that can complete a chat: the real client or a test double."""
+
+    model: str
+
+    def complete(self, messages: list[dict[str, str]]) -> ChatReply: ...
+
+
+class OpenAIChatClient:
+    """The ``openai`` package speaking chat completions to ``base_url``."""
+
+    def __init__(self, api_key: str, model: str, base_url: str | None = None,
+                 timeout: float = 60.0, retries: int = 3) -> None:
+        import openai
+
+        self.model = model
+        self.base_url = base_url or "https://api.openai.com/v1"
+        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout,
+                                     max_retries=retries)
+        self._timeout = timeout
+        self._retries = retries
+
+    def complete(self, messages: list[dict[str, str]]) -> ChatReply:
+        import openai
+
+        try:
+            response: Any = self._client.chat.completions.create(
+                model=self.model, messages=messages, temperature=0)  # type: ignore[arg-type]
+        except openai.APITimeoutError as exc:
+            raise ModelError(f"the model server at {self.base_url} did not answer within "
+                             f"{self._timeout:g} s ({self._retries} retries)") from exc
+        except openai.APIConnectionError as exc:
+            raise ModelError(f"cannot reach the model server at {self.base_url}") from exc
+        except openai.AuthenticationError as exc:
+            raise ModelError(f"the model server at {self.base_url} rejected the API key "
+                             "(check OPENAI_API_KEY)") from exc
+        except openai.NotFoundError as exc:
+            raise ModelError(f"the model server does not know model {self.model!r} "
+                             "(check NL2SQL_MODEL) or the URL is wrong") from exc
+        except openai.RateLimitError as exc:
+            raise ModelError(f"the model server is rate limiting us; gave up after "
+                             f"{self._retries} retries") from exc
+        except openai.APIStatusError as exc:
+            raise ModelError(f"the model server answered HTTP {exc.status_code}: "
+                             f"{_error_text(exc)}") from exc
+        except (openai.OpenAIError, ValueError) as exc:
+            # A body that is not JSON surfaces as ValueError (JSONDecodeError).
+            raise ModelError("the model server sent a reply that is not chat-completions "
+                             "JSON") from exc
+        return _reply_from(response)
+
+
+def _error_text(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])[:200]
+    return str(getattr(exc, "message", exc))[:200]
+
+
+def _reply_from(response: Any) -> ChatReply:
+    """Validate the shape ourselves: lenient servers send odd bodies with HTTP 200."""
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise ModelError("the model server sent a reply with no choices")
+    message = getattr(choices[0], "message", None)
+    content = getattr(message, "content", None)
+    if not isinstance(content, str):
+        raise ModelError("the model server sent a reply with no text")
+    usage = getattr(response, "usage", None)
+    return ChatReply(content=content,
+                     prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                     completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0))
+
+
+_THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n(.*?)```", re.S)
+_QUERY_START = ("select", "with", "from", "values", "(")
+
+
+def extract_sql(reply: str) -> str:
+    """The one SQL query in a model's reply, or :class:`ModelRefused`.
+
+    Handles fenced blocks, bare SQL, SQL with prose around it and reasoning
+    blocks; a reply that holds no parseable query is a refusal.
+
+    >>> extract_sql("Sure! Here it is:\\n```sql\\nSELECT 1;\\n```\\nHope that helps.")
+    'SELECT 1'
+    >>> extract_sql("The answer is\\nSELECT count(*) FROM t\\nwhich counts rows.")
+    'SELECT count(*) FROM t'
+    """
+    text = _THINK.sub("", reply).strip()
+    for lang, body in _FENCE.findall(text):
+        if lang.lower() in ("", "sql", "duckdb", "sqlite", "postgresql", "postgres", "mysql"):
+            candidate = _parseable_query(body.strip())
+            if candidate:
+                return candidate
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip().lower().startswith(_QUERY_START):
+            candidate = _longest_query(lines[i:])
+            if candidate:
+                return candidate
+    raise ModelRefused("the model could not answer: " + _summary(text))
+
+
+def _longest_query(lines: list[str]) -> str | None:
+    """Drop trailing prose lines until what is left parses as a query."""
+    for end in range(len(lines), 0, -1):
+        candidate = _parseable_query("\n".join(lines[:end]).strip())
+        if candidate:
+            return candidate
+    return None
+
+
+def _parseable_query(text: str) -> str | None:
+    text = text.strip().rstrip(";").strip()
+    if not text:
+        return None
+    try:
+        statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
+    except (ParseError, TokenError, RecursionError):
+        return None
+    if len(statements) != 1 or isinstance(statements[0], exp.Command):
+        # More than one statement is returned as is: the guard names the problem.
+        return text if len(statements) > 1 else None
+    if isinstance(statements[0], exp.Column):  # a lone word such as "Sorry"
+        return None
+    return text
+
+
+def _summary(text: str) -> str:
+    one_line = " ".join(text.split())
+    return (one_line[:160] + "…") if len(one_line) > 160 else (one_line or "(empty reply)")
+
+
+class ModelDrafter:
+    """Draft SQL by asking the model; ``complete`` is the only thing it needs."""
+
+    def __init__(self, client: ChatClient) -> None:
+        self.client = client
+        self.name = f"model:{client.model}"
+
+    def draft(self, messages: list[dict[str, str]]) -> Draft:
+        started = time.perf_counter()
+        reply = self.client.complete(messages)
+        elapsed = round((time.perf_counter() - started) * 1000, 2)
+        try:
+            sql = extract_sql(reply.content)
+        except ModelRefused as exc:
+            exc.details.update(prompt_tokens=reply.prompt_tokens,
+                               completion_tokens=reply.completion_tokens)
+            raise
+        return Draft(sql=sql, drafter=self.name, prompt_tokens=reply.prompt_tokens,
+                     completion_tokens=reply.completion_tokens, elapsed_ms=elapsed,
+                     reply=reply.content)

@@ -1,0 +1,205 @@
+"""Find the catalog in a question: which spans name a table, a column, a value or a term.
+
+The index is built from the catalog alone (names split into parts, synonyms,
+value aliases, profile values, business terms) plus the built-in glossary, so
+it works on any database. Matching works on character spans of the
+normalised question; the longest match wins and matches never overlap.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from nl2sql.catalog import Catalog, Column, Table, Term
+from nl2sql.lexicon import name_parts, normalize, singular
+from nl2sql.offline.glossary import CHINESE, ENGLISH
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:['’.-][a-z0-9]+)*|[\u4e00-\u9fff]")
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+# Profile values that are everyday words first: never read them as filters.
+NEVER_VALUES = {"none", "other", "others", "yes", "no", "true", "false", "null", "n/a", "unknown",
+                "all", "the", "and", "or", "not", "of", "in", "on", "at", "to", "by", "for"}
+GENERIC_PARTS = {"id", "name", "date", "type", "code", "no", "number", "at", "key"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a phrase refers to. ``strength`` 3 exact name, 2 synonym/value, 1 part of a name."""
+
+    kind: str  # "table" | "column" | "value" | "term"
+    table: str = ""
+    column: str = ""
+    value: str = ""
+    term: str = ""
+    strength: int = 3
+
+
+@dataclass
+class Match:
+    start: int
+    end: int
+    text: str
+    targets: list[Target] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return self.targets[0].kind if self.targets else ""
+
+
+@dataclass
+class Index:
+    """phrase (normalised, singular English words joined by spaces) -> targets."""
+
+    phrases: dict[str, list[Target]] = field(default_factory=dict)
+
+    def add(self, phrase: str, target: Target) -> None:
+        key = phrase_key(phrase)
+        if not key:
+            return
+        bucket = self.phrases.setdefault(key, [])
+        if target not in bucket:
+            bucket.append(target)
+
+
+def phrase_key(text: str) -> str:
+    """Normalised form used on both sides of matching: singular words, Chinese as is."""
+    tokens = [t for t in _TOKEN.findall(normalize(text).replace("_", " "))]
+    out: list[str] = []
+    for tok in tokens:
+        if _HAN.match(tok):
+            if out and _HAN.match(out[-1][-1]):
+                out[-1] += tok
+            else:
+                out.append(tok)
+        else:
+            out.append(singular(tok))
+    return " ".join(out)
+
+
+def _column_phrases(table: Table, column: Column) -> list[tuple[str, int]]:
+    parts = [singular(p) for p in name_parts(column.name)]
+    phrases = [(" ".join(parts), 3)]
+    table_parts = [singular(p) for p in name_parts(table.name)]
+    if parts[: len(table_parts)] == table_parts and len(parts) > len(table_parts):
+        phrases.append((" ".join(parts[len(table_parts):]), 2))  # CustomerName in Customer
+    if len(parts) > 1 and parts[-1] not in GENERIC_PARTS:
+        phrases.append((parts[-1], 1))  # BillingCountry -> country
+    if len(parts) > 1 and parts[-1] in ("at", "date", "time", "on") and parts[0] not in GENERIC_PARTS:
+        phrases.append((parts[0], 1))  # closed_at -> closed, signup_date -> signup
+    return phrases
+
+
+def build(catalog: Catalog) -> Index:
+    """The phrase index of ``catalog``."""
+    index = Index()
+    for table in catalog.tables.values():
+        _add_table(index, table)
+        for column in table.columns:
+            _add_column(index, table, column)
+    for term in catalog.terms:
+        for phrase in [term.name, *term.synonyms]:
+            index.add(phrase, Target("term", term=term.name, strength=3))
+    _add_glossary(index)
+    return index
+
+
+def _add_table(index: Index, table: Table) -> None:
+    parts = " ".join(singular(p) for p in name_parts(table.name))
+    index.add(parts, Target("table", table=table.name, strength=3))
+    for synonym in table.synonyms:
+        index.add(synonym, Target("table", table=table.name, strength=2))
+
+
+def _add_column(index: Index, table: Table, column: Column) -> None:
+    for phrase, strength in _column_phrases(table, column):
+        index.add(phrase, Target("column", table=table.name, column=column.name, strength=strength))
+    for synonym in column.synonyms:
+        index.add(synonym, Target("column", table=table.name, column=column.name, strength=2))
+    for stored, aliases in column.values.items():
+        for alias in [stored, *aliases]:
+            if len(alias.strip()) < 2:
+                continue  # one-character aliases (京, 沪) hide inside other words
+            index.add(alias, Target("value", table=table.name, column=column.name, value=stored,
+                                    strength=2))
+    profile = column.profile
+    if profile and not column.tags.get("pii"):
+        for value, _count in profile.top_values:
+            if _matchable_value(value):
+                index.add(value, Target("value", table=table.name, column=column.name,
+                                        value=value, strength=2))
+
+
+def _matchable_value(value: str) -> bool:
+    text = value.strip()
+    if len(text) < 2 or len(text) > 40 or text.lower() in NEVER_VALUES:
+        return False
+    return not text.replace(".", "").replace("-", "").isdigit()
+
+
+def _add_glossary(index: Index) -> None:
+    """Glossary words point wherever the name parts they stand for already point."""
+    for word, meanings in [*CHINESE.items(), *ENGLISH.items()]:
+        for meaning in meanings:
+            for target in list(index.phrases.get(phrase_key(meaning), [])):
+                if target.kind in ("table", "column"):
+                    weaker = Target(target.kind, target.table, target.column,
+                                    strength=min(target.strength, 2))
+                    index.add(word, weaker)
+
+
+def tokens(question: str) -> list[tuple[str, int, int]]:
+    """(normalised token, start, end) over the normalised question."""
+    text = normalize(question)
+    return [(m.group(0) if _HAN.match(m.group(0)) else singular(m.group(0)), m.start(), m.end())
+            for m in _TOKEN.finditer(text)]
+
+
+def find(question: str, index: Index) -> list[Match]:
+    """Non-overlapping matches, longest first, in question order."""
+    text = normalize(question)
+    toks = tokens(question)
+    candidates: list[Match] = []
+    for phrase, targets in index.phrases.items():
+        candidates += _occurrences(phrase, targets, text, toks)
+    candidates.sort(key=lambda m: (-(m.end - m.start), -max(t.strength for t in m.targets)))
+    chosen: list[Match] = []
+    taken: set[int] = set()
+    for match in candidates:
+        span = set(range(match.start, match.end))
+        if span & taken:
+            continue
+        taken |= span
+        chosen.append(match)
+    return sorted(chosen, key=lambda m: m.start)
+
+
+def _occurrences(phrase: str, targets: list[Target], text: str,
+                 toks: list[tuple[str, int, int]]) -> list[Match]:
+    if _HAN.search(phrase) and " " not in phrase:
+        return [Match(m.start(), m.end(), phrase, list(targets))
+                for m in re.finditer(re.escape(phrase), text)]
+    words = phrase.split(" ")
+    found = []
+    for i in range(len(toks) - len(words) + 1):
+        if all(toks[i + j][0] == w for j, w in enumerate(words)):
+            start, end = toks[i][1], toks[i + len(words) - 1][2]
+            found.append(Match(start, end, text[start:end], list(targets)))
+    return found
+
+
+def label_column(table: Table) -> Column | None:
+    """The column that names a row: ``name``/``title``, else the first text column."""
+    for wanted in ("name", "title", "full name", "label"):
+        for column in table.columns:
+            if " ".join(name_parts(column.name)) in (wanted, f"{singular(name_parts(table.name)[-1])} {wanted}"):
+                return column
+    for column in table.columns:
+        if "name" in name_parts(column.name) or "title" in name_parts(column.name):
+            return column
+    return next((c for c in table.columns
+                 if "CHAR" in c.type.upper() or "TEXT" in c.type.upper()), None)
+
+
+def term_by_name(catalog: Catalog, name: str) -> Term | None:
+    return next((t for t in catalog.terms if t.name == name), None)

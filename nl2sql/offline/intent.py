@@ -1,0 +1,109 @@
+"""What the offline drafter understood: a small, typed description of the query.
+
+The parser fills an :class:`Intent`; the composer turns it into SQL; its
+:meth:`Intent.explain` is the plain-language interpretation shown to people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ColumnRef:
+    table: str
+    column: str
+
+    def __str__(self) -> str:
+        return f"{self.table}.{self.column}"
+
+
+@dataclass
+class Measure:
+    """An aggregate: ``count`` (rows), ``count_distinct``, ``sum``/``avg``/``min``/``max`` of a
+    column, or a business ``term`` whose SQL comes from the semantic layer."""
+
+    func: str
+    table: str
+    column: ColumnRef | None = None
+    term_sql: str | None = None
+    label: str = ""
+
+    def describe(self) -> str:
+        if self.func == "count":
+            return f"count of {self.table}"
+        if self.func == "term":
+            return f"{self.label} ({self.term_sql})"
+        func = {"count_distinct": "number of distinct", "avg": "average"}.get(self.func, self.func)
+        return f"{func} {self.column}"
+
+
+@dataclass
+class Filter:
+    """``column op values``; ops: = in > >= < <= is_null not_null year month quarter
+    years after before."""
+
+    column: ColumnRef
+    op: str
+    values: list[object] = field(default_factory=list)
+
+    def describe(self) -> str:
+        vals = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in self.values)
+        words = {"is_null": "is empty", "not_null": "is set", "in": f"in ({vals})",
+                 "year": f"in year {vals}", "month": f"in month {vals}",
+                 "quarter": f"in quarter {vals}", "years": f"in years {vals}",
+                 "after": f"after year {vals}", "before": f"before year {vals}"}
+        return f"{self.column} {words.get(self.op, f'{self.op} {vals}')}"
+
+
+@dataclass
+class Group:
+    """A grouping key: a column, or a time bucket (year/month/quarter) of a date column."""
+
+    column: ColumnRef
+    bucket: str | None = None
+    extra: list[ColumnRef] = field(default_factory=list)  # e.g. the name next to an id
+
+    def describe(self) -> str:
+        return f"{self.bucket} of {self.column}" if self.bucket else str(self.column)
+
+
+@dataclass
+class Intent:
+    base: str
+    measure: Measure | None = None
+    groups: list[Group] = field(default_factory=list)
+    filters: list[Filter] = field(default_factory=list)
+    having: list[tuple[str, float]] = field(default_factory=list)
+    order: str | None = None  # "desc" | "asc"
+    order_column: ColumnRef | None = None
+    limit: int | None = None
+    percent_of: list[Filter] = field(default_factory=list)
+    show: list[ColumnRef] = field(default_factory=list)
+
+    def explain(self) -> str:
+        """Plain-language interpretation, e.g. "count of orders where status = 'cancelled',
+        grouped by customers.city"."""
+        if self.percent_of:
+            head = (f"percentage of {self.base} where "
+                    + " and ".join(f.describe() for f in self.percent_of))
+        elif self.measure:
+            head = self.measure.describe()
+        else:
+            head = f"{self.base} rows"
+        parts = [head]
+        if self.filters:
+            parts.append("where " + " and ".join(f.describe() for f in self.filters))
+        if self.groups:
+            parts.append("grouped by " + ", ".join(g.describe() for g in self.groups))
+        if self.having:
+            parts.append("keeping groups with " + " and ".join(
+                f"{self.measure.describe() if self.measure else 'count'} {op} {n:g}"
+                for op, n in self.having))
+        if self.order:
+            what = str(self.order_column) if self.order_column else (
+                self.measure.label if self.measure else "percentage")
+            word = "highest" if self.order == "desc" else "lowest"
+            parts.append(f"ordered by {what}, {word} first"
+                         + (f", first {self.limit}" if self.limit else ""))
+        return ", ".join(parts)

@@ -1,0 +1,648 @@
+"""Read a question into an :class:`Intent`, or decline with what was not understood.
+
+The question is covered by catalog matches (tables, columns, values, terms),
+cues (aggregates, grouping, comparisons, dates, ordering) and stop words. Any
+word left over is a word the drafter does not understand, and it declines
+rather than guess: a wrong answer is worse than no answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from nl2sql.catalog import Catalog, Column, Table
+from nl2sql.context import neighbours, shortest_path
+from nl2sql.errors import DrafterDeclined
+from nl2sql.lexicon import name_parts, normalize
+from nl2sql.offline import index as idx
+from nl2sql.offline.compose import fans_out
+from nl2sql.offline.glossary import ANTONYMS
+from nl2sql.offline.intent import ColumnRef, Filter, Group, Intent, Measure
+from nl2sql.offline.words import Cue, find_cues, find_dates
+
+NUMERIC = ("INT", "DECIMAL", "NUMERIC", "DOUBLE", "FLOAT", "REAL", "HUGEINT")
+TEMPORAL = ("DATE", "TIME")
+AMOUNT_PARTS = ("total", "amount", "price", "cost", "value", "revenue", "salary", "fee", "spend")
+
+EN_STOP = set("""
+a an the of in on at to for from with by and or is are was were be been being do does did have has
+had what which who whom whose how many much me us we i you they it its their there this that these
+those please show list give tell find get display all each every per as than more less most least
+any some can could would should will shall may might our my your up out about into over under
+across among between during within without only just also still then so such very too
+number count total amount made make placed come came belong belonging belongs exist exists existing
+currently ever overall value values record records row rows entry entries data one
+whose where when broken down based having got get gets there're what's which's
+""".split())
+CN_STOP = set("的了吗呢吧啊呀是有在和与及或都中里内上下个位名种条笔家件款首张次每各按把被请帮我们你查询看给出列"
+              "一下多少几哪些什么谁所其为于对从到由共总计数量也还就要想知道统计分别是否以及一共里面当中之中"
+              "对应分别情况现在目前当前全部所有这那些个别并且而且且最大高低少多平均值合并排名")
+
+
+@dataclass
+class Parse:
+    """Working state while reading one question."""
+
+    catalog: Catalog
+    text: str
+    matches: list[idx.Match]
+    cues: list[Cue]
+    dates: list[Cue]
+    used: set[int] = field(default_factory=set)  # character positions accounted for
+
+    def use(self, start: int, end: int) -> None:
+        self.used.update(range(start, end))
+
+
+def understand(question: str, catalog: Catalog, index: idx.Index) -> Intent:
+    """The :class:`Intent` of ``question`` over ``catalog``, or :class:`DrafterDeclined`."""
+    text = normalize(question)
+    matches = idx.find(question, index)
+    dates = find_dates(text)
+    matches = [m for m in matches if not _overlaps(m.start, m.end, dates)]
+    cues = _pick_cues(find_cues(text), matches, dates)
+    p = Parse(catalog, text, matches, cues, dates)
+    intent = _read(p)
+    _check_coverage(p, intent)
+    return intent
+
+
+def _overlaps(start: int, end: int, spans: list[Cue] | list[idx.Match]) -> bool:
+    return any(s.start < end and start < s.end for s in spans)
+
+
+def _pick_cues(cues: list[Cue], matches: list[idx.Match], dates: list[Cue]) -> list[Cue]:
+    """Cues that do not overlap catalog matches or dates; longest first among themselves."""
+    free = [c for c in cues if not _overlaps(c.start, c.end, matches)
+            and not _overlaps(c.start, c.end, dates)]
+    free.sort(key=lambda c: -(c.end - c.start))
+    chosen: list[Cue] = []
+    for cue in free:
+        if not _overlaps(cue.start, cue.end, chosen):
+            chosen.append(cue)
+    return sorted(chosen, key=lambda c: c.start)
+
+
+def _cues(p: Parse, *kinds: str) -> list[Cue]:
+    return [c for c in p.cues if c.kind in kinds]
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _read(p: Parse) -> Intent:
+    measure, counted = _measure(p)
+    base = _base_table(p, measure)
+    intent = Intent(base=base, measure=measure)
+    _groups(p, intent, counted)
+    _superlative_rows(p, intent)
+    _filters(p, intent)
+    _comparisons(p, intent, counted)
+    _order_and_limit(p, intent)
+    _percent(p, intent)
+    _listing_columns(p, intent)
+    if intent.measure and intent.measure.func == "term":
+        _choose_term_grain(p, intent)
+    return intent
+
+
+def _table(p: Parse, name: str) -> Table:
+    return p.catalog.tables[name]
+
+
+def _column(p: Parse, ref: ColumnRef) -> Column:
+    column = _table(p, ref.table).column(ref.column)
+    assert column is not None
+    return column
+
+
+def _is_numeric(column: Column) -> bool:
+    return any(t in column.type.upper() for t in NUMERIC) and not column.primary_key
+
+
+def _is_temporal(column: Column) -> bool:
+    return any(t in column.type.upper() for t in TEMPORAL)
+
+
+def _column_targets(match: idx.Match) -> list[idx.Target]:
+    return [t for t in match.targets if t.kind == "column"]
+
+
+def _nearest(p: Parse, cue: Cue, pred, window: int = 30, after_only: bool = False):  # type: ignore[no-untyped-def]
+    """The match closest to ``cue`` satisfying ``pred`` (after the cue preferred)."""
+    best, best_d = None, window + 1
+    for m in p.matches:
+        if not pred(m):
+            continue
+        if m.start >= cue.end:
+            d = m.start - cue.end
+        elif not after_only and m.end <= cue.start:
+            d = cue.start - m.end + 1  # a tie goes to the match after the cue
+        else:
+            continue
+        if d < best_d:
+            best, best_d = m, d
+    return best
+
+
+def _measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
+    """The aggregate asked for, and the match that names what is counted (if any)."""
+    terms = [m for m in p.matches if m.kind == "term"]
+    if terms:
+        return _term_measure(p, terms[0]), None
+    for cue in _cues(p, "avg", "sum", "max", "min"):
+        found = _nearest(p, cue, lambda m: any(_is_numeric(_column(p, ColumnRef(t.table, t.column)))
+                                                or _is_temporal(_column(p, ColumnRef(t.table, t.column)))
+                                                for t in _column_targets(m)))
+        if found is None or (cue.kind in ("max", "min") and _cues(p, "list") and not _cues(p, "group")):
+            continue
+        ref = _pick_column(p, found, numeric=True)
+        p.use(cue.start, cue.end)
+        p.use(found.start, found.end)
+        label = f"{cue.kind}_{ref.column}".lower()
+        return Measure(cue.kind, ref.table, column=ref, label=label), None
+    for cue in _cues(p, "count", "most", "fewest", "distinct"):
+        counted = _nearest(p, cue, lambda m: m.kind in ("table", "column"), window=40)
+        if counted is None:
+            continue
+        p.use(cue.start, cue.end)
+        return _count_measure(p, counted), counted
+    return None, None
+
+
+def _term_measure(p: Parse, match: idx.Match) -> Measure:
+    p.use(match.start, match.end)
+    names = [t.term for t in match.targets if t.kind == "term"]
+    term = idx.term_by_name(p.catalog, names[0])
+    assert term is not None
+    tables = _term_tables(term.sql)
+    base = _fact_table(p, tables) if tables else next(iter(p.catalog.tables))
+    return Measure("term", base, term_sql=term.sql, label=_label(term.name))
+
+
+def _label(name: str) -> str:
+    cleaned = re.sub(r"\W+", "_", name.strip().lower()).strip("_")
+    return cleaned or "value"
+
+
+def _term_tables(sql: str) -> list[str]:
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    return list(dict.fromkeys(c.table for c in tree.find_all(exp.Column) if c.table))
+
+
+def _fact_table(p: Parse, tables: list[str]) -> str:
+    """The table from which every other one is reached without fan-out."""
+    for table in tables:
+        if all(t == table or not fans_out(p.catalog, _path(p, table, t)) for t in tables):
+            return table
+    return tables[0]
+
+
+def _path(p: Parse, a: str, b: str) -> list[str]:
+    return shortest_path(neighbours(p.catalog), a, b) or [a, b]
+
+
+def _count_measure(p: Parse, counted: idx.Match) -> Measure:
+    p.use(counted.start, counted.end)
+    tables = [t for t in counted.targets if t.kind == "table"]
+    if tables:
+        name = tables[0].table
+        return Measure("count", name, label=f"{_label(name)}_count" if False else "count")
+    ref = _pick_column(p, counted)
+    column = _column(p, ref)
+    if column.primary_key:
+        return Measure("count", ref.table, label="count")
+    return Measure("count_distinct", ref.table, column=ref, label=f"distinct_{_label(ref.column)}")
+
+
+def _base_table(p: Parse, measure: Measure | None) -> str:
+    if measure is not None:
+        return measure.table
+    for m in p.matches:
+        if m.kind == "table":
+            return m.targets[0].table
+    for m in p.matches:
+        if m.kind in ("column", "value"):
+            return m.targets[0].table
+    raise DrafterDeclined("I could not tell which table the question is about")
+
+
+def _distance(p: Parse, base: str, table: str) -> tuple[int, int]:
+    """(fans out?, hops) from base to table: a cheap ranking of candidate columns."""
+    if table == base:
+        return (0, 0)
+    path = shortest_path(neighbours(p.catalog), base, table)
+    if path is None:
+        return (2, 99)
+    return (1 if fans_out(p.catalog, path) else 0, len(path) - 1)
+
+
+def _pick_column(p: Parse, match: idx.Match, numeric: bool = False, temporal: bool = False,
+                 base: str | None = None) -> ColumnRef:
+    targets = _column_targets(match)
+    if numeric:
+        targets = [t for t in targets if _is_numeric(_column(p, ColumnRef(t.table, t.column)))
+                   or _is_temporal(_column(p, ColumnRef(t.table, t.column)))] or targets
+    if temporal:
+        targets = [t for t in targets if _is_temporal(_column(p, ColumnRef(t.table, t.column)))] or targets
+    anchor = base or _anchor_table(p, match)
+    best = min(targets, key=lambda t: (-t.strength, *_distance(p, anchor, t.table)) if anchor
+               else (-t.strength,))
+    return ColumnRef(best.table, best.column)
+
+
+def _anchor_table(p: Parse, match: idx.Match) -> str | None:
+    """The table a mention belongs to: the table named just before it, else None."""
+    before = [m for m in p.matches if m.kind == "table" and m.end <= match.start
+              and match.start - m.end <= 12]
+    return before[-1].targets[0].table if before else None
+
+
+# --- grouping ------------------------------------------------------------------------------
+
+
+def _entity_group(p: Parse, table_name: str) -> Group:
+    table = _table(p, table_name)
+    label = idx.label_column(table)
+    keys = [ColumnRef(table.name, k) for k in table.primary_key]
+    if label is not None and (not keys or label.name not in table.primary_key):
+        return Group(ColumnRef(table.name, label.name), extra=keys[:1])
+    if keys:
+        return Group(keys[0])
+    raise DrafterDeclined(f"I cannot group by {table.name}: it has no key or name column")
+
+
+def _groups(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
+    for kind, bucket in (("series_year", "year"), ("series_month", "month"),
+                         ("series_quarter", "quarter")):
+        for cue in _cues(p, kind):
+            p.use(cue.start, cue.end)
+            ref = _date_column(p, intent.base)
+            intent.groups.append(Group(ref, bucket=bucket))
+    for cue in _cues(p, "group", "list", "top", "bottom"):
+        target = _nearest(p, cue, lambda m: m.kind in ("table", "column") and m is not counted
+                          and m.start >= cue.end, window=14, after_only=True)
+        if target is None:
+            continue
+        if cue.kind in ("list", "top", "bottom") and not (intent.measure or _cues(p, "most", "fewest")):
+            continue
+        group = _group_for(p, target, intent)
+        if group is None:
+            continue
+        if cue.kind == "group":
+            p.use(cue.start, cue.end)
+        p.use(target.start, target.end)
+        if all(g.column != group.column for g in intent.groups):
+            intent.groups.append(group)
+        if cue.kind == "list" and intent.measure:  # "which city has the most customers"
+            intent.limit = intent.limit or 1
+    _ungrouped_mentions_of_measure(p, intent, counted)
+
+
+def _group_for(p: Parse, target: idx.Match, intent: Intent) -> Group | None:
+    if target.kind == "table":
+        name = target.targets[0].table
+        if intent.measure and name == intent.measure.table and intent.measure.func == "count":
+            return None
+        return _entity_group(p, name)
+    ref = _pick_column(p, target, base=intent.base)
+    if intent.measure and intent.measure.column == ref:
+        return None
+    column = _column(p, ref)
+    if _is_temporal(column):
+        return Group(ref, bucket="month")
+    return Group(ref)
+
+
+def _ungrouped_mentions_of_measure(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
+    """Chinese puts the group first: "城市的客户数量" / "各城市客户数" are already handled by
+    cues; here a column named right before the counted table ("city customer counts") is not."""
+    return None
+
+
+def _superlative_rows(p: Parse, intent: Intent) -> None:
+    """"the most expensive product" -> rows ordered by a column, not an aggregate."""
+    adjectives = {
+        "expensive": ("desc", AMOUNT_PARTS), "priciest": ("desc", AMOUNT_PARTS),
+        "costliest": ("desc", AMOUNT_PARTS), "贵": ("desc", AMOUNT_PARTS),
+        "cheapest": ("asc", AMOUNT_PARTS), "cheap": ("asc", AMOUNT_PARTS),
+        "便宜": ("asc", AMOUNT_PARTS), "newest": ("desc", ("date", "time", "at")),
+        "latest": ("desc", ("date", "time", "at")), "recent": ("desc", ("date", "time", "at")),
+        "最新": ("desc", ("date", "time", "at")), "最近": ("desc", ("date", "time", "at")),
+        "oldest": ("asc", ("date", "time", "at", "birth")), "earliest": ("asc", ("date", "time", "at")),
+        "最早": ("asc", ("date", "time", "at")), "longest": ("desc", ("millisecond", "duration", "length")),
+        "最长": ("desc", ("millisecond", "duration", "length")),
+        "shortest": ("asc", ("millisecond", "duration", "length")),
+        "最短": ("asc", ("millisecond", "duration", "length")),
+    }
+    for word, (direction, parts) in adjectives.items():
+        for m in re.finditer(re.escape(word) if not word.isascii() else rf"\b{word}\b", p.text):
+            if intent.measure is not None:
+                continue
+            ref = _column_with_parts(p, intent.base, parts)
+            if ref is None:
+                continue
+            p.use(m.start(), m.end())
+            for cue in _cues(p, "most", "max", "min"):
+                if abs(cue.end - m.start()) <= 2:
+                    p.use(cue.start, cue.end)
+            intent.order, intent.order_column = direction, ref
+            intent.limit = intent.limit or 1
+    for cue in _cues(p, "max", "min"):
+        if intent.measure is not None or intent.order_column is not None:
+            continue
+        found = _nearest(p, cue, lambda m: bool(_column_targets(m)))
+        if found is None:
+            continue
+        ref = _pick_column(p, found, numeric=True, base=intent.base)
+        p.use(cue.start, cue.end)
+        p.use(found.start, found.end)
+        intent.order = "desc" if cue.kind == "max" else "asc"
+        intent.order_column = ref
+        intent.limit = intent.limit or 1
+        intent.show.append(ref)
+
+
+def _column_with_parts(p: Parse, table_name: str, parts: tuple[str, ...]) -> ColumnRef | None:
+    table = _table(p, table_name)
+    for column in table.columns:
+        names = name_parts(column.name)
+        if any(part in n for n in names for part in parts) and not column.primary_key \
+                and "birth" not in names:
+            return ColumnRef(table.name, column.name)
+    return None
+
+
+def _date_column(p: Parse, base: str) -> ColumnRef:
+    """The column a date in the question refers to: one named in it, else the base table's
+    event date, else the nearest table's (without fan-out)."""
+    for m in p.matches:
+        for t in _column_targets(m):
+            column = _column(p, ColumnRef(t.table, t.column))
+            if _is_temporal(column) and m.start not in p.used:
+                p.use(m.start, m.end)
+                return ColumnRef(t.table, t.column)
+    ranked = sorted(p.catalog.tables, key=lambda n: _distance(p, base, n))
+    for name in ranked:
+        if _distance(p, base, name)[0]:
+            continue
+        ref = _event_date(_table(p, name))
+        if ref is not None:
+            return ref
+    raise DrafterDeclined(f"I could not find a date column for {base}")
+
+
+def _event_date(table: Table) -> ColumnRef | None:
+    dates = [c for c in table.columns if _is_temporal(c)
+             and not {"birth", "birthday", "dob"} & set(name_parts(c.name))]
+    if not dates:
+        return None
+    own = set(name_parts(table.name)) | {n.rstrip("s") for n in name_parts(table.name)}
+    best = sorted(dates, key=lambda c: (
+        not (own & set(name_parts(c.name))),
+        not ({"created", "opened", "date", "time", "at"} & set(name_parts(c.name))),
+        not c.nullable is False))
+    return ColumnRef(table.name, best[0].name)
+
+
+# --- filters -------------------------------------------------------------------------------
+
+
+def _filters(p: Parse, intent: Intent) -> None:
+    for m in p.matches:
+        if m.kind == "value":
+            _value_filter(p, intent, m)
+    for cue in p.dates:
+        p.use(cue.start, cue.end)
+        ref = _date_column(p, intent.base)
+        intent.filters.append(Filter(ref, cue.kind, list(cue.value)))  # type: ignore[call-overload]
+    _state_filters(p, intent)
+
+
+def _value_filter(p: Parse, intent: Intent, m: idx.Match) -> None:
+    p.use(m.start, m.end)
+    values = [t for t in m.targets if t.kind == "value"]
+    anchor = _anchor_table(p, m)
+    pick = min(values, key=lambda t: (
+        0 if anchor and t.table == anchor else 1, *_distance(p, intent.base, t.table)))
+    ref = ColumnRef(pick.table, pick.column)
+    negated = any(c.kind == "not" and 0 <= m.start - c.end <= 3 for c in p.cues)
+    if negated:
+        p.use(*next((c.start, c.end) for c in p.cues if c.kind == "not" and 0 <= m.start - c.end <= 3))
+    op = "!=" if negated else "="
+    for f in intent.filters:
+        if f.column == ref and f.op in ("=", "in") and not negated:
+            f.op = "in"
+            if pick.value not in f.values:
+                f.values.append(pick.value)
+            return
+    intent.filters.append(Filter(ref, op, [pick.value]))
+
+
+def _state_filters(p: Parse, intent: Intent) -> None:
+    """"still open" / "未关闭" -> closed_at IS NULL; "closed tickets" -> IS NOT NULL."""
+    tokens = idx.tokens(p.text)
+    for word, start, end in tokens:
+        opposite = ANTONYMS.get(word)
+        if opposite is None or start in p.used:
+            continue
+        ref = _state_column(p, intent.base, opposite)
+        if ref is not None:
+            p.use(start, end)
+            _use_nearby_not(p, start)
+            intent.filters.append(Filter(ref, "is_null"))
+    for m in p.matches:
+        if m.start in p.used or not _column_targets(m):
+            continue
+        t = _column_targets(m)[0]
+        column = _column(p, ColumnRef(t.table, t.column))
+        if t.strength == 1 and _is_temporal(column) and column.nullable and m.text != t.column:
+            negated = _use_nearby_not(p, m.start)
+            p.use(m.start, m.end)
+            intent.filters.append(Filter(ColumnRef(t.table, t.column),
+                                         "is_null" if negated else "not_null"))
+
+
+def _use_nearby_not(p: Parse, start: int) -> bool:
+    for cue in p.cues:
+        if cue.kind == "not" and 0 <= start - cue.end <= 3:
+            p.use(cue.start, cue.end)
+            return True
+    return False
+
+
+def _state_column(p: Parse, base: str, word: str) -> ColumnRef | None:
+    for name in sorted(p.catalog.tables, key=lambda n: _distance(p, base, n)):
+        for column in _table(p, name).columns:
+            parts = name_parts(column.name)
+            if parts and parts[0] == word and _is_temporal(column) and column.nullable:
+                return ColumnRef(name, column.name)
+    return None
+
+
+def _comparisons(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
+    ops = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+    for cue in _cues(p, "gt", "ge", "lt", "le"):
+        if cue.value is None:
+            continue
+        p.use(cue.start, cue.end)
+        number = float(cue.value)  # type: ignore[arg-type]
+        op = ops[cue.kind]
+        before = _nearest(p, cue, lambda m: any(_is_numeric(_column(p, ColumnRef(t.table, t.column)))
+                                                for t in _column_targets(m)), window=20)
+        after = _nearest(p, cue, lambda m: m.kind in ("table", "term"), window=8, after_only=True)
+        if intent.groups and (after is not None or (intent.measure and before is None)):
+            _having(p, intent, op, number, after)
+        elif before is not None:
+            p.use(before.start, before.end)
+            ref = _pick_column(p, before, numeric=True, base=intent.base)
+            intent.filters.append(Filter(ref, op, [number]))
+        else:
+            ref = _amount_column(p, intent.base)
+            if ref is None:
+                raise DrafterDeclined(f"I don't know which number “{p.text[cue.start:cue.end].strip()}” "
+                                      "applies to")
+            intent.filters.append(Filter(ref, op, [number]))
+
+
+def _having(p: Parse, intent: Intent, op: str, number: float, after: idx.Match | None) -> None:
+    if after is not None:
+        p.use(after.start, after.end)
+        if after.kind == "table" and intent.measure is None:
+            intent.measure = Measure("count", after.targets[0].table, label="count")
+    if intent.measure is None:
+        intent.measure = Measure("count", intent.base, label="count")
+    intent.having.append((op, number))
+
+
+def _amount_column(p: Parse, table_name: str) -> ColumnRef | None:
+    table = _table(p, table_name)
+    for part in AMOUNT_PARTS:
+        for column in table.columns:
+            if part in name_parts(column.name) and _is_numeric(column):
+                return ColumnRef(table.name, column.name)
+    return None
+
+
+# --- ordering, shares, listings --------------------------------------------------------------
+
+
+def _order_and_limit(p: Parse, intent: Intent) -> None:
+    for cue in _cues(p, "top", "bottom"):
+        p.use(cue.start, cue.end)
+        intent.limit = int(cue.value) if cue.value else intent.limit  # type: ignore[call-overload]
+        intent.order = "asc" if cue.kind == "bottom" else (intent.order or "desc")
+    for cue in _cues(p, "most", "max"):
+        if intent.groups and intent.measure:
+            p.use(cue.start, cue.end)
+            intent.order = intent.order or "desc"
+            intent.limit = intent.limit or (1 if _asks_which(p) else None)
+    for cue in _cues(p, "fewest", "min"):
+        if intent.groups and intent.measure:
+            p.use(cue.start, cue.end)
+            intent.order = "asc"
+            intent.limit = intent.limit or (1 if _asks_which(p) else None)
+    if intent.groups and intent.measure and intent.order is None and not any(
+            g.bucket for g in intent.groups):
+        intent.order = "desc"
+    if intent.limit and not intent.order and intent.measure is None and intent.order_column is None:
+        raise DrafterDeclined("I don't know what to rank by for the top rows")
+
+
+def _asks_which(p: Parse) -> bool:
+    for cue in _cues(p, "list"):
+        word = p.text[cue.start:cue.end]
+        if word in ("which", "哪个", "哪", "who", "谁", "what"):
+            p.use(cue.start, cue.end)
+            return True
+    return False
+
+
+def _percent(p: Parse, intent: Intent) -> None:
+    cues = _cues(p, "percent")
+    if not cues:
+        return
+    candidates = [f for f in intent.filters if f.op in ("=", "in", "!=", "is_null", "not_null")]
+    if not candidates:
+        raise DrafterDeclined("I don't know the share of what is asked for")
+    for cue in cues:
+        p.use(cue.start, cue.end)
+    numerator = candidates[-1]
+    intent.filters.remove(numerator)
+    intent.percent_of = [numerator]
+    if intent.measure and intent.measure.func == "count":
+        intent.measure = None
+
+
+def _listing_columns(p: Parse, intent: Intent) -> None:
+    for m in p.matches:
+        if m.start in p.used:
+            continue
+        if m.kind == "table" and (m.targets[0].table == intent.base or _related(p, intent, m)):
+            p.use(m.start, m.end)
+        elif m.kind == "column" and intent.measure is None and not intent.groups:
+            ref = _pick_column(p, m, base=intent.base)
+            intent.show.append(ref)
+            p.use(m.start, m.end)
+    for cue in _cues(p, "list"):
+        p.use(cue.start, cue.end)
+
+
+def _related(p: Parse, intent: Intent, m: idx.Match) -> bool:
+    """A table named in passing ("orders from customers in Beijing") is the join path."""
+    table = m.targets[0].table
+    tables = {f.column.table for f in intent.filters} | {g.column.table for g in intent.groups}
+    if intent.measure:
+        tables.add(intent.measure.table)
+    return table in tables or _distance(p, intent.base, table)[1] <= 1
+
+
+def _choose_term_grain(p: Parse, intent: Intent) -> None:
+    """Grouping by a table the term's base fans out to cannot be answered with that term."""
+    assert intent.measure is not None
+    for group in intent.groups:
+        path = _path(p, intent.base, group.column.table)
+        if group.column.table != intent.base and fans_out(p.catalog, path):
+            raise DrafterDeclined(
+                f"{intent.measure.label} is defined on {intent.base}; splitting it by "
+                f"{group.column} would count {intent.base} rows more than once")
+
+
+# --- honesty ---------------------------------------------------------------------------------
+
+
+def _check_coverage(p: Parse, intent: Intent) -> None:
+    unknown: list[str] = []
+    for word, start, end in idx.tokens(p.text):
+        if any(pos in p.used for pos in range(start, end)):
+            continue
+        if word in EN_STOP or word in CN_STOP or word.replace(".", "").isdigit():
+            continue
+        if _in_used_match(p, start):
+            continue
+        unknown.append(word)
+    unmatched = [m for m in p.matches if m.start not in p.used]
+    unknown += [m.text for m in unmatched if m.kind in ("column", "term", "value")]
+    if unknown:
+        words = _merge_han(unknown)
+        raise DrafterDeclined(
+            f"I understood “{intent.explain()}” but not {', '.join(f'“{w}”' for w in words)}",
+            understood=intent.explain(), unknown=words)
+
+
+def _in_used_match(p: Parse, pos: int) -> bool:
+    return any(m.start <= pos < m.end and m.start in p.used for m in p.matches)
+
+
+def _merge_han(words: list[str]) -> list[str]:
+    merged: list[str] = []
+    for w in words:
+        if merged and len(w) == 1 and "\u4e00" <= w <= "\u9fff" and "\u4e00" <= merged[-1][-1] <= "\u9fff":
+            merged[-1] += w
+        else:
+            merged.append(w)
+    return list(dict.fromkeys(merged))

@@ -1,0 +1,164 @@
+"""The pipeline, stage by stage: introspect → semantic layer → context → prompt →
+draft → guard → repair → execute → answer.
+
+A :class:`Session` holds what is worth keeping between questions (the
+catalog and the confined engine); :func:`ask` and :func:`run_sql` are the two
+ways in.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nl2sql import context as context_stage
+from nl2sql import guard, prompt, repair, semantic
+from nl2sql.catalog import Catalog
+from nl2sql.engine import Engine, Limits
+from nl2sql.errors import ConfigError
+from nl2sql.introspect import introspect
+from nl2sql.model_drafter import ChatClient, ModelDrafter, OpenAIChatClient
+from nl2sql.prompt import Turn
+from nl2sql.settings import DEFAULT_DB, Settings
+from nl2sql.source import Source, connect, resolve
+from nl2sql.values import Answer, Draft
+
+
+@dataclass
+class Session:
+    """An open database: its catalog and a confined engine."""
+
+    settings: Settings
+    source: Source
+    catalog: Catalog
+    engine: Engine
+    chat_client: ChatClient | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def ensure_sample_db(db: str) -> bool:
+    """Build the bundled sample database on first use. True when it was built."""
+    path = Path(db)
+    if path.resolve() != DEFAULT_DB.resolve() or path.exists():
+        return False
+    from sample_db.generate import build
+
+    build(path)
+    return True
+
+
+def open_session(settings: Settings, chat_client: ChatClient | None = None) -> Session:
+    """Resolve and attach the database, introspect it (cached) and confine the engine."""
+    started = time.perf_counter()
+    source = resolve(settings.db)
+    con = connect(source, settings.cache_dir)
+    try:
+        raw = introspect(source, con, settings.cache_dir)
+        catalog = semantic.apply(raw, settings.schemas_dir)
+        limits = Limits(timeout=settings.query_timeout, max_rows=settings.row_limit,
+                        memory_limit=settings.memory_limit, threads=settings.threads)
+        engine = Engine(source, limits, settings.cache_dir, con=con)
+    except BaseException:
+        con.close()
+        raise
+    elapsed = round((time.perf_counter() - started) * 1000, 2)
+    return Session(settings, source, catalog, engine, chat_client, {"open": elapsed})
+
+
+def choose_drafter(settings: Settings, requested: str | None = None) -> str:
+    """``offline`` or ``model``: ``auto`` means the model when a key is configured."""
+    wanted = requested or settings.drafter
+    if wanted == "auto":
+        return "model" if settings.api_key else "offline"
+    if wanted == "model" and not (settings.api_key or settings.base_url):
+        raise ConfigError("--drafter model needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local "
+                          "server); see .env.example")
+    return wanted
+
+
+def model_client(session: Session) -> ChatClient:
+    if session.chat_client is None:
+        s = session.settings
+        session.chat_client = OpenAIChatClient(
+            api_key=s.api_key or "not-needed", model=s.model, base_url=s.base_url,
+            timeout=s.model_timeout, retries=s.model_retries)
+    return session.chat_client
+
+
+def ask(session: Session, question: str, conversation: list[Turn] | None = None,
+        drafter: str | None = None, row_limit: int | None = None) -> Answer:
+    """Answer ``question`` with rows, the SQL and how it was obtained."""
+    question = _clean_question(question)
+    kind = choose_drafter(session.settings, drafter)
+    policy = guard.Policy(row_limit=row_limit or session.settings.row_limit)
+    started = time.perf_counter()
+    ctx = context_stage.select(question, session.catalog)
+    messages = prompt.build(question, ctx, conversation)
+    context_ms = (time.perf_counter() - started) * 1000
+    if kind == "offline":
+        first = _offline_draft(session, question, conversation)
+        draft_fn = _no_repair
+        max_repairs = 0
+    else:
+        model = ModelDrafter(model_client(session))
+        first, draft_fn, max_repairs = None, model.draft, session.settings.max_repairs
+    outcome = repair.run(messages, draft_fn,
+                         lambda sql: guard.check(sql, session.catalog, policy),
+                         session.engine.run, max_repairs, first=first)
+    return _answer(question, outcome, context_ms, started, session)
+
+
+def _no_repair(messages: list[dict[str, str]]) -> Draft:
+    raise AssertionError("the offline drafter is never asked to repair")  # pragma: no cover
+
+
+def _offline_draft(session: Session, question: str, conversation: list[Turn] | None) -> Draft:
+    from nl2sql.offline import draft
+
+    return draft(question, session.catalog, conversation)
+
+
+def _clean_question(question: str) -> str:
+    cleaned = " ".join(question.split())
+    if not cleaned:
+        raise ConfigError("the question is empty")
+    if len(cleaned) > 2000:
+        raise ConfigError(f"the question is {len(cleaned):,} characters long; the limit is 2,000")
+    if any(ord(c) < 32 for c in cleaned):
+        raise ConfigError("the question contains control characters")
+    return cleaned
+
+
+def _answer(question: str | None, outcome: repair.Outcome, context_ms: float, started: float,
+            session: Session) -> Answer:
+    timings = {k: round(v, 2) for k, v in outcome.timings_ms.items()}
+    timings["context"] = round(context_ms, 2)
+    timings.update(session.timings_ms)
+    return Answer(
+        question=question, sql=outcome.query.sql, columns=outcome.result.columns,
+        types=outcome.result.types, rows=outcome.result.rows, drafter=outcome.draft.drafter,
+        attempts=outcome.attempts, interpretation=outcome.draft.interpretation,
+        prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens,
+        timings_ms=timings, elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
+        truncated=outcome.result.truncated, notes=outcome.query.notes,
+        database=session.catalog.name)
+
+
+def run_sql(session: Session, sql: str, row_limit: int | None = None) -> Answer:
+    """Run hand-written SQL through the same guard and engine."""
+    policy = guard.Policy(row_limit=row_limit or session.settings.row_limit)
+    started = time.perf_counter()
+    draft = Draft(sql=sql, drafter="user")
+    outcome = repair.run([], _no_repair, lambda s: guard.check(s, session.catalog, policy),
+                         session.engine.run, 0, first=draft)
+    return _answer(None, outcome, 0.0, started, session)

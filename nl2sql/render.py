@@ -1,0 +1,118 @@
+"""Stage 8 — the answer: tables, CSV, JSON and Markdown for people and scripts.
+
+``--format json`` prints one object whose keys are public interface; values
+are converted to JSON types (decimals to numbers, dates to ISO text).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import decimal
+import io
+import json
+import uuid
+from typing import Any
+
+from nl2sql.values import Answer
+
+FORMATS = ("table", "csv", "json", "markdown")
+
+
+def json_value(value: Any) -> Any:
+    """A Python value from DuckDB as a JSON-ready value."""
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 \
+            else float(value)
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(json_value(data), ensure_ascii=False, indent=None)
+
+
+def answer_json(answer: Answer) -> str:
+    return to_json(answer.to_json())
+
+
+def text_value(value: Any) -> str:
+    """A cell as text for CSV and Markdown (NULL is empty in CSV)."""
+    if value is None:
+        return ""
+    converted = json_value(value)
+    if isinstance(converted, (list, dict)):
+        return json.dumps(converted, ensure_ascii=False)
+    return str(converted)
+
+
+def answer_csv(answer: Answer) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(answer.columns)
+    writer.writerows([text_value(v) for v in row] for row in answer.rows)
+    return out.getvalue()
+
+
+def answer_markdown(answer: Answer) -> str:
+    def cell(value: Any) -> str:
+        text = "NULL" if value is None else text_value(value)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in answer.columns) + " |",
+             "|" + "|".join("---" for _ in answer.columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in answer.rows]
+    return "\n".join(lines) + "\n"
+
+
+def answer_table(answer: Answer, console: Any, show_sql: bool = True) -> None:
+    """Print a rich table with the SQL above and a summary line below."""
+    from rich.syntax import Syntax
+    from rich.table import Table
+
+    if answer.question:
+        console.print(f"[bold]Q:[/bold] {answer.question}", highlight=False)
+    if answer.interpretation:
+        console.print(f"[dim]Understood as:[/dim] {answer.interpretation}", highlight=False)
+    if show_sql:
+        console.print(Syntax(answer.sql, "sql", word_wrap=True, theme="ansi_dark"))
+    table = Table(show_lines=False, header_style="bold")
+    for name, type_ in zip(answer.columns, answer.types, strict=False):
+        numeric = any(t in type_.upper() for t in ("INT", "DECIMAL", "DOUBLE", "FLOAT", "REAL",
+                                                   "NUMERIC"))
+        table.add_column(name, justify="right" if numeric else "left", overflow="ellipsis",
+                         max_width=60)
+    for row in answer.rows:
+        table.add_row(*("[dim italic]NULL[/]" if v is None else _escape(text_value(v))
+                        for v in row))
+    console.print(table)
+    console.print(summary_line(answer), style="dim", highlight=False)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def summary_line(answer: Answer) -> str:
+    more = " (truncated at the row limit)" if answer.truncated else ""
+    tries = f" · {len(answer.attempts)} attempts" if len(answer.attempts) > 1 else ""
+    tokens = answer.prompt_tokens + answer.completion_tokens
+    token_text = f" · {tokens} tokens" if tokens else ""
+    return (f"{answer.row_count} row{'s' if answer.row_count != 1 else ''}{more} · "
+            f"{answer.elapsed_ms:.0f} ms · drafter: {answer.drafter}{tries}{token_text}")

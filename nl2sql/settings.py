@@ -1,0 +1,149 @@
+"""One ``Settings`` object, built once at the CLI entry point and passed down.
+
+Precedence: explicit flags > process environment > ``.env`` file > defaults.
+Stages never read ``os.environ``; they receive the values they need.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from nl2sql.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB = PROJECT_ROOT / "sample_db" / "shop.duckdb"
+DRAFTERS = ("auto", "model", "offline")
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nl2sql"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. Field docs double as ``.env.example``."""
+
+    api_key: str | None = None
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    db: str = str(DEFAULT_DB)
+    drafter: str = "auto"
+    row_limit: int = 1000
+    query_timeout: float = 10.0
+    model_timeout: float = 60.0
+    model_retries: int = 3
+    max_repairs: int = 2
+    memory_limit: str = "2GB"
+    threads: int = 2
+    cache_dir: Path = field(default_factory=_default_cache_dir)
+    schemas_dir: Path = PROJECT_ROOT / "schemas"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with the non-None ``changes`` applied (how CLI flags win)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def has_model(self) -> bool:
+        return bool(self.api_key)
+
+
+# environment variable -> Settings field
+ENV_VARS: dict[str, str] = {
+    "OPENAI_API_KEY": "api_key",
+    "OPENAI_BASE_URL": "base_url",
+    "NL2SQL_MODEL": "model",
+    "NL2SQL_DB": "db",
+    "NL2SQL_DRAFTER": "drafter",
+    "NL2SQL_ROW_LIMIT": "row_limit",
+    "NL2SQL_QUERY_TIMEOUT": "query_timeout",
+    "NL2SQL_MODEL_TIMEOUT": "model_timeout",
+    "NL2SQL_MODEL_RETRIES": "model_retries",
+    "NL2SQL_MAX_REPAIRS": "max_repairs",
+    "NL2SQL_MEMORY_LIMIT": "memory_limit",
+    "NL2SQL_THREADS": "threads",
+    "NL2SQL_CACHE_DIR": "cache_dir",
+    "NL2SQL_SCHEMAS": "schemas_dir",
+}
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a ``.env`` file strictly: a line that does not parse is an error.
+
+    python-dotenv silently skips malformed lines; a governance tool should not
+    run with half its configuration, so we name the line instead.
+    """
+    from dotenv.parser import parse_stream
+
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    import io
+
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            line = binding.original.line
+            raise ConfigError(f"{path}:{line}: cannot parse {binding.original.string.strip()!r}")
+        if binding.key is not None and binding.value is not None:
+            values[binding.key] = binding.value
+    return values
+
+
+def _convert(name: str, raw: str) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[name]
+    try:
+        if kind == "int":
+            value: Any = int(raw)
+        elif kind == "float":
+            value = float(raw)
+        elif kind == "Path":
+            value = Path(raw).expanduser()
+        else:
+            value = raw
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {raw!r} is not a valid {kind}") from exc
+    return value
+
+
+def validate(settings: Settings) -> Settings:
+    """Reject values no stage could work with, with the offending setting named."""
+    if settings.drafter not in DRAFTERS:
+        raise ConfigError(f"drafter must be one of {', '.join(DRAFTERS)}, not {settings.drafter!r}")
+    if settings.row_limit < 1:
+        raise ConfigError(f"row limit must be at least 1, not {settings.row_limit}")
+    if settings.query_timeout <= 0 or settings.model_timeout <= 0:
+        raise ConfigError("timeouts must be positive")
+    if settings.max_repairs < 0 or settings.model_retries < 0:
+        raise ConfigError("repair and retry counts cannot be negative")
+    if settings.threads < 1:
+        raise ConfigError(f"threads must be at least 1, not {settings.threads}")
+    if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"OPENAI_BASE_URL must start with http:// or https://: {settings.base_url!r}")
+    return settings
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    env_file: Path | None = Path(".env"),
+) -> Settings:
+    """Build the settings: flags > environment > ``.env`` > defaults.
+
+    >>> load_settings({"row_limit": 5}, environ={}, env_file=None).row_limit
+    5
+    """
+    file_values = read_env_file(env_file) if env_file is not None and env_file.is_file() else {}
+    merged = {**file_values, **dict(environ if environ is not None else os.environ)}
+    from_env = {
+        name: _convert(name, merged[var])
+        for var, name in ENV_VARS.items()
+        if merged.get(var, "").strip()
+    }
+    settings = Settings(**from_env).with_overrides(**dict(flags or {}))
+    return validate(settings)

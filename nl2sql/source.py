@@ -1,0 +1,138 @@
+"""Where the data lives: resolve ``--db`` into a :class:`Source` and attach it to DuckDB.
+
+Every source is ATTACHed read-only into an in-memory DuckDB database, so the
+execution engine speaks one dialect (DuckDB) whatever the file format.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from nl2sql.errors import ConfigError
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of a DuckDB file
+
+
+@dataclass(frozen=True)
+class Source:
+    """A database to ask questions about.
+
+    ``kind`` is ``duckdb`` or ``sqlite``; ``alias`` is the catalog name it is
+    attached under (the only catalog prefix a query may use).
+    """
+
+    kind: str
+    location: str
+    alias: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.kind == "sqlite":
+            return f"sqlite:///file:{self.location}?mode=ro&uri=true"
+        return f"duckdb:///{self.location}"
+
+    @property
+    def native_dialect(self) -> str:
+        return self.kind
+
+
+def _alias_for(path: Path) -> str:
+    alias = re.sub(r"\W", "_", path.stem) or "db"
+    return alias if not alias[0].isdigit() else f"db_{alias}"
+
+
+def _sniff(path: Path) -> str:
+    with path.open("rb") as fh:
+        head = fh.read(16)
+    if head.startswith(SQLITE_MAGIC):
+        return "sqlite"
+    if head[8:12] == DUCKDB_MAGIC:
+        return "duckdb"
+    raise ConfigError(f"{path} is neither a DuckDB nor a SQLite database file")
+
+
+def resolve(db: str) -> Source:
+    """Turn the ``--db`` value into a Source, checking that it can be read.
+
+    >>> resolve("postgresql://x/y")
+    Traceback (most recent call last):
+    ...
+    nl2sql.errors.ConfigError: database URLs (postgresql://...) are not supported yet; pass a DuckDB or SQLite file
+    """
+    for prefix in ("duckdb:///", "sqlite:///"):
+        if db.startswith(prefix):
+            db = db[len(prefix):]
+    if "://" in db:
+        scheme = db.split("://", 1)[0]
+        raise ConfigError(
+            f"database URLs ({scheme}://...) are not supported yet; pass a DuckDB or SQLite file"
+        )
+    path = Path(db).expanduser().resolve()
+    if not path.is_file():
+        raise ConfigError(f"database file not found: {path}")
+    try:
+        kind = _sniff(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read database file {path}: {exc}") from exc
+    return Source(kind=kind, location=str(path), alias=_alias_for(path))
+
+
+def sqlite_extension_path(cache_dir: Path) -> Path:
+    """The sqlite extension from its PyPI package, under the file name DuckDB expects.
+
+    DuckDB derives the extension's entry point from the file name, and the
+    package ships it as ``sqlite.duckdb_extension``; the entry point is
+    ``sqlite_scanner``, so a copy with that name is kept in the cache.
+    """
+    import duckdb_extension_sqlite
+
+    package_dir = Path(duckdb_extension_sqlite.__file__).parent / "extensions"
+    shipped = next(package_dir.glob(f"v{duckdb.__version__}/sqlite.duckdb_extension"), None)
+    if shipped is None:
+        raise ConfigError(f"the sqlite extension for duckdb {duckdb.__version__} is not installed")
+    target = cache_dir / "extensions" / f"v{duckdb.__version__}" / "sqlite_scanner.duckdb_extension"
+    if not target.is_file() or target.stat().st_size != shipped.stat().st_size:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        shutil.copyfile(shipped, tmp)
+        tmp.replace(target)
+    return target
+
+
+def connect(source: Source, cache_dir: Path) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with ``source`` attached read-only and in use.
+
+    Not yet confined: the engine confines it before any untrusted SQL runs.
+    """
+    config = {"autoload_known_extensions": False, "autoinstall_known_extensions": False}
+    con = duckdb.connect(":memory:", config=config)
+    try:
+        if source.kind == "sqlite":
+            con.execute(f"LOAD '{_quote(str(sqlite_extension_path(cache_dir)))}'")
+            options = "TYPE sqlite, READ_ONLY"
+        else:
+            options = "READ_ONLY"
+        con.execute(f"ATTACH '{_quote(source.location)}' AS \"{source.alias}\" ({options})")
+        con.execute(f'USE "{source.alias}"')
+    except duckdb.Error as exc:
+        con.close()
+        raise ConfigError(f"cannot open {source.location}: {_first_line(exc)}") from exc
+    return con
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

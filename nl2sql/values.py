@@ -1,0 +1,88 @@
+"""Plain values passed between pipeline stages."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class Draft:
+    """A candidate SQL query and who wrote it."""
+
+    sql: str
+    drafter: str  # "offline" or "model:<name>"
+    interpretation: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    elapsed_ms: float = 0.0
+    reply: str | None = None  # the model's raw reply, kept for the audit trail
+
+
+@dataclass
+class GuardedQuery:
+    """A query the guard accepted, regenerated from the checked AST."""
+
+    sql: str
+    original: str
+    tables: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)  # "table.column" read
+    limit: int | None = None
+    limited: bool = False  # True when the guard added or lowered the LIMIT
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    """Rows from the engine."""
+
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple[Any, ...]]
+    elapsed_ms: float = 0.0
+    truncated: bool = False
+
+
+@dataclass
+class Attempt:
+    """One draft and what became of it (kept on the answer, in order)."""
+
+    sql: str
+    drafter: str
+    ok: bool
+    stage: str | None = None  # "guard" | "execute" when it failed
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class Answer:
+    """What the user gets: rows plus everything needed to trust them."""
+
+    question: str | None
+    sql: str
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple[Any, ...]]
+    drafter: str
+    attempts: list[Attempt] = field(default_factory=list)
+    interpretation: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    elapsed_ms: float = 0.0
+    truncated: bool = False
+    notes: list[str] = field(default_factory=list)
+    database: str = ""
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable ``--format json`` object."""
+        data = asdict(self)
+        data["rows"] = [list(r) for r in self.rows]
+        data["row_count"] = self.row_count
+        data["tokens"] = {"prompt": self.prompt_tokens, "completion": self.completion_tokens}
+        del data["prompt_tokens"], data["completion_tokens"]
+        return data
