@@ -79,6 +79,9 @@ class Term:
     sql: str
     synonyms: list[str] = field(default_factory=list)
     description: str | None = None
+    # The same measure computed at other grains (e.g. from order lines instead of orders),
+    # used when splitting by a finer table would count the primary definition's rows twice.
+    alternatives: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -170,6 +170,74 @@ def _catalog_text(catalog: Any) -> str:
     return head + files + "\n" + schema_text(ctx)
 
 
+@app.command("eval")
+def eval_(
+    questions: Annotated[Path, typer.Argument(help="YAML file of questions with gold SQL.")],
+    db: DbOption = None,
+    drafter: Annotated[str | None, typer.Option(
+        "--drafter", help="auto, model or offline.")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    show: Annotated[str, typer.Option(
+        "--show", help="Also list questions that were: none, failed (wrong/declined) or all.")] = "none",
+) -> None:
+    """Run a question set and compare execution results with its gold SQL.
+
+    Reports execution accuracy, answered and wrong shares, per category and language,
+    and per-question latency.
+
+    Example: nl2sql eval tests/eval/shop.yaml --drafter offline
+    """
+    from nl2sql import evaluate, pipeline
+    from nl2sql.settings import PROJECT_ROOT
+
+    with _errors(fmt):
+        _check_format(fmt, ("table", "json"))
+        named, cases = evaluate.load_cases(questions)
+        database = db or evaluate.resolve_database(named, questions, PROJECT_ROOT)
+        settings = _settings(db=database, drafter=drafter, row_limit=100_000)
+        with _open(settings, quiet=fmt != "table") as session:
+            report = evaluate.run(cases, lambda q: pipeline.ask(session, q),
+                                  lambda s: pipeline.run_sql(session, s))
+        _print_report(report, fmt, show)
+
+
+def _print_report(report: Any, fmt: str, show: str) -> None:
+    from nl2sql.render import to_json
+
+    summary = report.summary()
+    listed = [o for o in report.outcomes
+              if show == "all" or (show == "failed" and o.verdict not in ("correct", "declined_ok"))]
+    if fmt == "json":
+        summary["questions"] = [
+            {"id": o.case.id, "question": o.case.question, "verdict": o.verdict,
+             "latency_ms": round(o.latency_ms, 2), "sql": o.sql, "message": o.message}
+            for o in report.outcomes]
+        typer.echo(to_json(summary))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="evaluation", header_style="bold")
+    for name in ("group", "n", "accuracy", "answered", "wrong", "declined"):
+        table.add_column(name, justify="left" if name == "group" else "right")
+    rows = [("overall", summary["overall"])]
+    rows += [(f"lang {k}", v) for k, v in summary["by_lang"].items()]
+    rows += [(k, v) for k, v in summary["by_category"].items()]
+    for name, s in rows:
+        table.add_row(name, str(s["n"]), f"{s['accuracy']:.1%}", f"{s['answered']:.1%}",
+                      f"{s['wrong']:.1%}", f"{s['declined']:.1%}")
+    console = Console()
+    console.print(table)
+    lat = summary["latency_ms"]
+    console.print(f"latency per question: p50 {lat['p50']} ms · p95 {lat['p95']} ms", style="dim")
+    for o in listed:
+        console.print(f"[{o.verdict}] {o.case.id} {o.case.question}", highlight=False)
+        if o.sql:
+            console.print(f"    sql: {o.sql}", highlight=False, style="dim")
+        if o.message:
+            console.print(f"    {o.message}", highlight=False, style="dim")
+
+
 @app.command("sample-db")
 def sample_db(
     scale: Annotated[float, typer.Option("--scale", help="1 ≈ 20,000 orders; 50 ≈ 1M.",

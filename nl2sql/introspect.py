@@ -94,45 +94,61 @@ def introspect(source: Source, con: duckdb.DuckDBPyConnection, cache_dir: Path) 
 
 
 def reflect(source: Source) -> dict[str, Table]:
-    """Tables, views, columns, keys and comments through SQLAlchemy's inspector."""
+    """Tables, views, columns, keys and comments through SQLAlchemy's inspector.
+
+    Uses the inspector's batch calls (``get_multi_*``): one query per kind of
+    fact instead of several per table, which is what keeps a 300-table
+    database well under a second.
+    """
     import sqlalchemy as sa
+    from sqlalchemy.engine.reflection import ObjectKind
 
     connect_args: dict[str, Any] = {"read_only": True} if source.kind == "duckdb" else {}
     engine = sa.create_engine(source.sqlalchemy_url, connect_args=connect_args)
     try:
         inspector = sa.inspect(engine)
-        names = [(n, "table") for n in inspector.get_table_names()]
-        names += [(n, "view") for n in inspector.get_view_names()]
-        return {name: _reflect_table(inspector, name, kind) for name, kind in names}
+        views = set(inspector.get_view_names())
+        facts = {
+            "columns": inspector.get_multi_columns(kind=ObjectKind.ANY),
+            "pks": inspector.get_multi_pk_constraint(kind=ObjectKind.ANY),
+            "fks": inspector.get_multi_foreign_keys(kind=ObjectKind.TABLE),
+            "comments": _multi_comments(inspector, ObjectKind.ANY),
+        }
     except sa.exc.SQLAlchemyError as exc:
-        raise ConfigError(f"cannot introspect {source.location}: {exc}") from exc
+        raise ConfigError(f"cannot introspect {source.location}: {_one_line(exc)}") from exc
     finally:
         engine.dispose()
+    return {key[1]: _table_from_facts(key[1], "view" if key[1] in views else "table", key, facts)
+            for key in facts["columns"]}
 
 
-def _reflect_table(inspector: Any, name: str, kind: str) -> Table:
-    pk = inspector.get_pk_constraint(name).get("constrained_columns") or []
+def _multi_comments(inspector: Any, kind: Any) -> dict[Any, Any]:
+    try:
+        return dict(inspector.get_multi_table_comment(kind=kind))
+    except NotImplementedError:  # SQLite has no comments
+        return {}
+
+
+def _table_from_facts(name: str, kind: str, key: Any, facts: dict[str, Any]) -> Table:
+    pk = list((facts["pks"].get(key) or {}).get("constrained_columns") or [])
     columns = [
         Column(name=c["name"], type=_type_name(c["type"]), nullable=bool(c.get("nullable", True)),
                comment=c.get("comment") or None, primary_key=c["name"] in pk)
-        for c in inspector.get_columns(name)
+        for c in facts["columns"][key]
     ]
     fks = [
         ForeignKey(columns=list(fk["constrained_columns"]), ref_table=fk["referred_table"],
                    ref_columns=list(fk["referred_columns"]))
-        for fk in (inspector.get_foreign_keys(name) if kind == "table" else [])
+        for fk in facts["fks"].get(key, [])
         if fk.get("referred_table")
     ]
-    comment = _table_comment(inspector, name)
-    return Table(name=name, columns=columns, kind=kind, primary_key=list(pk),
-                 foreign_keys=fks, comment=comment)
+    comment = (facts["comments"].get(key) or {}).get("text") or None
+    return Table(name=name, columns=columns, kind=kind, primary_key=pk, foreign_keys=fks,
+                 comment=comment)
 
 
-def _table_comment(inspector: Any, name: str) -> str | None:
-    try:
-        return inspector.get_table_comment(name).get("text") or None
-    except NotImplementedError:  # SQLite has no comments
-        return None
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
 
 
 def _type_name(sa_type: Any) -> str:

@@ -106,7 +106,8 @@ def _term(name: str, spec: Any, path: Path) -> Term:
     if not isinstance(spec, dict) or not isinstance(spec.get("sql"), str):
         raise ConfigError(f"{path}: terms.{name} needs an 'sql' expression")
     return Term(name=name, sql=spec["sql"], synonyms=_strings(spec.get("synonyms"), path, name),
-                description=_text(spec.get("description"), path, name))
+                description=_text(spec.get("description"), path, name),
+                alternatives=_strings(spec.get("alternatives"), path, f"{name}.alternatives"))
 
 
 def _example(spec: Any, path: Path) -> Example:

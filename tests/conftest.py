@@ -35,3 +35,163 @@ def chat_server() -> Iterator[ChatServer]:
 
 # END chat_server fixture
 # ---------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------
+# BEGIN shared databases and isolated CLI environment (test_introspect, test_guard,
+# test_pipeline, test_cli, ...). Appended; the blocks above are untouched.
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Any  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CHINOOK_PATH = (REPO_ROOT.parent / "shared" / "datasets" / "chinook" / "Chinook_Sqlite.sqlite")
+SAMPLE_SCALE = 0.2  # ~400 customers, 4,000 orders: big enough to profile, quick to build
+NO_TRACEBACK = "Traceback (most recent call last)"
+
+
+@pytest.fixture(scope="session")
+def sample_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample shop database, built once per session (read it, never write it).
+
+    The file is called ``shop.duckdb`` so it is attached as ``shop`` like the bundled one.
+    Tests that change a database copy this file first (see ``sample_db_copy``).
+    """
+    from sample_db.generate import build
+
+    path = tmp_path_factory.mktemp("sample_db") / "shop.duckdb"
+    return Path(build(path, scale=SAMPLE_SCALE))
+
+
+@pytest.fixture
+def sample_db_copy(sample_db_path: Path, tmp_path: Path) -> Path:
+    """A private, writable copy of the sample database (also named ``shop.duckdb``)."""
+    target = tmp_path / "copy" / "shop.duckdb"
+    target.parent.mkdir()
+    shutil.copyfile(sample_db_path, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def chinook_path() -> Path:
+    """The Chinook SQLite database from ../shared/datasets; skips when it is not there."""
+    if not CHINOOK_PATH.is_file():
+        pytest.skip(f"Chinook database not found at {CHINOOK_PATH} "
+                    "(../shared/datasets/chinook/Chinook_Sqlite.sqlite relative to the repo)")
+    return CHINOOK_PATH
+
+
+@pytest.fixture(scope="session")
+def shared_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One introspection cache for the session (the cache is keyed by database path)."""
+    return tmp_path_factory.mktemp("nl2sql-cache")
+
+
+@pytest.fixture(scope="session")
+def empty_schemas_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A semantic-layer folder with no files: the catalog is pure introspection."""
+    return tmp_path_factory.mktemp("no-schemas")
+
+
+@pytest.fixture(scope="session")
+def sample_catalog(sample_db_path: Path, shared_cache_dir: Path) -> Any:
+    """The introspected catalog of the sample database (no semantic layer)."""
+    from nl2sql.introspect import introspect
+    from nl2sql.source import connect, resolve
+
+    source = resolve(str(sample_db_path))
+    con = connect(source, shared_cache_dir)
+    try:
+        return introspect(source, con, shared_cache_dir)
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="session")
+def sample_engine(sample_db_path: Path, shared_cache_dir: Path) -> Iterator[Any]:
+    """A confined :class:`nl2sql.engine.Engine` on the sample database."""
+    from nl2sql.engine import Engine, Limits
+    from nl2sql.source import resolve
+
+    engine = Engine(resolve(str(sample_db_path)), Limits(timeout=20, max_rows=100_000),
+                    shared_cache_dir)
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+@pytest.fixture
+def gold(sample_db_path: Path) -> Iterator[Any]:
+    """``gold(sql) -> rows``: run trusted SQL directly on the sample database (read-only)."""
+    import duckdb
+
+    con = duckdb.connect(str(sample_db_path), read_only=True)
+
+    def run(sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in con.execute(sql, params or []).fetchall()]
+
+    try:
+        yield run
+    finally:
+        con.close()
+
+
+def cli_command() -> list[str]:
+    """The ``nl2sql`` console script of this interpreter's environment, else ``-m``."""
+    script = shutil.which("nl2sql", path=str(Path(sys.executable).parent))
+    return [script] if script else [sys.executable, "-m", "nl2sql.cli"]
+
+
+@dataclass
+class IsolatedEnv:
+    """A clean place to run the CLI: own cwd (no ``.env``), own cache, no outer config.
+
+    ``run(*args)`` runs ``nl2sql *args`` there and fails the test if a traceback shows up.
+    """
+
+    cwd: Path
+    cache_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:  # noqa: A002
+        full_env = {**self.env, **(env or {})}
+        result = subprocess.run(
+            [*cli_command(), *args], cwd=self.cwd, env=full_env, capture_output=True,
+            text=True, encoding="utf-8", timeout=timeout, input=input, check=False)
+        assert NO_TRACEBACK not in result.stderr, (
+            f"nl2sql {' '.join(args)} crashed (exit {result.returncode}):\n{result.stderr}")
+        assert NO_TRACEBACK not in result.stdout, result.stdout
+        return result
+
+
+def clean_environ(cache_dir: Path) -> dict[str, str]:
+    """``os.environ`` without any OPENAI_* / NL2SQL_* setting, plus a private cache."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPENAI_", "NL2SQL_"))}
+    env.update({
+        "NL2SQL_CACHE_DIR": str(cache_dir),
+        "PYTHONIOENCODING": "utf-8",
+        "COLUMNS": "200",  # rich tables are not cut to 80 columns in a pipe
+        "NO_COLOR": "1",
+    })
+    return env
+
+
+@pytest.fixture
+def isolated_env(tmp_path: Path, shared_cache_dir: Path) -> IsolatedEnv:
+    """A fresh cwd (so no ``.env`` is picked up) and an environment free of outer config.
+
+    The introspection cache is the session's shared one (speed); tests about the cache
+    itself use their own ``cache_dir``.
+    """
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    return IsolatedEnv(cwd=cwd, cache_dir=shared_cache_dir, env=clean_environ(shared_cache_dir))
+
+
+# END shared databases and isolated CLI environment
+# ---------------------------------------------------------------------------------------

@@ -165,7 +165,9 @@ def find(question: str, index: Index) -> list[Match]:
     candidates.sort(key=lambda m: (-(m.end - m.start), -max(t.strength for t in m.targets)))
     chosen: list[Match] = []
     taken: set[int] = set()
+    order = {"term": 0, "table": 1, "column": 2, "value": 3}
     for match in candidates:
+        match.targets.sort(key=lambda t: (-t.strength, order.get(t.kind, 9)))
         span = set(range(match.start, match.end))
         if span & taken:
             continue

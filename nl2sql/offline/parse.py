@@ -92,11 +92,12 @@ def _cues(p: Parse, *kinds: str) -> list[Cue]:
 
 
 def _read(p: Parse) -> Intent:
+    adjective = _superlative_adjective(p)
     measure, counted = _measure(p)
     base = _base_table(p, measure)
     intent = Intent(base=base, measure=measure)
     _groups(p, intent, counted)
-    _superlative_rows(p, intent)
+    _superlative_rows(p, intent, adjective)
     _filters(p, intent)
     _comparisons(p, intent, counted)
     _order_and_limit(p, intent)
@@ -118,7 +119,10 @@ def _column(p: Parse, ref: ColumnRef) -> Column:
 
 
 def _is_numeric(column: Column) -> bool:
-    return any(t in column.type.upper() for t in NUMERIC) and not column.primary_key
+    """A measurable number: numeric type, and not a key (ids are labels, not amounts)."""
+    parts = name_parts(column.name)
+    is_key = column.primary_key or (parts and parts[-1] in ("id", "key", "no")) or column.tags.get("key")
+    return any(t in column.type.upper() for t in NUMERIC) and not is_key
 
 
 def _is_temporal(column: Column) -> bool:
@@ -249,17 +253,28 @@ def _pick_column(p: Parse, match: idx.Match, numeric: bool = False, temporal: bo
                    or _is_temporal(_column(p, ColumnRef(t.table, t.column)))] or targets
     if temporal:
         targets = [t for t in targets if _is_temporal(_column(p, ColumnRef(t.table, t.column)))] or targets
-    anchor = base or _anchor_table(p, match)
-    best = min(targets, key=lambda t: (-t.strength, *_distance(p, anchor, t.table)) if anchor
-               else (-t.strength,))
+    anchor = _anchor_table(p, match) or base
+    named = _named_tables(p)
+    best = min(targets, key=lambda t: (
+        -t.strength, t.table != anchor, t.table not in named,
+        *(_distance(p, anchor, t.table) if anchor else (0, 0))))
     return ColumnRef(best.table, best.column)
 
 
+def _named_tables(p: Parse) -> set[str]:
+    return {t.table for m in p.matches for t in m.targets if t.kind == "table"}
+
+
 def _anchor_table(p: Parse, match: idx.Match) -> str | None:
-    """The table a mention belongs to: the table named just before it, else None."""
+    """The table a mention belongs to: one named right before it ("customers in Beijing"),
+    else right after it ("unit price of products", "上海的客户")."""
     before = [m for m in p.matches if m.kind == "table" and m.end <= match.start
               and match.start - m.end <= 12]
-    return before[-1].targets[0].table if before else None
+    if before:
+        return before[-1].targets[0].table
+    after = [m for m in p.matches if m.kind == "table" and m.start >= match.end
+             and m.start - match.end <= 5]
+    return after[0].targets[0].table if after else None
 
 
 # --- grouping ------------------------------------------------------------------------------
@@ -324,34 +339,60 @@ def _ungrouped_mentions_of_measure(p: Parse, intent: Intent, counted: idx.Match 
     return None
 
 
-def _superlative_rows(p: Parse, intent: Intent) -> None:
+ADJECTIVES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "expensive": ("desc", AMOUNT_PARTS), "priciest": ("desc", AMOUNT_PARTS),
+    "costliest": ("desc", AMOUNT_PARTS), "贵": ("desc", AMOUNT_PARTS),
+    "cheapest": ("asc", AMOUNT_PARTS), "cheap": ("asc", AMOUNT_PARTS), "便宜": ("asc", AMOUNT_PARTS),
+    "newest": ("desc", ("date", "time", "at")), "latest": ("desc", ("date", "time", "at")),
+    "recent": ("desc", ("date", "time", "at")), "最新": ("desc", ("date", "time", "at")),
+    "最近": ("desc", ("date", "time", "at")), "oldest": ("asc", ("date", "time", "at")),
+    "earliest": ("asc", ("date", "time", "at")), "最早": ("asc", ("date", "time", "at")),
+    "longest": ("desc", ("millisecond", "duration", "length")),
+    "最长": ("desc", ("millisecond", "duration", "length")),
+    "shortest": ("asc", ("millisecond", "duration", "length")),
+    "最短": ("asc", ("millisecond", "duration", "length")),
+}
+
+
+@dataclass
+class Adjective:
+    start: int
+    end: int
+    direction: str
+    parts: tuple[str, ...]
+
+
+def _superlative_adjective(p: Parse) -> Adjective | None:
+    """"most expensive" / "最贵" / "cheapest": found first so "most" is not read as a count."""
+    for word, (direction, parts) in ADJECTIVES.items():
+        pattern = re.escape(word) if not word.isascii() else rf"\b{word}\b"
+        for m in re.finditer(pattern, p.text):
+            if _overlaps(m.start(), m.end(), p.matches):
+                continue
+            start = m.start()
+            for cue in _cues(p, "most", "max", "min", "fewest"):
+                if 0 <= start - cue.end <= 2:
+                    start = cue.start
+            p.cues = [c for c in p.cues if not (start <= c.start < m.end())]
+            return Adjective(start, m.end(), direction, parts)
+    return None
+
+
+def _superlative_rows(p: Parse, intent: Intent, adjective: Adjective | None) -> None:
     """"the most expensive product" -> rows ordered by a column, not an aggregate."""
-    adjectives = {
-        "expensive": ("desc", AMOUNT_PARTS), "priciest": ("desc", AMOUNT_PARTS),
-        "costliest": ("desc", AMOUNT_PARTS), "贵": ("desc", AMOUNT_PARTS),
-        "cheapest": ("asc", AMOUNT_PARTS), "cheap": ("asc", AMOUNT_PARTS),
-        "便宜": ("asc", AMOUNT_PARTS), "newest": ("desc", ("date", "time", "at")),
-        "latest": ("desc", ("date", "time", "at")), "recent": ("desc", ("date", "time", "at")),
-        "最新": ("desc", ("date", "time", "at")), "最近": ("desc", ("date", "time", "at")),
-        "oldest": ("asc", ("date", "time", "at", "birth")), "earliest": ("asc", ("date", "time", "at")),
-        "最早": ("asc", ("date", "time", "at")), "longest": ("desc", ("millisecond", "duration", "length")),
-        "最长": ("desc", ("millisecond", "duration", "length")),
-        "shortest": ("asc", ("millisecond", "duration", "length")),
-        "最短": ("asc", ("millisecond", "duration", "length")),
-    }
-    for word, (direction, parts) in adjectives.items():
-        for m in re.finditer(re.escape(word) if not word.isascii() else rf"\b{word}\b", p.text):
-            if intent.measure is not None:
-                continue
-            ref = _column_with_parts(p, intent.base, parts)
-            if ref is None:
-                continue
-            p.use(m.start(), m.end())
-            for cue in _cues(p, "most", "max", "min"):
-                if abs(cue.end - m.start()) <= 2:
-                    p.use(cue.start, cue.end)
-            intent.order, intent.order_column = direction, ref
+    if adjective is not None:
+        ref = _column_with_parts(p, intent.base, adjective.parts)
+        if ref is None:
+            raise DrafterDeclined(f"I don't know which column “{p.text[adjective.start:adjective.end]}” "
+                                  f"refers to in {intent.base}")
+        p.use(adjective.start, adjective.end)
+        if intent.measure is None:
+            intent.order, intent.order_column = adjective.direction, ref
             intent.limit = intent.limit or 1
+            intent.show.append(ref)
+        else:
+            intent.order = adjective.direction
+        return
     for cue in _cues(p, "max", "min"):
         if intent.measure is not None or intent.order_column is not None:
             continue
@@ -460,7 +501,7 @@ def _state_filters(p: Parse, intent: Intent) -> None:
             continue
         t = _column_targets(m)[0]
         column = _column(p, ColumnRef(t.table, t.column))
-        if t.strength == 1 and _is_temporal(column) and column.nullable and m.text != t.column:
+        if _is_temporal(column) and column.nullable and m.text != t.column:
             negated = _use_nearby_not(p, m.start)
             p.use(m.start, m.end)
             intent.filters.append(Filter(ColumnRef(t.table, t.column),
@@ -495,6 +536,12 @@ def _comparisons(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
         before = _nearest(p, cue, lambda m: any(_is_numeric(_column(p, ColumnRef(t.table, t.column)))
                                                 for t in _column_targets(m)), window=20)
         after = _nearest(p, cue, lambda m: m.kind in ("table", "term"), window=8, after_only=True)
+        head = _group_head(p, cue, after) if not intent.groups else None
+        if head is not None:
+            group = _group_for(p, head, intent)
+            if group is not None:
+                p.use(head.start, head.end)
+                intent.groups.append(group)
         if intent.groups and (after is not None or (intent.measure and before is None)):
             _having(p, intent, op, number, after)
         elif before is not None:
@@ -507,6 +554,15 @@ def _comparisons(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
                 raise DrafterDeclined(f"I don't know which number “{p.text[cue.start:cue.end].strip()}” "
                                       "applies to")
             intent.filters.append(Filter(ref, op, [number]))
+
+
+def _group_head(p: Parse, cue: Cue, after: idx.Match | None) -> idx.Match | None:
+    """In "cities with more than 150 customers" the thing before the comparison is the group."""
+    if after is None or after.kind != "table":
+        return None
+    heads = [m for m in p.matches if m.end <= cue.start and m.start not in p.used
+             and m.kind in ("column", "table") and m is not after]
+    return heads[-1] if heads else None
 
 
 def _having(p: Parse, intent: Intent, op: str, number: float, after: idx.Match | None) -> None:
@@ -602,14 +658,35 @@ def _related(p: Parse, intent: Intent, m: idx.Match) -> bool:
 
 
 def _choose_term_grain(p: Parse, intent: Intent) -> None:
-    """Grouping by a table the term's base fans out to cannot be answered with that term."""
-    assert intent.measure is not None
-    for group in intent.groups:
-        path = _path(p, intent.base, group.column.table)
-        if group.column.table != intent.base and fans_out(p.catalog, path):
-            raise DrafterDeclined(
-                f"{intent.measure.label} is defined on {intent.base}; splitting it by "
-                f"{group.column} would count {intent.base} rows more than once")
+    """Use the first definition of the term whose table reaches every grouping without
+    fan-out; if none does, decline rather than count rows twice."""
+    measure = intent.measure
+    assert measure is not None and measure.term_sql is not None
+    term = next(t for t in p.catalog.terms if measure.term_sql in (t.sql, *t.alternatives))
+    for sql in [term.sql, *term.alternatives]:
+        tables = _term_tables(sql)
+        base = _fact_table(p, tables) if tables else intent.base
+        if all(not _fans(p, base, g.column.table) for g in intent.groups) and all(
+                not _fans(p, base, ref.table) for ref in _row_columns(intent)):
+            measure.term_sql, measure.table = sql, base
+            if intent.base != base:
+                _rebase(intent, base)
+            return
+    split = next(g.column for g in intent.groups if _fans(p, intent.base, g.column.table))
+    raise DrafterDeclined(f"{measure.label} is defined on {intent.base}; splitting it by {split} "
+                          f"would count {intent.base} rows more than once")
+
+
+def _fans(p: Parse, base: str, table: str) -> bool:
+    return table != base and fans_out(p.catalog, _path(p, base, table))
+
+
+def _row_columns(intent: Intent) -> list[ColumnRef]:
+    return [e for g in intent.groups for e in g.extra]
+
+
+def _rebase(intent: Intent, base: str) -> None:
+    intent.base = base
 
 
 # --- honesty ---------------------------------------------------------------------------------
