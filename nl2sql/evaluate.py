@@ -9,7 +9,8 @@ Question files are YAML::
 
     database: shop                  # a name (schemas/…, sample_db/…) or a path
     questions:
-      - {id: en-001, lang: en, category: count, question: How many customers?, sql: SELECT count(*) FROM customers}
+      - {id: en-001, lang: en, category: count, question: How many customers?,
+         sql: SELECT count(*) FROM customers}
       - {id: no-001, lang: en, category: decline, question: What is our churn?, sql: null}
 """
 

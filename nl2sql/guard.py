@@ -42,7 +42,7 @@ QUERY_ROOTS = (exp.Select, exp.SetOperation, exp.Values, exp.Subquery)
 
 # Nodes that write, change settings or leave the query language, with the
 # words a person would use for them.
-FORBIDDEN_NODES: dict[type[exp.Expression], str] = {
+FORBIDDEN_NODES: dict[type[exp.Expr], str] = {
     exp.Into: "SELECT ... INTO creates a table",
     exp.Insert: "INSERT writes data",
     exp.Update: "UPDATE writes data",
@@ -95,7 +95,7 @@ FORBIDDEN_PREFIXES: dict[str, str] = {
     "sqlite_": "it reads files", "postgres_": "it reaches other databases",
     "mysql_": "it reaches other databases", "iceberg_": "it reads files", "delta_": "it reads files",
 }
-FORBIDDEN_FUNCTION_CLASSES: dict[type[exp.Expression], tuple[str, str]] = {
+FORBIDDEN_FUNCTION_CLASSES: dict[type[exp.Expr], tuple[str, str]] = {
     exp.ReadCSV: ("read_csv", "it reads files"),
     exp.ReadParquet: ("read_parquet", "it reads files"),
 }
@@ -112,7 +112,7 @@ def check(sql: str, catalog: Catalog, policy: Policy | None = None,
     _check_functions(tree)
     tables = _check_tables(tree, catalog)
     columns = _check_columns(tree, catalog)
-    limited, limit = _apply_limit(tree, policy.row_limit)
+    tree, limited, limit = _apply_limit(tree, policy.row_limit)
     notes = [f"LIMIT {limit} applied (row limit)"] if limited else []
     return GuardedQuery(sql=tree.sql(dialect="duckdb"), original=sql, tables=tables,
                         columns=columns, limit=limit, limited=limited, notes=notes)
@@ -130,7 +130,7 @@ def _check_text(sql: str, policy: Policy) -> None:
                         rule="control_character")
 
 
-def _parse_one(sql: str, dialect: str) -> exp.Expression:
+def _parse_one(sql: str, dialect: str) -> exp.Expr:
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except (ParseError, TokenError) as exc:
@@ -149,7 +149,7 @@ def _parse_one(sql: str, dialect: str) -> exp.Expression:
     return tree
 
 
-def _check_nodes(tree: exp.Expression) -> None:
+def _check_nodes(tree: exp.Expr) -> None:
     for node in tree.walk():
         reason = FORBIDDEN_NODES.get(type(node))
         if reason is not None:
@@ -166,7 +166,7 @@ def function_name(node: exp.Func) -> str:
     return node.sql_name().lower()
 
 
-def _check_functions(tree: exp.Expression) -> None:
+def _check_functions(tree: exp.Expr) -> None:
     for node in tree.find_all(exp.Func):
         by_class = FORBIDDEN_FUNCTION_CLASSES.get(type(node))
         if by_class is not None:
@@ -182,11 +182,11 @@ def _refuse_function(name: str, reason: str) -> None:
     raise UnsafeSQL(f"function {name} is not allowed: {reason}", rule="function", function=name)
 
 
-def _cte_names(tree: exp.Expression) -> set[str]:
+def _cte_names(tree: exp.Expr) -> set[str]:
     return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
 
 
-def _check_tables(tree: exp.Expression, catalog: Catalog) -> list[str]:
+def _check_tables(tree: exp.Expr, catalog: Catalog) -> list[str]:
     ctes = _cte_names(tree)
     found: list[str] = []
     for table in tree.find_all(exp.Table):
@@ -231,10 +231,11 @@ def _unknown(kind: str, name: str, candidates: list[str]) -> UnknownIdentifier:
     return UnknownIdentifier(f"no {kind} `{name}`{hint}", name=name, suggestions=suggestions)
 
 
-def _check_columns(tree: exp.Expression, catalog: Catalog) -> list[str]:
+def _check_columns(tree: exp.Expr, catalog: Catalog) -> list[str]:
     """Resolve every column with sqlglot's qualify; name the first unknown one."""
     try:
-        qualified = qualify(tree.copy(), schema=catalog.sqlglot_schema(), dialect="duckdb",
+        schema: dict[str, object] = dict(catalog.sqlglot_schema())
+        qualified = qualify(tree.copy(), schema=schema, dialect="duckdb",
                             validate_qualify_columns=True, quote_identifiers=False,
                             identify=False)
     except OptimizeError as exc:
@@ -244,7 +245,7 @@ def _check_columns(tree: exp.Expression, catalog: Catalog) -> list[str]:
     return _columns_read(qualified, catalog)
 
 
-def _unknown_column(tree: exp.Expression, catalog: Catalog, exc: Exception) -> UnsafeSQL:
+def _unknown_column(tree: exp.Expr, catalog: Catalog, exc: Exception) -> UnsafeSQL:
     referenced = [t for t in (catalog.table(x.name) for x in tree.find_all(exp.Table)) if t]
     known = {c.name.lower() for t in referenced for c in t.columns}
     aliases = {a.alias.lower() for a in tree.find_all(exp.Alias)}
@@ -259,7 +260,7 @@ def _unknown_column(tree: exp.Expression, catalog: Catalog, exc: Exception) -> U
                      rule="unknown_identifier")
 
 
-def _columns_read(qualified: exp.Expression, catalog: Catalog) -> list[str]:
+def _columns_read(qualified: exp.Expr, catalog: Catalog) -> list[str]:
     """``table.column`` for every catalog column the query touches (for audit)."""
     from sqlglot.optimizer.scope import traverse_scope
 
@@ -277,19 +278,44 @@ def _columns_read(qualified: exp.Expression, catalog: Catalog) -> list[str]:
     return seen
 
 
-def _apply_limit(tree: exp.Expression, row_limit: int) -> tuple[bool, int]:
-    """Add a LIMIT, or lower one above the row limit. Returns (changed, limit)."""
+def _apply_limit(tree: exp.Expr, row_limit: int) -> tuple[exp.Expr, bool, int]:
+    """Add a LIMIT, or lower one above the row limit. Returns (tree, changed, limit).
+
+    A limit the guard cannot read as a number (an expression, a percentage) is
+    kept and the whole query is wrapped in an outer LIMIT.
+    """
     if not isinstance(tree, (exp.Select, exp.SetOperation)):
-        return False, row_limit  # VALUES and parenthesised queries: the engine caps rows
+        return _wrap_limit(tree, row_limit), True, row_limit
     current = tree.args.get("limit")
-    value = _literal_int(current.expression) if isinstance(current, exp.Limit) else None
-    if value is not None and value <= row_limit:
-        return False, value
+    if current is None:
+        tree.set("limit", exp.Limit(expression=exp.Literal.number(row_limit)))
+        return tree, True, row_limit
+    value = _limit_value(current)
+    if value is None:
+        return _wrap_limit(tree, row_limit), True, row_limit
+    if value <= row_limit:
+        return tree, False, value
     tree.set("limit", exp.Limit(expression=exp.Literal.number(row_limit)))
-    return True, row_limit
+    return tree, True, row_limit
 
 
-def _literal_int(node: exp.Expression | None) -> int | None:
+def _limit_value(node: exp.Expr) -> int | None:
+    options = node.args.get("limit_options")
+    if options is not None and (options.args.get("percent") or options.args.get("with_ties")):
+        return None
+    if isinstance(node, exp.Limit):
+        return _literal_int(node.expression)
+    if isinstance(node, exp.Fetch):
+        return _literal_int(node.args.get("count"))
+    return None
+
+
+def _wrap_limit(tree: exp.Expr, row_limit: int) -> exp.Expr:
+    inner = tree if isinstance(tree, exp.Subquery) else exp.Subquery(this=tree)
+    return exp.select("*").from_(inner.as_("limited") if not inner.alias else inner).limit(row_limit)
+
+
+def _literal_int(node: exp.Expr | None) -> int | None:
     if isinstance(node, exp.Literal) and node.is_int:
         return int(node.this)
     return None

@@ -55,9 +55,9 @@ def load_cached(cache_dir: Path, source: Source, print_: str) -> Catalog | None:
     path = _cache_file(cache_dir, source)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("fingerprint") == print_:
+        if isinstance(data, dict) and data.get("fingerprint") == print_:
             return Catalog.from_json(data)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # a missing or damaged cache is simply rebuilt
     return None
 
@@ -108,7 +108,7 @@ def reflect(source: Source) -> dict[str, Table]:
     try:
         inspector = sa.inspect(engine)
         views = set(inspector.get_view_names())
-        facts = {
+        facts: dict[str, Any] = {
             "columns": inspector.get_multi_columns(kind=ObjectKind.ANY),
             "pks": inspector.get_multi_pk_constraint(kind=ObjectKind.ANY),
             "fks": inspector.get_multi_foreign_keys(kind=ObjectKind.TABLE),
@@ -118,8 +118,9 @@ def reflect(source: Source) -> dict[str, Table]:
         raise ConfigError(f"cannot introspect {source.location}: {_one_line(exc)}") from exc
     finally:
         engine.dispose()
+    keys: list[Any] = list(facts["columns"])
     return {key[1]: _table_from_facts(key[1], "view" if key[1] in views else "table", key, facts)
-            for key in facts["columns"]}
+            for key in keys}
 
 
 def _multi_comments(inspector: Any, kind: Any) -> dict[Any, Any]:

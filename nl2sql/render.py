@@ -23,8 +23,9 @@ FORMATS = ("table", "csv", "json", "markdown")
 def json_value(value: Any) -> Any:
     """A Python value from DuckDB as a JSON-ready value."""
     if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 \
-            else float(value)
+        exponent = value.as_tuple().exponent
+        whole = isinstance(exponent, int) and exponent >= 0
+        return int(value) if whole else float(value)
     if isinstance(value, (dt.date, dt.datetime, dt.time)):
         return value.isoformat()
     if isinstance(value, dt.timedelta):

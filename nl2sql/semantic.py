@@ -17,6 +17,8 @@ import yaml
 from nl2sql.catalog import Catalog, Column, Example, Table, Term
 from nl2sql.errors import ConfigError
 
+TOP_KEYS = {"database", "description", "tables", "terms", "examples", "roles"}
+TERM_KEYS = {"sql", "synonyms", "description", "alternatives"}
 TABLE_KEYS = {"description", "synonyms", "columns", "deny", "row_filter", "tags"}
 COLUMN_KEYS = {"description", "synonyms", "values", "pii", "mask", "deny", "tags"}
 
@@ -58,6 +60,7 @@ def apply(catalog: Catalog, schemas_dir: Path) -> Catalog:
     data = _load_yaml(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
+    _check_keys(data, TOP_KEYS, str(path))
     merged = copy.deepcopy(catalog)
     merged.semantic_files = [str(path)]
     merged.description = _text(data.get("description"), path, "description")
@@ -105,6 +108,7 @@ def _term(name: str, spec: Any, path: Path) -> Term:
         return Term(name=name, sql=spec)
     if not isinstance(spec, dict) or not isinstance(spec.get("sql"), str):
         raise ConfigError(f"{path}: terms.{name} needs an 'sql' expression")
+    _check_keys(spec, TERM_KEYS, f"{path}: terms.{name}")
     return Term(name=name, sql=spec["sql"], synonyms=_strings(spec.get("synonyms"), path, name),
                 description=_text(spec.get("description"), path, name),
                 alternatives=_strings(spec.get("alternatives"), path, f"{name}.alternatives"))

@@ -6,11 +6,13 @@ Stages never read ``os.environ``; they receive the values they need.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from nl2sql.errors import ConfigError
 
@@ -117,14 +119,19 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError(f"drafter must be one of {', '.join(DRAFTERS)}, not {settings.drafter!r}")
     if settings.row_limit < 1:
         raise ConfigError(f"row limit must be at least 1, not {settings.row_limit}")
-    if settings.query_timeout <= 0 or settings.model_timeout <= 0:
-        raise ConfigError("timeouts must be positive")
+    for name in ("query_timeout", "model_timeout"):
+        value = getattr(settings, name)
+        if not math.isfinite(value) or value <= 0:
+            raise ConfigError(f"{name.replace('_', ' ')} must be a positive number of seconds, not {value}")
     if settings.max_repairs < 0 or settings.model_retries < 0:
         raise ConfigError("repair and retry counts cannot be negative")
     if settings.threads < 1:
         raise ConfigError(f"threads must be at least 1, not {settings.threads}")
-    if settings.base_url and not settings.base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"OPENAI_BASE_URL must start with http:// or https://: {settings.base_url!r}")
+    if settings.base_url:
+        parsed = urlsplit(settings.base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ConfigError(f"OPENAI_BASE_URL must be an http:// or https:// URL with a host, "
+                              f"not {settings.base_url!r}")
     return settings
 
 

@@ -64,10 +64,10 @@ def _sniff(path: Path) -> str:
 def resolve(db: str) -> Source:
     """Turn the ``--db`` value into a Source, checking that it can be read.
 
-    >>> resolve("postgresql://x/y")
+    >>> resolve("postgresql://x/y")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    nl2sql.errors.ConfigError: database URLs (postgresql://...) are not supported yet; pass a DuckDB or SQLite file
+    nl2sql.errors.ConfigError: database URLs (postgresql://...) are not supported yet; ...
     """
     for prefix in ("duckdb:///", "sqlite:///"):
         if db.startswith(prefix):
@@ -114,7 +114,8 @@ def connect(source: Source, cache_dir: Path) -> duckdb.DuckDBPyConnection:
 
     Not yet confined: the engine confines it before any untrusted SQL runs.
     """
-    config = {"autoload_known_extensions": False, "autoinstall_known_extensions": False}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoload_known_extensions": False, "autoinstall_known_extensions": False}
     con = duckdb.connect(":memory:", config=config)
     try:
         if source.kind == "sqlite":

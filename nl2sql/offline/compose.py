@@ -13,7 +13,7 @@ import datetime as dt
 import sqlglot
 from sqlglot import exp
 
-from nl2sql.catalog import Catalog, ForeignKey, Table
+from nl2sql.catalog import Catalog, Column, ForeignKey, Table
 from nl2sql.context import neighbours, shortest_path
 from nl2sql.errors import DrafterDeclined
 from nl2sql.offline.intent import ColumnRef, Filter, Group, Intent, Measure
@@ -39,7 +39,7 @@ def _edge(catalog: Catalog, a: str, b: str) -> tuple[ForeignKey, bool]:
     raise DrafterDeclined(f"no foreign key joins {a} and {b}")
 
 
-def _on(catalog: Catalog, a: str, b: str) -> exp.Expression:
+def _on(catalog: Catalog, a: str, b: str) -> exp.Expr:
     fk, a_holds = _edge(catalog, a, b)
     holder, target = (a, b) if a_holds else (b, a)
     conditions = [exp.EQ(this=col(ColumnRef(holder, c)), expression=col(ColumnRef(target, r)))
@@ -119,7 +119,7 @@ def _is_local(f: Filter, joined: list[tuple[str, str]], intent: Intent) -> bool:
     return f.column.table == intent.base or any(b == f.column.table for _, b in joined)
 
 
-def _exists(f: Filter, base: str, catalog: Catalog) -> exp.Expression:
+def _exists(f: Filter, base: str, catalog: Catalog) -> exp.Expr:
     """``EXISTS (SELECT 1 FROM path ... WHERE correlated AND filter)`` for a one-to-many hop."""
     path = path_to(catalog, base, f.column.table)
     inner = exp.select("1").from_(exp.Table(this=ident(path[1])))
@@ -129,7 +129,7 @@ def _exists(f: Filter, base: str, catalog: Catalog) -> exp.Expression:
     return exp.Exists(this=inner)
 
 
-def _year_range(ref: ColumnRef, start: dt.date, end: dt.date) -> exp.Expression:
+def _year_range(ref: ColumnRef, start: dt.date, end: dt.date) -> exp.Expr:
     lo = exp.GTE(this=col(ref), expression=exp.cast(exp.Literal.string(start.isoformat()), "DATE"))
     hi = exp.LT(this=col(ref), expression=exp.cast(exp.Literal.string(end.isoformat()), "DATE"))
     return exp.and_(lo, hi)
@@ -152,7 +152,7 @@ def _date_bounds(f: Filter) -> tuple[dt.date, dt.date]:
     return dt.date(1, 1, 1), dt.date(v[0], 1, 1)  # before
 
 
-def _literal(value: object) -> exp.Expression:
+def _literal(value: object) -> exp.Expr:
     if isinstance(value, bool):
         return exp.Boolean(this=value)
     if isinstance(value, (int, float)):
@@ -160,7 +160,7 @@ def _literal(value: object) -> exp.Expression:
     return exp.Literal.string(str(value))
 
 
-def _condition(f: Filter, catalog: Catalog) -> exp.Expression:
+def _condition(f: Filter, catalog: Catalog) -> exp.Expr:
     target = col(f.column)
     if f.op in ("year", "years", "month", "quarter", "after", "before"):
         return _year_range(f.column, *_date_bounds(f))
@@ -174,7 +174,7 @@ def _condition(f: Filter, catalog: Catalog) -> exp.Expression:
     return ops[f.op](this=target, expression=_literal(f.values[0]))
 
 
-def measure_expression(measure: Measure, catalog: Catalog, fanout: bool) -> exp.Expression:
+def measure_expression(measure: Measure, catalog: Catalog, fanout: bool) -> exp.Expr:
     if measure.func == "term":
         assert measure.term_sql is not None
         return sqlglot.parse_one(measure.term_sql, read="duckdb")
@@ -194,7 +194,7 @@ def measure_expression(measure: Measure, catalog: Catalog, fanout: bool) -> exp.
     return funcs[measure.func](this=col(measure.column))
 
 
-def _bucket(group: Group) -> exp.Expression:
+def _bucket(group: Group) -> exp.Expr:
     target = col(group.column)
     if group.bucket == "year":
         return exp.func("year", target)
@@ -204,8 +204,8 @@ def _bucket(group: Group) -> exp.Expression:
     return exp.func("strftime", target, exp.Literal.string("%Y-%m"))
 
 
-def _group_exprs(intent: Intent) -> list[tuple[exp.Expression, str]]:
-    out: list[tuple[exp.Expression, str]] = []
+def _group_exprs(intent: Intent) -> list[tuple[exp.Expr, str]]:
+    out: list[tuple[exp.Expr, str]] = []
     for group in intent.groups:
         if group.bucket:
             out.append((_bucket(group), group.bucket))
@@ -214,9 +214,9 @@ def _group_exprs(intent: Intent) -> list[tuple[exp.Expression, str]]:
     return out
 
 
-def _projections(intent: Intent, catalog: Catalog, fanout: bool) -> list[exp.Expression]:
+def _projections(intent: Intent, catalog: Catalog, fanout: bool) -> list[exp.Expr]:
     names = _unique_aliases([alias for _, alias in _group_exprs(intent)])
-    projections: list[exp.Expression] = [
+    projections: list[exp.Expr] = [
         exp.alias_(e, names[i], quoted=not names[i].isidentifier())
         for i, (e, _) in enumerate(_group_exprs(intent))]
     if intent.percent_of:
@@ -239,19 +239,19 @@ def _unique_aliases(names: list[str]) -> list[str]:
     return out
 
 
-def _listing(intent: Intent, catalog: Catalog) -> list[exp.Expression]:
+def _listing(intent: Intent, catalog: Catalog) -> list[exp.Expr]:
     """A listing shows the base table's columns, plus any other table's mentioned columns."""
     base = catalog.tables[intent.base]
-    out: list[exp.Expression] = [col(ColumnRef(base.name, c.name)) for c in _visible(base)]
+    out: list[exp.Expr] = [col(ColumnRef(base.name, c.name)) for c in _visible(base)]
     out += [col(ref) for ref in intent.show if ref.table != base.name]
     return out
 
 
-def _visible(table: Table) -> list:  # type: ignore[type-arg]
+def _visible(table: Table) -> list[Column]:
     return [c for c in table.columns if not c.tags.get("deny")]
 
 
-def _percentage(intent: Intent, catalog: Catalog) -> exp.Expression:
+def _percentage(intent: Intent, catalog: Catalog) -> exp.Expr:
     numerator = exp.and_(*[_condition(f, catalog) for f in intent.percent_of])
     counted = exp.Filter(this=exp.Count(this=exp.Star()),
                          expression=exp.Where(this=numerator))
@@ -279,8 +279,8 @@ def _group_having_order(select: exp.Select, intent: Intent, catalog: Catalog,
     return select
 
 
-def _order_expression(intent: Intent, groups: list[tuple[exp.Expression, str]],
-                      measure: exp.Expression | None) -> exp.Expression | None:
+def _order_expression(intent: Intent, groups: list[tuple[exp.Expr, str]],
+                      measure: exp.Expr | None) -> exp.Expr | None:
     if intent.order_column is not None:
         return exp.Ordered(this=col(intent.order_column), desc=intent.order != "asc",
                            nulls_first=False)

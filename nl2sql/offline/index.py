@@ -192,9 +192,10 @@ def _occurrences(phrase: str, targets: list[Target], text: str,
 
 def label_column(table: Table) -> Column | None:
     """The column that names a row: ``name``/``title``, else the first text column."""
+    own = singular(name_parts(table.name)[-1])
     for wanted in ("name", "title", "full name", "label"):
         for column in table.columns:
-            if " ".join(name_parts(column.name)) in (wanted, f"{singular(name_parts(table.name)[-1])} {wanted}"):
+            if " ".join(name_parts(column.name)) in (wanted, f"{own} {wanted}"):
                 return column
     for column in table.columns:
         if "name" in name_parts(column.name) or "title" in name_parts(column.name):

@@ -9,6 +9,7 @@ rather than guess: a wrong answer is worse than no answer.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nl2sql.catalog import Catalog, Column, Table
@@ -35,9 +36,12 @@ number count total amount made make placed come came belong belonging belongs ex
 currently ever overall value values record records row rows entry entries data one
 whose where when broken down based having got get gets there're what's which's
 """.split())
-CN_STOP = set("的了吗呢吧啊呀是有在和与及或都中里内上下个位名种条笔家件款首张次每各按把被请帮我们你查询看给出列"
-              "一下多少几哪些什么谁所其为于对从到由共总计数量也还就要想知道统计分别是否以及一共里面当中之中"
-              "对应分别情况现在目前当前全部所有这那些个别并且而且且最大高低少多平均值合并排名")
+CN_STOP = set(
+    "的了吗呢吧啊呀是有在和与及或都中里内上下个位名种条笔家件款首张次每各按把被请帮我"
+    "们你查询看给出列一下多少几哪些什么谁所其为于对从到由共总计数量也还就要想知道统计"
+    "分别是否以及一共里面当中之中对应分别情况现在目前当前全部所有这那些个别并且而且且"
+    "最大高低少多平均值合并排名"
+)
 
 
 @dataclass
@@ -133,7 +137,8 @@ def _column_targets(match: idx.Match) -> list[idx.Target]:
     return [t for t in match.targets if t.kind == "column"]
 
 
-def _nearest(p: Parse, cue: Cue, pred, window: int = 30, after_only: bool = False):  # type: ignore[no-untyped-def]
+def _nearest(p: Parse, cue: Cue, pred: Callable[[idx.Match], bool], window: int = 30,
+             after_only: bool = False) -> idx.Match | None:
     """The match closest to ``cue`` satisfying ``pred`` (after the cue preferred)."""
     best, best_d = None, window + 1
     for m in p.matches:
@@ -299,8 +304,7 @@ def _groups(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
             ref = _date_column(p, intent.base)
             intent.groups.append(Group(ref, bucket=bucket))
     for cue in _cues(p, "group", "list", "top", "bottom"):
-        target = _nearest(p, cue, lambda m: m.kind in ("table", "column") and m is not counted
-                          and m.start >= cue.end, window=14, after_only=True)
+        target = _nearest(p, cue, _group_candidate(counted), window=14, after_only=True)
         if target is None:
             continue
         if cue.kind in ("list", "top", "bottom") and not (intent.measure or _cues(p, "most", "fewest")):
@@ -316,6 +320,10 @@ def _groups(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
         if cue.kind == "list" and intent.measure:  # "which city has the most customers"
             intent.limit = intent.limit or 1
     _ungrouped_mentions_of_measure(p, intent, counted)
+
+
+def _group_candidate(counted: idx.Match | None) -> Callable[[idx.Match], bool]:
+    return lambda m: m.kind in ("table", "column") and m is not counted
 
 
 def _group_for(p: Parse, target: idx.Match, intent: Intent) -> Group | None:
@@ -446,7 +454,7 @@ def _event_date(table: Table) -> ColumnRef | None:
     best = sorted(dates, key=lambda c: (
         not (own & set(name_parts(c.name))),
         not ({"created", "opened", "date", "time", "at"} & set(name_parts(c.name))),
-        not c.nullable is False))
+        c.nullable is not False))
     return ColumnRef(table.name, best[0].name)
 
 
@@ -549,11 +557,11 @@ def _comparisons(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
             ref = _pick_column(p, before, numeric=True, base=intent.base)
             intent.filters.append(Filter(ref, op, [number]))
         else:
-            ref = _amount_column(p, intent.base)
-            if ref is None:
-                raise DrafterDeclined(f"I don't know which number “{p.text[cue.start:cue.end].strip()}” "
-                                      "applies to")
-            intent.filters.append(Filter(ref, op, [number]))
+            amount = _amount_column(p, intent.base)
+            if amount is None:
+                phrase = p.text[cue.start:cue.end].strip()
+                raise DrafterDeclined(f"I don't know which number “{phrase}” applies to")
+            intent.filters.append(Filter(amount, op, [number]))
 
 
 def _group_head(p: Parse, cue: Cue, after: idx.Match | None) -> idx.Match | None:
