@@ -27,13 +27,18 @@ def name_parts(name: str) -> list[str]:
     return [p for p in spaced.lower().split() if p]
 
 
+_INVARIANT = {"does", "goes", "series", "species", "news", "yes", "this", "its", "has", "was",
+              "whose", "always", "sometimes", "perhaps", "across", "less", "plus", "analysis",
+              "status", "address", "gas", "bus"}
+
+
 def singular(word: str) -> str:
     """A crude English singular: good enough for identifiers.
 
     >>> [singular(w) for w in ["categories", "boxes", "orders", "status", "cities"]]
     ['category', 'box', 'order', 'status', 'city']
     """
-    if len(word) <= 3 or word.endswith(("ss", "us", "is")):
+    if len(word) <= 3 or word.endswith(("ss", "us", "is")) or word in _INVARIANT:
         return word
     if word.endswith("ies"):
         return word[:-3] + "y"

@@ -125,18 +125,25 @@ def sample_engine(sample_db_path: Path, shared_cache_dir: Path) -> Iterator[Any]
 
 @pytest.fixture
 def gold(sample_db_path: Path) -> Iterator[Any]:
-    """``gold(sql) -> rows``: run trusted SQL directly on the sample database (read-only)."""
+    """``gold(sql) -> rows``: run trusted SQL directly on the sample database (read-only).
+
+    The connection opens on first use: while a plain DuckDB connection to the file is
+    open, SQLAlchemy (used by introspection) cannot open the same file in this process.
+    """
     import duckdb
 
-    con = duckdb.connect(str(sample_db_path), read_only=True)
+    cons: list[Any] = []
 
     def run(sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in con.execute(sql, params or []).fetchall()]
+        if not cons:
+            cons.append(duckdb.connect(str(sample_db_path), read_only=True))
+        return [tuple(r) for r in cons[0].execute(sql, params or []).fetchall()]
 
     try:
         yield run
     finally:
-        con.close()
+        for con in cons:
+            con.close()
 
 
 def cli_command() -> list[str]:

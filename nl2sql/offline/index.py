@@ -85,6 +85,8 @@ def _column_phrases(table: Table, column: Column) -> list[tuple[str, int]]:
         phrases.append((" ".join(parts[len(table_parts):]), 2))  # CustomerName in Customer
     if len(parts) > 1 and parts[-1] not in GENERIC_PARTS:
         phrases.append((parts[-1], 1))  # BillingCountry -> country
+    if len(parts) > 2 and parts[-1] == "id":
+        phrases.append((" ".join(parts[:-1]), 2))  # SupportRepId -> support rep
     if len(parts) > 1 and parts[-1] in ("at", "date", "time", "on") and parts[0] not in GENERIC_PARTS:
         phrases.append((parts[0], 1))  # closed_at -> closed, signup_date -> signup
     return phrases

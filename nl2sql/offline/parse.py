@@ -24,6 +24,7 @@ from nl2sql.offline.words import Cue, find_cues, find_dates
 
 NUMERIC = ("INT", "DECIMAL", "NUMERIC", "DOUBLE", "FLOAT", "REAL", "HUGEINT")
 TEMPORAL = ("DATE", "TIME")
+IMPLIED_SUM = {"总额", "总金额", "总价", "合计金额", "总收入", "总销售额", "total", "sum"}
 AMOUNT_PARTS = ("total", "amount", "price", "cost", "value", "revenue", "salary", "fee", "spend")
 
 EN_STOP = set("""
@@ -101,6 +102,8 @@ def _read(p: Parse) -> Intent:
     base = _base_table(p, measure)
     intent = Intent(base=base, measure=measure)
     _groups(p, intent, counted)
+    if intent.measure is None and intent.groups and adjective is None:
+        intent.measure = Measure("count", base, label="count")  # "customers per country"
     _superlative_rows(p, intent, adjective)
     _filters(p, intent)
     _comparisons(p, intent, counted)
@@ -164,6 +167,10 @@ def _measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
         found = _nearest(p, cue, lambda m: any(_is_numeric(_column(p, ColumnRef(t.table, t.column)))
                                                 or _is_temporal(_column(p, ColumnRef(t.table, t.column)))
                                                 for t in _column_targets(m)))
+        if found is None and cue.kind in ("sum", "avg"):
+            amount = _table_amount(p, cue)
+            if amount is not None:
+                return amount, None
         if found is None or (cue.kind in ("max", "min") and _cues(p, "list") and not _cues(p, "group")):
             continue
         ref = _pick_column(p, found, numeric=True)
@@ -171,6 +178,9 @@ def _measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
         p.use(found.start, found.end)
         label = f"{cue.kind}_{ref.column}".lower()
         return Measure(cue.kind, ref.table, column=ref, label=label), None
+    implied = _implied_sum(p)
+    if implied is not None:
+        return implied, None
     for cue in _cues(p, "count", "most", "fewest", "distinct"):
         counted = _nearest(p, cue, lambda m: m.kind in ("table", "column"), window=40)
         if counted is None:
@@ -178,6 +188,31 @@ def _measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
         p.use(cue.start, cue.end)
         return _count_measure(p, counted), counted
     return None, None
+
+
+def _table_amount(p: Parse, cue: Cue) -> Measure | None:
+    """"total sales" with no column named: the amount column of the table named next to it."""
+    table = _nearest(p, cue, lambda m: m.kind == "table", window=12)
+    if table is None:
+        return None
+    ref = _amount_column(p, table.targets[0].table)
+    if ref is None:
+        return None
+    p.use(cue.start, cue.end)
+    p.use(table.start, table.end)
+    return Measure(cue.kind, ref.table, column=ref, label=f"{cue.kind}_{ref.column}".lower())
+
+
+def _implied_sum(p: Parse) -> Measure | None:
+    """"发票总额" names a total column and means its sum."""
+    for m in p.matches:
+        implied = m.text in IMPLIED_SUM or m.text.split(" ")[0] in ("total", "sum")
+        if implied and _column_targets(m) and not _cues(p, "list"):
+            ref = _pick_column(p, m, numeric=True)
+            if _is_numeric(_column(p, ref)):
+                p.use(m.start, m.end)
+                return Measure("sum", ref.table, column=ref, label=f"sum_{ref.column}".lower())
+    return None
 
 
 def _term_measure(p: Parse, match: idx.Match) -> Measure:
@@ -305,6 +340,8 @@ def _groups(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
             intent.groups.append(Group(ref, bucket=bucket))
     for cue in _cues(p, "group", "list", "top", "bottom"):
         target = _nearest(p, cue, _group_candidate(counted), window=14, after_only=True)
+        if target is None and cue.kind == "list" and _is_han(p.text[cue.start]):
+            target = _nearest(p, cue, _group_candidate(counted), window=3)  # "流派是哪个"
         if target is None:
             continue
         if cue.kind in ("list", "top", "bottom") and not (intent.measure or _cues(p, "most", "fewest")):
@@ -320,6 +357,10 @@ def _groups(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
         if cue.kind == "list" and intent.measure:  # "which city has the most customers"
             intent.limit = intent.limit or 1
     _ungrouped_mentions_of_measure(p, intent, counted)
+
+
+def _is_han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff"
 
 
 def _group_candidate(counted: idx.Match | None) -> Callable[[idx.Match], bool]:
