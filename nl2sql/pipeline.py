@@ -9,6 +9,7 @@ ways in.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,13 +17,13 @@ from nl2sql import context as context_stage
 from nl2sql import guard, prompt, repair, semantic
 from nl2sql.catalog import Catalog
 from nl2sql.engine import Engine, Limits
-from nl2sql.errors import ConfigError
+from nl2sql.errors import ConfigError, DrafterDeclined, ModelError, ModelRefused
 from nl2sql.introspect import introspect
 from nl2sql.model_drafter import ChatClient, ModelDrafter, OpenAIChatClient
 from nl2sql.prompt import Turn
 from nl2sql.settings import DEFAULT_DB, Settings
 from nl2sql.source import Source, connect, resolve
-from nl2sql.values import Answer, Draft
+from nl2sql.values import Answer, Draft, GuardedQuery
 
 
 @dataclass
@@ -105,17 +106,35 @@ def ask(session: Session, question: str, conversation: list[Turn] | None = None,
     ctx = context_stage.select(question, session.catalog)
     messages = prompt.build(question, ctx, conversation)
     context_ms = (time.perf_counter() - started) * 1000
+    check = lambda sql: guard.check(sql, session.catalog, policy)  # noqa: E731
     if kind == "offline":
         first = _offline_draft(session, question, conversation)
-        draft_fn = _no_repair
-        max_repairs = 0
-    else:
-        model = ModelDrafter(model_client(session))
-        first, draft_fn, max_repairs = None, model.draft, session.settings.max_repairs
-    outcome = repair.run(messages, draft_fn,
-                         lambda sql: guard.check(sql, session.catalog, policy),
-                         session.engine.run, max_repairs, first=first)
+        outcome = repair.run(messages, _no_repair, check, session.engine.run, 0, first=first)
+        return _answer(question, outcome, context_ms, started, session)
+    model = ModelDrafter(model_client(session))
+    try:
+        outcome = repair.run(messages, model.draft, check, session.engine.run,
+                             session.settings.max_repairs)
+    except ModelError as exc:
+        if (drafter or session.settings.drafter) != "auto" or isinstance(exc, ModelRefused):
+            raise
+        answer = _fallback(session, question, conversation, check, exc, context_ms, started)
+        return answer
     return _answer(question, outcome, context_ms, started, session)
+
+
+def _fallback(session: Session, question: str, conversation: list[Turn] | None,
+              check: Callable[[str], GuardedQuery], exc: ModelError, context_ms: float,
+              started: float) -> Answer:
+    """With ``--drafter auto`` an unreachable model falls back to the offline drafter."""
+    try:
+        first = _offline_draft(session, question, conversation)
+    except DrafterDeclined:
+        raise exc from None
+    outcome = repair.run([], _no_repair, check, session.engine.run, 0, first=first)
+    answer = _answer(question, outcome, context_ms, started, session)
+    answer.notes.insert(0, f"model unavailable ({exc.message}); answered by the offline drafter")
+    return answer
 
 
 def _no_repair(messages: list[dict[str, str]]) -> Draft:

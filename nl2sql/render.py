@@ -102,6 +102,9 @@ def answer_table(answer: Answer, console: Any, show_sql: bool = True) -> None:
                         for v in row))
     console.print(table)
     console.print(summary_line(answer), style="dim", highlight=False)
+    for note in answer.notes:
+        if not note.startswith("LIMIT"):
+            console.print(f"note: {note}", style="yellow", highlight=False)
 
 
 def _escape(text: str) -> str:
