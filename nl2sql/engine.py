@@ -14,10 +14,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from nl2sql.errors import ExecutionError, QueryTimeout
+from nl2sql.errors import ExecutionError, Interrupted, QueryTimeout
 from nl2sql.source import Source, connect
 from nl2sql.values import GuardedQuery, Result
 
@@ -73,26 +74,60 @@ class Engine:
         confine(self._con, limits)
 
     def run(self, query: GuardedQuery) -> Result:
-        """Execute ``query``; raise :class:`QueryTimeout` or :class:`ExecutionError`."""
+        """Execute ``query``; raise :class:`QueryTimeout`, :class:`ExecutionError` or,
+        on Ctrl-C, :class:`Interrupted` — the query is interrupted in every case.
+
+        DuckDB runs in a worker thread while this thread waits in short slices: a
+        blocked C call would otherwise keep Ctrl-C from being seen until it returned.
+        """
         cursor = self._con.cursor()
         # A cursor is a new connection: it starts in the default catalog.
         cursor.execute(f'USE "{self.source.alias}"')
-        timer = threading.Timer(self.limits.timeout, cursor.interrupt)
+        box: dict[str, Any] = {}
+        worker = threading.Thread(target=self._execute, args=(cursor, query.sql, box), daemon=True)
         started = time.perf_counter()
-        timer.start()
+        worker.start()
         try:
-            cursor.execute(query.sql)
-            rows = cursor.fetchmany(self.limits.max_rows + 1)
-            description = cursor.description or []
-        except duckdb.InterruptException as exc:
-            raise QueryTimeout(f"the query ran longer than {self.limits.timeout:g} s and was "
-                               "stopped") from exc
-        except duckdb.Error as exc:
-            raise ExecutionError(_first_line(exc), sql=query.sql) from exc
+            timed_out = self._wait(worker, cursor, started)
+        except KeyboardInterrupt:
+            cursor.interrupt()
+            worker.join(2.0)
+            raise Interrupted("interrupted; the query was stopped") from None
         finally:
-            timer.cancel()
-            cursor.close()
+            if not worker.is_alive():
+                cursor.close()
         elapsed = (time.perf_counter() - started) * 1000
+        return self._result(query, box, timed_out, elapsed)
+
+    def _wait(self, worker: threading.Thread, cursor: duckdb.DuckDBPyConnection,
+              started: float) -> bool:
+        deadline = started + self.limits.timeout
+        while worker.is_alive():
+            worker.join(0.05)
+            if worker.is_alive() and time.perf_counter() > deadline:
+                cursor.interrupt()
+                worker.join(5.0)
+                return True
+        return False
+
+    def _execute(self, cursor: duckdb.DuckDBPyConnection, sql: str, box: dict[str, Any]) -> None:
+        try:
+            cursor.execute(sql)
+            box["rows"] = cursor.fetchmany(self.limits.max_rows + 1)
+            box["description"] = cursor.description or []
+        except BaseException as exc:  # handed to the waiting thread
+            box["error"] = exc
+
+    def _result(self, query: GuardedQuery, box: dict[str, Any], timed_out: bool,
+                elapsed: float) -> Result:
+        error = box.get("error")
+        if timed_out or isinstance(error, duckdb.InterruptException):
+            raise QueryTimeout(f"the query ran longer than {self.limits.timeout:g} s and was stopped")
+        if isinstance(error, duckdb.Error):
+            raise ExecutionError(_first_line(error), sql=query.sql) from error
+        if error is not None:
+            raise ExecutionError(f"the query failed: {type(error).__name__}: {error}") from error
+        rows, description = box["rows"], box["description"]
         truncated = len(rows) > self.limits.max_rows or (
             query.limited and len(rows) >= (query.limit or 0))
         return Result(columns=[d[0] for d in description], types=[str(d[1]) for d in description],

@@ -17,6 +17,8 @@ class NL2SQLError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, **details: Any) -> None:
+        # One line, always: messages often carry text from DuckDB or a server.
+        message = " ".join(str(message).split())
         super().__init__(message)
         self.message = message
         self.details = details

@@ -104,7 +104,8 @@ def _reply_from(response: Any) -> ChatReply:
 
 
 _THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n(.*?)```", re.S)
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n?(.*?)```", re.S)
+_FENCE_LANGS = ("", "sql", "duckdb", "sqlite", "postgresql", "postgres", "mysql", "psql")
 _QUERY_START = ("select", "with", "from", "values", "(")
 
 
@@ -121,10 +122,13 @@ def extract_sql(reply: str) -> str:
     """
     text = _THINK.sub("", reply).strip()
     for lang, body in _FENCE.findall(text):
-        if lang.lower() in ("", "sql", "duckdb", "sqlite", "postgresql", "postgres", "mysql"):
-            candidate = _parseable_query(body.strip())
-            if candidate:
-                return candidate
+        if lang.lower() in _QUERY_START:
+            body = f"{lang} {body}"  # "```SELECT 1```": the first word is SQL, not a language
+        elif lang.lower() not in _FENCE_LANGS:
+            continue  # ```python, ```text: not SQL
+        candidate = _parseable_query(body.strip())
+        if candidate:
+            return candidate
     lines = text.splitlines()
     for i, line in enumerate(lines):
         if line.strip().lower().startswith(_QUERY_START):
@@ -154,8 +158,8 @@ def _parseable_query(text: str) -> str | None:
     if len(statements) != 1 or isinstance(statements[0], exp.Command):
         # More than one statement is returned as is: the guard names the problem.
         return text if len(statements) > 1 else None
-    if isinstance(statements[0], exp.Column):  # a lone word such as "Sorry"
-        return None
+    if isinstance(statements[0], (exp.Condition, exp.Alias, exp.Identifier, exp.Tuple)):
+        return None  # a bare expression, e.g. the word "Sorry" or "text hello"
     return text
 
 

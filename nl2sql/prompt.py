@@ -53,9 +53,9 @@ def quote_value(value: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def column_line(column: Column) -> str:
+def column_line(column: Column, single_key: bool = True) -> str:
     parts = [f"  {_ident(column.name)} {column.type}"]
-    if column.primary_key:
+    if column.primary_key and single_key:
         parts.append("PRIMARY KEY")
     if not column.nullable and not column.primary_key:
         parts.append("NOT NULL")
@@ -87,7 +87,7 @@ def table_ddl(table: Table) -> str:
     header = f"-- {table.about}" if table.about else ""
     if table.synonyms:
         header += f"{' ' if header else '-- '}(also called: {', '.join(table.synonyms)})"
-    lines = [column_line(c) for c in table.columns]
+    lines = [column_line(c, single_key=len(table.primary_key) <= 1) for c in table.columns]
     if len(table.primary_key) > 1:
         lines.append(f"  PRIMARY KEY ({', '.join(map(_ident, table.primary_key))})")
     for fk in table.foreign_keys:
@@ -131,6 +131,10 @@ def repair_message(sql: str, error: str) -> list[dict[str, str]]:
 
 
 def _ident(name: str) -> str:
-    if name.replace("_", "a").isalnum() and name.islower() and not name[0].isdigit():
+    """Quote a name when it needs it: case, spaces, non-ASCII or a keyword (``select``)."""
+    from sqlglot import exp
+
+    plain = name.isascii() and name.replace("_", "a").isalnum() and name.islower()
+    if plain and not name[0].isdigit() and exp.to_identifier(name).sql("duckdb") == name:
         return name
     return '"' + name.replace('"', '""') + '"'

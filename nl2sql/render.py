@@ -38,8 +38,8 @@ def json_value(value: Any) -> Any:
         return [json_value(v) for v in value]
     if isinstance(value, dict):
         return {str(k): json_value(v) for k, v in value.items()}
-    if isinstance(value, float) and value != value:  # NaN is not JSON
-        return None
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None  # NaN and infinities are not JSON
     return value
 
 
@@ -86,16 +86,16 @@ def answer_table(answer: Answer, console: Any, show_sql: bool = True) -> None:
     from rich.table import Table
 
     if answer.question:
-        console.print(f"[bold]Q:[/bold] {answer.question}", highlight=False)
+        console.print(f"[bold]Q:[/bold] {_escape(answer.question)}", highlight=False)
     if answer.interpretation:
-        console.print(f"[dim]Understood as:[/dim] {answer.interpretation}", highlight=False)
+        console.print(f"[dim]Understood as:[/dim] {_escape(answer.interpretation)}", highlight=False)
     if show_sql:
         console.print(Syntax(answer.sql, "sql", word_wrap=True, theme="ansi_dark"))
     table = Table(show_lines=False, header_style="bold")
     for name, type_ in zip(answer.columns, answer.types, strict=False):
         numeric = any(t in type_.upper() for t in ("INT", "DECIMAL", "DOUBLE", "FLOAT", "REAL",
                                                    "NUMERIC"))
-        table.add_column(name, justify="right" if numeric else "left", overflow="ellipsis",
+        table.add_column(_escape(name), justify="right" if numeric else "left", overflow="ellipsis",
                          max_width=60)
     for row in answer.rows:
         table.add_row(*("[dim italic]NULL[/]" if v is None else _escape(text_value(v))
@@ -104,7 +104,7 @@ def answer_table(answer: Answer, console: Any, show_sql: bool = True) -> None:
     console.print(summary_line(answer), style="dim", highlight=False)
     for note in answer.notes:
         if not note.startswith("LIMIT"):
-            console.print(f"note: {note}", style="yellow", highlight=False)
+            console.print(f"note: {_escape(note)}", style="yellow", highlight=False)
 
 
 def _escape(text: str) -> str:

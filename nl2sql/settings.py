@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -113,6 +114,9 @@ def _convert(name: str, raw: str) -> Any:
     return value
 
 
+_MEMORY = re.compile(r"\d+(\.\d+)?\s*(B|KB|KIB|MB|MIB|GB|GIB|TB|TIB)", re.IGNORECASE)
+
+
 def validate(settings: Settings) -> Settings:
     """Reject values no stage could work with, with the offending setting named."""
     if settings.drafter not in DRAFTERS:
@@ -125,6 +129,8 @@ def validate(settings: Settings) -> Settings:
             raise ConfigError(f"{name.replace('_', ' ')} must be a positive number of seconds, not {value}")
     if settings.max_repairs < 0 or settings.model_retries < 0:
         raise ConfigError("repair and retry counts cannot be negative")
+    if not _MEMORY.fullmatch(settings.memory_limit.strip()):
+        raise ConfigError(f"memory limit must look like 512MB or 2GB, not {settings.memory_limit!r}")
     if settings.threads < 1:
         raise ConfigError(f"threads must be at least 1, not {settings.threads}")
     if settings.base_url:

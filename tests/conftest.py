@@ -74,6 +74,34 @@ def sample_db_copy(sample_db_path: Path, tmp_path: Path) -> Path:
     return target
 
 
+ODD_DB_SQL = (
+    'CREATE TABLE "Order Details" (id INTEGER PRIMARY KEY, "Unit Price" DECIMAL(10,2), '
+    '"select" VARCHAR, CamelCase INTEGER)',
+    """INSERT INTO "Order Details" VALUES (1, 9.5, 'a', 3), (2, 1.0, 'b', 4)""",
+    "CREATE TABLE 订单 (编号 INTEGER PRIMARY KEY, 金额 DOUBLE, 城市 VARCHAR)",
+    "INSERT INTO 订单 VALUES (1, 10.0, '上海'), (2, 20.0, '北京'), (3, 30.0, '上海')",
+    "CREATE VIEW big_orders AS SELECT * FROM 订单 WHERE 金额 > 15",
+    "CREATE SCHEMA other",
+    "CREATE TABLE other.secret (x INTEGER)",
+)
+
+
+@pytest.fixture(scope="session")
+def odd_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small DuckDB file with awkward names: spaces, a keyword, Chinese, a view and a
+    second schema (attached as ``odd``)."""
+    import duckdb
+
+    path = tmp_path_factory.mktemp("odd_db") / "odd.duckdb"
+    con = duckdb.connect(str(path))
+    try:
+        for statement in ODD_DB_SQL:
+            con.execute(statement)
+    finally:
+        con.close()
+    return path
+
+
 @pytest.fixture(scope="session")
 def chinook_path() -> Path:
     """The Chinook SQLite database from ../shared/datasets; skips when it is not there."""
@@ -173,6 +201,12 @@ class IsolatedEnv:
             f"nl2sql {' '.join(args)} crashed (exit {result.returncode}):\n{result.stderr}")
         assert NO_TRACEBACK not in result.stdout, result.stdout
         return result
+
+    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start ``nl2sql *args`` without waiting (for signals); check its output yourself."""
+        return subprocess.Popen(
+            [*cli_command(), *args], cwd=self.cwd, env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
 
 
 def clean_environ(cache_dir: Path) -> dict[str, str]:

@@ -207,6 +207,22 @@ def test_catalog_json_round_trip(sample_catalog: Catalog) -> None:
         sample_catalog.tables["orders"].column("status").profile.top_values[0]
 
 
+# --------------------------------------------------------------------------- awkward names
+
+
+def test_views_keywords_and_chinese_names(odd_db_path: Path, tmp_path: Path) -> None:
+    catalog = introspect_db(odd_db_path, tmp_path / "cache")
+    assert catalog.name == "odd"
+    assert set(catalog.tables) == {"Order Details", "订单", "big_orders"}
+    assert catalog.tables["big_orders"].kind == "view"
+    assert [c.name for c in catalog.tables["big_orders"].columns] == ["编号", "金额", "城市"]
+    assert catalog.tables["big_orders"].row_count == 2
+    details = catalog.tables["Order Details"]
+    assert [c.name for c in details.columns] == ["id", "Unit Price", "select", "CamelCase"]
+    assert catalog.tables["订单"].primary_key == ["编号"]
+    assert dict(catalog.tables["订单"].column("城市").profile.top_values) == {"上海": 2, "北京": 1}
+
+
 # --------------------------------------------------------------------------- Chinook
 
 

@@ -299,3 +299,37 @@ def test_prompt_carries_no_personal_data_rows(chat_server: ChatServer,
         leaked = [v for v in values if v and v in sent]
         assert not leaked, f"{len(leaked)} {kind} value(s) sent to the model, e.g. {leaked[:3]}"
     assert "ignore previous instructions" not in sent.lower()
+
+
+def test_awkward_names_end_to_end(odd_db_path: Path, tmp_path: Path,
+                                  empty_schemas_dir: Path) -> None:
+    """Spaces, a keyword, Chinese names and a view work; other schemas stay out of reach."""
+    settings = Settings(db=str(odd_db_path), cache_dir=tmp_path / "cache",
+                        schemas_dir=empty_schemas_dir)
+    with pipeline.open_session(settings) as session:
+        answer = pipeline.run_sql(session, 'SELECT "Unit Price", "select", CamelCase '
+                                           'FROM "Order Details" ORDER BY id')
+        assert answer.rows == [(decimal.Decimal("9.50"), "a", 3), (decimal.Decimal("1.00"), "b", 4)]
+        answer = pipeline.run_sql(session, "SELECT 城市, sum(金额) AS 合计 FROM 订单 "
+                                           "GROUP BY 城市 ORDER BY 城市")
+        assert sorted(answer.rows) == [("上海", 40.0), ("北京", 20.0)]
+        assert pipeline.run_sql(session, "SELECT count(*) FROM big_orders").rows == [(2,)]
+        with pytest.raises(UnsafeSQL):
+            pipeline.run_sql(session, "SELECT * FROM other.secret")
+
+
+def test_prompt_quotes_identifiers_that_need_it(odd_db_path: Path, tmp_path: Path,
+                                                empty_schemas_dir: Path) -> None:
+    import re
+
+    from nl2sql import context, prompt
+
+    settings = Settings(db=str(odd_db_path), cache_dir=tmp_path / "cache",
+                        schemas_dir=empty_schemas_dir)
+    with pipeline.open_session(settings) as session:
+        ddl = prompt.schema_text(context.select("anything", session.catalog))
+    assert 'CREATE TABLE "Order Details"' in ddl
+    assert re.search(r'^\s+"Unit Price" ', ddl, re.M)
+    assert re.search(r'^\s+"select" VARCHAR', ddl, re.M), "a keyword must be quoted:\n" + ddl
+    assert "CREATE VIEW big_orders" in ddl
+    assert "secret" not in ddl
