@@ -72,6 +72,10 @@ def compose(intent: Intent, catalog: Catalog) -> str:
     if conditions:
         select = select.where(exp.and_(*conditions))
     select = _group_having_order(select, intent, catalog, fanout)
+    if intent.distinct:
+        select = select.distinct()
+        if not intent.order_column:
+            select = select.order_by(*[col(ref) for ref in intent.show])
     return select.sql(dialect="duckdb")
 
 
@@ -160,7 +164,29 @@ def _literal(value: object) -> exp.Expr:
     return exp.Literal.string(str(value))
 
 
+def _related_count(f: Filter) -> exp.Expr:
+    """``base.pk IN (SELECT fk FROM related GROUP BY fk HAVING count(*) > n)``."""
+    table, fk, op, number = f.values
+    ops = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ}
+    fk_col = col(ColumnRef(str(table), str(fk)))
+    inner = (exp.select(fk_col).from_(exp.Table(this=ident(str(table)))).group_by(fk_col.copy())
+             .having(ops[str(op)](this=exp.Count(this=exp.Star()), expression=_literal(number))))
+    return exp.In(this=col(f.column), query=exp.Subquery(this=inner))
+
+
+def _no_related(f: Filter) -> exp.Expr:
+    """``NOT EXISTS (SELECT 1 FROM related WHERE related.fk = base.pk)``."""
+    table, fk = str(f.values[0]), str(f.values[1])
+    inner = exp.select("1").from_(exp.Table(this=ident(table))).where(
+        exp.EQ(this=col(ColumnRef(table, fk)), expression=col(f.column)))
+    return exp.Not(this=exp.Exists(this=inner))
+
+
 def _condition(f: Filter, catalog: Catalog) -> exp.Expr:
+    if f.op == "related_count":
+        return _related_count(f)
+    if f.op == "no_related":
+        return _no_related(f)
     target = col(f.column)
     if f.op in ("year", "years", "month", "quarter", "after", "before"):
         return _year_range(f.column, *_date_bounds(f))
@@ -241,6 +267,8 @@ def _unique_aliases(names: list[str]) -> list[str]:
 
 def _listing(intent: Intent, catalog: Catalog) -> list[exp.Expr]:
     """A listing shows the base table's columns, plus any other table's mentioned columns."""
+    if intent.distinct:
+        return [col(ref) for ref in intent.show]
     base = catalog.tables[intent.base]
     out: list[exp.Expr] = [col(ColumnRef(base.name, c.name)) for c in _visible(base)]
     out += [col(ref) for ref in intent.show if ref.table != base.name]
@@ -267,10 +295,13 @@ def _group_having_order(select: exp.Select, intent: Intent, catalog: Catalog,
         select = select.group_by(*[exp.Literal.number(i + 1) for i in range(len(groups))])
     measure = (measure_expression(intent.measure, catalog, fanout)
                if intent.measure and not intent.percent_of else None)
-    if measure is not None and intent.having:
-        ops = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ}
-        select = select.having(exp.and_(*[ops[op](this=measure.copy(), expression=_literal(n))
-                                          for op, n in intent.having]))
+    ops = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ}
+    conditions = [ops[op](this=measure.copy(), expression=_literal(n))
+                  for op, n in intent.having] if measure is not None else []
+    conditions += [ops[op](this=exp.Count(this=exp.Star()), expression=_literal(n))
+                   for _, _table, op, n in intent.extra_having]
+    if conditions:
+        select = select.having(exp.and_(*conditions))
     order = _order_expression(intent, groups, measure)
     if order is not None:
         select = select.order_by(order)

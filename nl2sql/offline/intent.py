@@ -49,6 +49,11 @@ class Filter:
 
     def describe(self) -> str:
         vals = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in self.values)
+        if self.op == "no_related":
+            return f"{self.column.table} with no {self.values[0]}"
+        if self.op == "related_count":
+            table, _fk, op, n = self.values
+            return f"{self.column.table} with {op} {n:g} {table}"  # type: ignore[str-format]
         words = {"is_null": "is empty", "not_null": "is set", "in": f"in ({vals})",
                  "year": f"in year {vals}", "month": f"in month {vals}",
                  "quarter": f"in quarter {vals}", "years": f"in years {vals}",
@@ -75,11 +80,14 @@ class Intent:
     groups: list[Group] = field(default_factory=list)
     filters: list[Filter] = field(default_factory=list)
     having: list[tuple[str, float]] = field(default_factory=list)
+    # further HAVING conditions on a count: ("count", table, op, number)
+    extra_having: list[tuple[str, str, str, float]] = field(default_factory=list)
     order: str | None = None  # "desc" | "asc"
     order_column: ColumnRef | None = None
     limit: int | None = None
     percent_of: list[Filter] = field(default_factory=list)
     show: list[ColumnRef] = field(default_factory=list)
+    distinct: bool = False  # a listing of the distinct values of ``show``
 
     def explain(self) -> str:
         """Plain-language interpretation, e.g. "count of orders where status = 'cancelled',
@@ -89,6 +97,8 @@ class Intent:
                     + " and ".join(f.describe() for f in self.percent_of))
         elif self.measure:
             head = self.measure.describe()
+        elif self.distinct:
+            head = "distinct " + ", ".join(map(str, self.show))
         else:
             head = f"{self.base} rows"
         parts = [head]
@@ -96,10 +106,11 @@ class Intent:
             parts.append("where " + " and ".join(f.describe() for f in self.filters))
         if self.groups:
             parts.append("grouped by " + ", ".join(g.describe() for g in self.groups))
-        if self.having:
-            parts.append("keeping groups with " + " and ".join(
-                f"{self.measure.describe() if self.measure else 'count'} {op} {n:g}"
-                for op, n in self.having))
+        if self.having or self.extra_having:
+            conditions = [f"{self.measure.describe() if self.measure else 'count'} {op} {n:g}"
+                          for op, n in self.having]
+            conditions += [f"count of {table} {op} {n:g}" for _, table, op, n in self.extra_having]
+            parts.append("keeping groups with " + " and ".join(conditions))
         if self.order:
             what = str(self.order_column) if self.order_column else (
                 self.measure.label if self.measure else "percentage")

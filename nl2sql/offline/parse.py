@@ -8,6 +8,7 @@ rather than guess: a wrong answer is worse than no answer.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from nl2sql.catalog import Catalog, Column, Table
 from nl2sql.context import neighbours, shortest_path
 from nl2sql.errors import DrafterDeclined
-from nl2sql.lexicon import name_parts, normalize
+from nl2sql.lexicon import name_parts, normalize, singular
 from nl2sql.offline import index as idx
 from nl2sql.offline.compose import fans_out
 from nl2sql.offline.glossary import ANTONYMS
@@ -36,8 +37,14 @@ across among between during within without only just also still then so such ver
 number count total amount made make placed come came belong belonging belongs exist exists existing
 currently ever overall value values record records row rows entry entries data one
 whose where when broken down based having got get gets there're what's which's
+carry carries carried write wrote written writes place places placing live lives living
+make makes made making bring brings brought handle handled handles handling contact
+contacted receive received come came go went do doing done give gave take took currently
+ever altogether actually yuan rmb dollar dollars usd cny people person ones kind kinds
+catalogue catalog stock exist exists existing registered register store ours
 """.split())
 CN_STOP = set(
+    "人写过收到处理负责新占分布共计单关联"
     "的了吗呢吧啊呀是有在和与及或都中里内上下个位名种条笔家件款首张次每各按把被请帮我"
     "们你查询看给出列一下多少几哪些什么谁所其为于对从到由共总计数量也还就要想知道统计"
     "分别是否以及一共里面当中之中对应分别情况现在目前当前全部所有这那些个别并且而且且"
@@ -62,6 +69,7 @@ class Parse:
 
 def understand(question: str, catalog: Catalog, index: idx.Index) -> Intent:
     """The :class:`Intent` of ``question`` over ``catalog``, or :class:`DrafterDeclined`."""
+    question = prepare(question, index)
     text = normalize(question)
     matches = idx.find(question, index)
     dates = find_dates(text)
@@ -73,6 +81,50 @@ def understand(question: str, catalog: Catalog, index: idx.Index) -> Intent:
     return intent
 
 
+_CONTRACTIONS = [(re.compile(r"\b(what|that|it|there|who|where|how)['’]s\b"), r"\1 is"),
+                 (re.compile(r"n['’]t\b"), " not"), (re.compile(r"['’](re|ve|ll|d)\b"), ""),
+                 (re.compile(r"(\w)['’]s\b"), r"\1"), (re.compile(r"(\w)s['’](?=\s|$)"), r"\1s")]
+
+
+def prepare(question: str, index: idx.Index) -> str:
+    """Expand contractions and correct likely typos of known words ("custmers", "avarage")."""
+    text = normalize(question)
+    for pattern, replacement in _CONTRACTIONS:
+        text = pattern.sub(replacement, text)
+    vocabulary = _vocabulary(index)
+    out, last = [], 0
+    for m in re.finditer(r"[a-z]{4,}", text):
+        word = m.group(0)
+        if word in vocabulary or singular(word) in vocabulary:
+            continue
+        close = difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.82)
+        if close:
+            out.append(text[last:m.start()] + close[0])
+            last = m.end()
+    return "".join(out) + text[last:]
+
+
+_VOCAB_CACHE: dict[int, tuple[idx.Index, set[str]]] = {}
+CUE_WORDS = set("""
+average mean total sum count number maximum minimum highest lowest largest smallest biggest most least
+fewest percentage percent proportion share ratio distinct different unique between before after since
+during quarter month year monthly yearly quarterly weekly daily expensive cheapest cheap newest latest
+oldest earliest longest shortest list show display which what many much more less than over under
+above below least greater fewer higher lower exceeding still open never without within each every
+""".split())
+
+
+def _vocabulary(index: idx.Index) -> set[str]:
+    cached = _VOCAB_CACHE.get(id(index))
+    if cached is None or cached[0] is not index:
+        words = {w for phrase in index.phrases for w in phrase.split(" ") if w.isascii()}
+        months = {"january", "february", "march", "april", "june", "july", "august", "september",
+                  "october", "november", "december"}
+        cached = (index, words | CUE_WORDS | EN_STOP | months)
+        _VOCAB_CACHE[id(index)] = cached
+    return cached[1]
+
+
 def _overlaps(start: int, end: int, spans: list[Cue] | list[idx.Match]) -> bool:
     return any(s.start < end and start < s.end for s in spans)
 
@@ -81,7 +133,8 @@ def _pick_cues(cues: list[Cue], matches: list[idx.Match], dates: list[Cue]) -> l
     """Cues that do not overlap catalog matches or dates; longest first among themselves."""
     free = [c for c in cues if not _overlaps(c.start, c.end, matches)
             and not _overlaps(c.start, c.end, dates)]
-    free.sort(key=lambda c: -(c.end - c.start))
+    priority = {"group": 0, "series_month": 0, "series_year": 0, "top": 0}
+    free.sort(key=lambda c: (-(c.end - c.start), priority.get(c.kind, 1)))
     chosen: list[Cue] = []
     for cue in free:
         if not _overlaps(cue.start, cue.end, chosen):
@@ -164,9 +217,11 @@ def _measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
     if terms:
         return _term_measure(p, terms[0]), None
     for cue in _cues(p, "avg", "sum", "max", "min"):
-        found = _nearest(p, cue, lambda m: any(_is_numeric(_column(p, ColumnRef(t.table, t.column)))
-                                                or _is_temporal(_column(p, ColumnRef(t.table, t.column)))
-                                                for t in _column_targets(m)))
+        dates_ok = cue.kind in ("max", "min")
+        found = _nearest(p, cue, lambda m: any(
+            _is_numeric(_column(p, ColumnRef(t.table, t.column)))
+            or (dates_ok and _is_temporal(_column(p, ColumnRef(t.table, t.column))))
+            for t in _column_targets(m)))
         if found is None and cue.kind in ("sum", "avg"):
             amount = _table_amount(p, cue)
             if amount is not None:
@@ -183,6 +238,11 @@ def _measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
         return implied, None
     for cue in _cues(p, "count", "most", "fewest", "distinct"):
         counted = _nearest(p, cue, lambda m: m.kind in ("table", "column"), window=40)
+        if counted is None and cue.kind == "count":
+            value = _nearest(p, cue, lambda m: m.kind == "value", window=40)
+            if value is not None:  # "how many platinum members": rows of the value's table
+                p.use(cue.start, cue.end)
+                return Measure("count", value.targets[0].table, label="count"), None
         if counted is None:
             continue
         p.use(cue.start, cue.end)
@@ -354,8 +414,6 @@ def _groups(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
         p.use(target.start, target.end)
         if all(g.column != group.column for g in intent.groups):
             intent.groups.append(group)
-        if cue.kind == "list" and intent.measure:  # "which city has the most customers"
-            intent.limit = intent.limit or 1
     _ungrouped_mentions_of_measure(p, intent, counted)
 
 
@@ -506,6 +564,8 @@ def _filters(p: Parse, intent: Intent) -> None:
     for m in p.matches:
         if m.kind == "value":
             _value_filter(p, intent, m)
+    _qualifiers(p, intent)
+    _negated_tables(p, intent)
     for cue in p.dates:
         p.use(cue.start, cue.end)
         ref = _date_column(p, intent.base)
@@ -524,13 +584,72 @@ def _value_filter(p: Parse, intent: Intent, m: idx.Match) -> None:
     if negated:
         p.use(*next((c.start, c.end) for c in p.cues if c.kind == "not" and 0 <= m.start - c.end <= 3))
     op = "!=" if negated else "="
+    bound = re.match(r"\s*(及以上|以上|or more|or above|and above|or higher|plus|及以下|以下|or less|"
+                     r"or below|or fewer|or lower|and below)", p.text[m.end:])
+    value: object = pick.value
+    column = _column(p, ref)
+    if any(t in column.type.upper() for t in NUMERIC):
+        try:
+            value = float(pick.value) if "." in pick.value else int(pick.value)
+        except ValueError:
+            pass
+    if bound and isinstance(value, (int, float)) and not negated:
+        p.use(m.end, m.end + bound.end())
+        op = ">=" if bound.group(1) in ("及以上", "以上", "or more", "or above", "and above",
+                                        "or higher", "plus") else "<="
+        intent.filters.append(Filter(ref, op, [value]))
+        return
     for f in intent.filters:
         if f.column == ref and f.op in ("=", "in") and not negated:
             f.op = "in"
-            if pick.value not in f.values:
-                f.values.append(pick.value)
+            if value not in f.values:
+                f.values.append(value)
             return
-    intent.filters.append(Filter(ref, op, [pick.value]))
+    intent.filters.append(Filter(ref, op, [value]))
+
+
+def _negated_tables(p: Parse, intent: Intent) -> None:
+    """"tickets without an order", "customers who never placed an order"."""
+    for cue in _cues(p, "not"):
+        target = _nearest(p, cue, lambda m: m.kind == "table" and m.start not in p.used,
+                          window=10, after_only=True)
+        if target is None or target.targets[0].table == intent.base:
+            continue
+        table = target.targets[0].table
+        own_fk = _foreign_key_to(p, intent.base, table)
+        their_fk = _foreign_key_to(p, table, intent.base)
+        base = _table(p, intent.base)
+        if own_fk is not None and (base.column(own_fk) or Column("", "")).nullable:
+            intent.filters.append(Filter(ColumnRef(intent.base, own_fk), "is_null"))
+        elif their_fk is not None and base.primary_key:
+            intent.filters.append(Filter(ColumnRef(intent.base, base.primary_key[0]), "no_related",
+                                         [table, their_fk]))
+        else:
+            continue
+        p.use(cue.start, cue.end)
+        p.use(target.start, target.end)
+
+
+def _qualifiers(p: Parse, intent: Intent) -> None:
+    """"the electronics category", "门店渠道", "Acme品牌": a column named right next to one of
+    its values only qualifies the value."""
+    filtered = {f.column for f in intent.filters}
+    for m in p.matches:
+        if m.start in p.used or not _column_targets(m):
+            continue
+        for value in (v for v in p.matches if v.kind == "value" and v.start in p.used):
+            near = 0 <= m.start - value.end <= 3 or 0 <= value.start - m.end <= 3
+            same = {ColumnRef(t.table, t.column) for t in _column_targets(m)} & filtered
+            if near and same:
+                p.use(m.start, m.end)
+                _use_class_suffix(p, m.end)
+                break
+
+
+def _use_class_suffix(p: Parse, end: int) -> None:
+    """"图书类": the 类 after a category name is part of it."""
+    if p.text[end:end + 1] in ("类", "系"):
+        p.use(end, end + 1)
 
 
 def _state_filters(p: Parse, intent: Intent) -> None:
@@ -550,11 +669,12 @@ def _state_filters(p: Parse, intent: Intent) -> None:
             continue
         t = _column_targets(m)[0]
         column = _column(p, ColumnRef(t.table, t.column))
-        if _is_temporal(column) and column.nullable and m.text != t.column:
+        if _is_temporal(column) and m.text != t.column:
             negated = _use_nearby_not(p, m.start)
             p.use(m.start, m.end)
-            intent.filters.append(Filter(ColumnRef(t.table, t.column),
-                                         "is_null" if negated else "not_null"))
+            if column.nullable or negated:  # "registered customers": always set, no filter
+                intent.filters.append(Filter(ColumnRef(t.table, t.column),
+                                             "is_null" if negated else "not_null"))
 
 
 def _use_nearby_not(p: Parse, start: int) -> bool:
@@ -575,53 +695,128 @@ def _state_column(p: Parse, base: str, word: str) -> ColumnRef | None:
 
 
 def _comparisons(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
+    """Attach each "more than N" to what it compares: a column (WHERE), the measure or a count
+    per group (HAVING), or a count of related rows ("customers with more than 50 orders")."""
     ops = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
     for cue in _cues(p, "gt", "ge", "lt", "le"):
         if cue.value is None:
             continue
         p.use(cue.start, cue.end)
-        number = float(cue.value)  # type: ignore[arg-type]
-        op = ops[cue.kind]
-        before = _nearest(p, cue, lambda m: any(_is_numeric(_column(p, ColumnRef(t.table, t.column)))
-                                                for t in _column_targets(m)), window=20)
-        after = _nearest(p, cue, lambda m: m.kind in ("table", "term"), window=8, after_only=True)
-        head = _group_head(p, cue, after) if not intent.groups else None
-        if head is not None:
-            group = _group_for(p, head, intent)
-            if group is not None:
-                p.use(head.start, head.end)
-                intent.groups.append(group)
-        if intent.groups and (after is not None or (intent.measure and before is None)):
-            _having(p, intent, op, number, after)
-        elif before is not None:
-            p.use(before.start, before.end)
-            ref = _pick_column(p, before, numeric=True, base=intent.base)
-            intent.filters.append(Filter(ref, op, [number]))
+        _compare(p, intent, cue, ops[cue.kind], float(cue.value))  # type: ignore[arg-type]
+
+
+def _compare(p: Parse, intent: Intent, cue: Cue, op: str, number: float) -> None:
+    column = _nearest(p, cue, lambda m: any(_is_numeric(_column(p, ColumnRef(t.table, t.column)))
+                                            for t in _column_targets(m)), window=12)
+    if column is not None and column.end > cue.start:
+        column = None  # only a column named before the comparison is compared
+    term = _nearest(p, cue, lambda m: m.kind == "term", window=6)
+    related = _nearest(p, cue, lambda m: m.kind == "table", window=10, after_only=True)
+    related = related or _nearest(p, cue, lambda m: m.kind == "table" and m.end <= cue.start
+                                  and m.start not in p.used, window=4)
+    if column is not None and not _is_measured(intent, column, p):
+        p.use(column.start, column.end)
+        ref = _compared_column(p, column, intent)
+        intent.filters.append(Filter(ref, op, [number]))
+        return
+    if column is not None or (term is not None and intent.measure is not None
+                              and intent.measure.func == "term"):
+        _use_match(p, column or term)
+        _ensure_group(p, intent, cue, None)
+        intent.having.append((op, number))
+        return
+    if related is not None:
+        _related_count(p, intent, cue, related, op, number)
+        return
+    amount = _amount_column(p, intent.base)
+    if amount is None:
+        phrase = p.text[cue.start:cue.end].strip()
+        raise DrafterDeclined(f"I don't know which number “{phrase}” applies to")
+    intent.filters.append(Filter(amount, op, [number]))
+
+
+def _use_match(p: Parse, m: idx.Match | None) -> None:
+    if m is not None:
+        p.use(m.start, m.end)
+
+
+def _is_measured(intent: Intent, m: idx.Match, p: Parse) -> bool:
+    """True when the compared column is the one being aggregated per group."""
+    if intent.measure is None or not (intent.groups or _cues(p, "group")):
+        return False
+    refs = {ColumnRef(t.table, t.column) for t in _column_targets(m)}
+    if intent.measure.column in refs:
+        return True
+    sql = (intent.measure.term_sql or "").lower()
+    return any(f"{r.table}.{r.column}".lower() in sql for r in refs)
+
+
+def _compared_column(p: Parse, m: idx.Match, intent: Intent) -> ColumnRef:
+    """"products that cost less than 30": the verb "cost" means the price."""
+    if m.text in ("cost", "costs") and intent.base:
+        for part in ("price", "amount", "total"):
+            for column in _table(p, intent.base).columns:
+                if part in name_parts(column.name) and _is_numeric(column):
+                    return ColumnRef(intent.base, column.name)
+    return _pick_column(p, m, numeric=True, base=intent.base)
+
+
+def _ensure_group(p: Parse, intent: Intent, cue: Cue, exclude: idx.Match | None) -> None:
+    if intent.groups:
+        return
+    head = _group_head(p, cue, exclude)
+    if head is not None:
+        group = _group_for(p, head, intent)
+        if group is not None:
+            p.use(head.start, head.end)
+            _use_class_suffix(p, head.end)
+            intent.groups.append(group)
+
+
+def _related_count(p: Parse, intent: Intent, cue: Cue, related: idx.Match, op: str,
+                   number: float) -> None:
+    table = related.targets[0].table
+    p.use(related.start, related.end)
+    counting_other = (intent.measure is not None and intent.measure.func == "count"
+                      and intent.measure.table != table)
+    fk = _foreign_key_to(p, table, intent.base)
+    if counting_other and fk is not None and not intent.groups:
+        intent.filters.append(Filter(ColumnRef(intent.base, _table(p, intent.base).primary_key[0]),
+                                     "related_count", [table, fk, op, number]))
+        return
+    _ensure_group(p, intent, cue, related)
+    if intent.measure is None or intent.measure.table != table or intent.measure.func != "count":
+        if intent.measure is None:
+            intent.measure = Measure("count", table, label="count")
+            intent.base = table
         else:
-            amount = _amount_column(p, intent.base)
-            if amount is None:
-                phrase = p.text[cue.start:cue.end].strip()
-                raise DrafterDeclined(f"I don't know which number “{phrase}” applies to")
-            intent.filters.append(Filter(amount, op, [number]))
-
-
-def _group_head(p: Parse, cue: Cue, after: idx.Match | None) -> idx.Match | None:
-    """In "cities with more than 150 customers" the thing before the comparison is the group."""
-    if after is None or after.kind != "table":
-        return None
-    heads = [m for m in p.matches if m.end <= cue.start and m.start not in p.used
-             and m.kind in ("column", "table") and m is not after]
-    return heads[-1] if heads else None
-
-
-def _having(p: Parse, intent: Intent, op: str, number: float, after: idx.Match | None) -> None:
-    if after is not None:
-        p.use(after.start, after.end)
-        if after.kind == "table" and intent.measure is None:
-            intent.measure = Measure("count", after.targets[0].table, label="count")
-    if intent.measure is None:
-        intent.measure = Measure("count", intent.base, label="count")
+            intent.extra_having.append(("count", table, op, number))
+            return
     intent.having.append((op, number))
+
+
+def _foreign_key_to(p: Parse, table: str, target: str) -> str | None:
+    """The column of ``table`` that references ``target`` (single-column keys only)."""
+    for fk in _table(p, table).foreign_keys:
+        if fk.ref_table.lower() == target.lower() and len(fk.columns) == 1:
+            return fk.columns[0]
+    return None
+
+
+def _group_head(p: Parse, cue: Cue, exclude: idx.Match | None) -> idx.Match | None:
+    """What the groups are: "cities with more than 150 customers" (before), or
+    "订单数超过1000的收货城市" (after the 的)."""
+    before = [m for m in p.matches if m.end <= cue.start and m.start not in p.used
+              and m.kind in ("column", "table") and m is not exclude]
+    if before:
+        return before[-1]
+    tail = p.text[cue.end:]
+    k = tail.find("的")
+    if k < 0:
+        return None
+    after = [m for m in p.matches if m.start >= cue.end + k and m.start not in p.used
+             and m.kind in ("column", "table") and m is not exclude]
+    return after[0] if after else None
 
 
 def _amount_column(p: Parse, table_name: str) -> ColumnRef | None:
@@ -684,6 +879,7 @@ def _percent(p: Parse, intent: Intent) -> None:
 
 
 def _listing_columns(p: Parse, intent: Intent) -> None:
+    _term_columns(p, intent)
     for m in p.matches:
         if m.start in p.used:
             continue
@@ -691,10 +887,35 @@ def _listing_columns(p: Parse, intent: Intent) -> None:
             p.use(m.start, m.end)
         elif m.kind == "column" and intent.measure is None and not intent.groups:
             ref = _pick_column(p, m, base=intent.base)
-            intent.show.append(ref)
+            if ref not in intent.show:
+                intent.show.append(ref)
             p.use(m.start, m.end)
     for cue in _cues(p, "list"):
         p.use(cue.start, cue.end)
+    _distinct_values(p, intent)
+
+
+def _term_columns(p: Parse, intent: Intent) -> None:
+    """"average star rating": the column a term aggregates may be named beside it."""
+    if intent.measure is None or not intent.measure.term_sql:
+        return
+    sql = intent.measure.term_sql.lower()
+    for m in p.matches:
+        if m.start in p.used:
+            continue
+        if any(f"{t.table}.{t.column}".lower() in sql for t in _column_targets(m)):
+            p.use(m.start, m.end)
+
+
+def _distinct_values(p: Parse, intent: Intent) -> None:
+    """"list all the product categories" -> the distinct values of one categorical column."""
+    if intent.measure or intent.groups or intent.order_column or len(intent.show) != 1:
+        return
+    column = _column(p, intent.show[0])
+    profile = column.profile
+    categorical = bool(profile and profile.top_values) and not column.primary_key
+    if categorical and intent.show[0].table == intent.base:
+        intent.distinct = True
 
 
 def _related(p: Parse, intent: Intent, m: idx.Match) -> bool:

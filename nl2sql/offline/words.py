@@ -73,7 +73,7 @@ def parse_number(text: str) -> float | None:
 _PATTERNS: list[tuple[str, str]] = [
     # aggregates
     ("count", r"\bhow many\b|\bnumber of\b|\bcount(?:s)?\b(?: of)?|\bhow much .{0,3}(?:are there)\b"),
-    ("count", r"多少(?:个|位|名|条|笔|家|件|种|张|首|张|次)?|几(?:个|位|名|条|笔|家|件|种|张|首|次)|数量|数目|个数|总数|计数|有几"),
+    ("count", r"多少(?:个|位|名|条|笔|家|件|种|张|首|张|次|人|单)?|几(?:个|位|名|条|笔|家|件|种|张|首|次|人|单)|数量|数目|个数|总数|计数|有几|(?<=[\u4e00-\u9fff])数(?![据量字值])"),
     ("distinct", r"\b(?:different|distinct|unique)\b|不同的?|多少种|几种"),
     ("sum", r"\b(?:total|sum of|sum|overall|combined|altogether)\b|总计|合计|总共|一共|总和|总的?|加起来"),
     ("avg", r"\b(?:average|avg|mean)\b|平均(?:值|数)?|均值"),
@@ -82,14 +82,16 @@ _PATTERNS: list[tuple[str, str]] = [
     ("most", r"\bmost\b|最多"),
     ("fewest", r"\bfewest\b|最少"),
     # grouping and series
-    ("group", r"\b(?:by|per|for each|for every|each|every|in each|across|broken down by)\b|按照?|每一?个?|各个?|分别|分"),
-    ("series_year", r"\b(?:by|per|each|every) year\b|\byearly\b|\bannual(?:ly)?\b|\byear by year\b|每年|按年|逐年|年度"),
-    ("series_month", r"\b(?:by|per|each|every) month\b|\bmonthly\b|\bmonth by month\b|每个?月|按月|逐月|月度|\btrend\b|趋势|\bover time\b"),
+    ("group", r"\b(?:by|per|for each|for every|each|every|in each|broken down by)\b|按照?|每一?个?|各个?|分别|分|不同的?(?=\S{1,6}的)"),
+    ("series_year", r"\b(?:by|per|each|every) year\b|\byearly\b|\bannual(?:ly)?\b|\byear by year\b|每年|按年|逐年|年度|哪一?年|\bwhich year\b"),
+    ("series_month", r"\b(?:by|per|each|every) month\b|\bmonthly\b|\bmonth by month\b|每个?月|按月|逐月|月度|\btrend\b|趋势|\bover time\b|哪个月|哪一个月|\bwhich month\b"),
     ("series_quarter", r"\b(?:by|per|each|every) quarter\b|\bquarterly\b|每个?季度|按季度?|季度(?:趋势|变化)"),
     # ordering and limits
     ("top", r"\btop\s+" + r"(\d+|one|two|three|four|five|six|seven|eight|nine|ten)\b"),
     ("top", r"\bfirst\s+(\d+|two|three|four|five|six|seven|eight|nine|ten)\b"),
     ("top", r"前\s*(\d+|[一二两三四五六七八九十]+)\s*(?:个|名|位|款|家|条|种|大)?"),
+    ("top", r"\b(?:the\s+)?(\d+|two|three|four|five|six|seven|eight|nine|ten)\s+(?=(?:most|least|highest|lowest|best|worst|biggest|largest|smallest|cheapest|newest|latest|oldest|top)\b)"),
+    ("top", r"(?<=[最的])\s*(\d+|[一二两三四五六七八九十]+)\s*(?:个|名|位|款|家|条|种|笔|件|首)"),
     ("bottom", r"\bbottom\s+(\d+|one|two|three|four|five|six|seven|eight|nine|ten)\b"),
     ("bottom", r"后\s*(\d+|[一二两三四五六七八九十]+)\s*(?:个|名|位|款|家|条|种)?|倒数\s*(\d+|[一二三四五六七八九十]+)"),
     # comparisons (the number is group 1)
@@ -104,7 +106,7 @@ _PATTERNS: list[tuple[str, str]] = [
     ("ge", NUM + r"\s*(?:元|块|个|位|名|条|笔|次)?\s*(?:以上|及以上)"),
     ("le", NUM + r"\s*(?:元|块|个|位|名|条|笔|次)?\s*(?:以下|及以下)"),
     # share
-    ("percent", r"\bpercent(?:age)?\b|\bshare\b|\bproportion\b|\bratio\b|\bfraction\b|%|占比|比例|百分比|比率|百分之几|率"),
+    ("percent", r"\bpercent(?:age)?\b|\bshare\b|\bproportion\b|\bratio\b|\bfraction\b|%|占比|比例|百分比|比率|百分之几|百分之多少|率"),
     # listing
     ("list", r"\blist\b|\bshow(?: me)?\b|\bdisplay\b|\bgive me\b|\bwhich\b|\bwhat are\b|\bwho\b|\bfind\b|列出|显示|列举|查看|查一下|给我|哪些|哪个|哪|谁"),
     # negation of a state ("still open", "未关闭")
