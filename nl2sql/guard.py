@@ -143,6 +143,9 @@ def _parse_one(sql: str, dialect: str) -> exp.Expr:
         raise UnsafeSQL(f"only one statement may run; this text has {len(statements)}",
                         rule="single_statement")
     tree = statements[0]
+    if isinstance(tree, (exp.Column, exp.Identifier)):  # a bare word such as CHECKPOINT
+        raise UnsafeSQL(f"only read-only queries may run: {tree.sql().upper()} is not a query",
+                        rule="read_only")
     if not isinstance(tree, QUERY_ROOTS):
         reason = FORBIDDEN_NODES.get(type(tree), f"{type(tree).__name__.upper()} is not a query")
         raise UnsafeSQL(f"only read-only queries may run: {reason}", rule="read_only")

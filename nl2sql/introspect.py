@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from nl2sql.catalog import Catalog, Column, ForeignKey, Profile, Table
 from nl2sql.errors import ConfigError
 from nl2sql.source import Source
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 TOP_VALUES_MAX_DISTINCT = 60  # text columns with at most this many values get frequent values
 TOP_VALUES_KEEP = 12
 TEXT_TYPES = ("VARCHAR", "TEXT", "CHAR", "STRING", "CLOB", "ENUM", "NVARCHAR", "NCHAR")
@@ -85,8 +86,9 @@ def introspect(source: Source, con: duckdb.DuckDBPyConnection, cache_dir: Path) 
     if cached is not None:
         return cached
     tables = reflect(source)
+    referenced = {fk.ref_table.lower() for t in tables.values() for fk in t.foreign_keys}
     for table in tables.values():
-        profile_table(con, table)
+        profile_table(con, table, lookup=table.name.lower() in referenced)
     catalog = Catalog(name=source.alias, tables=tables, source=source.location,
                       dialect=source.native_dialect, fingerprint=print_)
     save_cached(cache_dir, source, catalog)
@@ -159,8 +161,13 @@ def _type_name(sa_type: Any) -> str:
         return type(sa_type).__name__.upper()
 
 
-def profile_table(con: duckdb.DuckDBPyConnection, table: Table) -> None:
-    """Fill row count and per-column profiles in place; a failure leaves them empty."""
+def profile_table(con: duckdb.DuckDBPyConnection, table: Table, lookup: bool = False) -> None:
+    """Fill row count and per-column profiles in place; a failure leaves them empty.
+
+    ``lookup``: the table is referenced by a foreign key (genres, media types), so
+    its unique names are worth listing; elsewhere unique values (e-mails, names)
+    are not categories and are never listed.
+    """
     try:
         summary = con.execute(f"SUMMARIZE {_ident(table.name)}").fetchall()
         names = [d[0] for d in con.description or []]
@@ -174,7 +181,7 @@ def profile_table(con: duckdb.DuckDBPyConnection, table: Table) -> None:
         table.row_count = int(info.get("count") or 0)
         column.profile = _profile_from_summary(info, column.type)
     for column in table.columns:
-        if _wants_top_values(column):
+        if _wants_top_values(column, table, lookup):
             assert column.profile is not None
             column.profile.top_values = _top_values(con, table.name, column.name)
 
@@ -190,10 +197,20 @@ def _profile_from_summary(info: dict[str, Any], type_name: str) -> Profile:
     )
 
 
-def _wants_top_values(column: Column) -> bool:
+PERSON_PARTS = {"first", "last", "full", "given", "family", "surname", "email", "mail", "phone",
+                "mobile", "fax", "address", "street", "contact", "username", "password", "ssn"}
+
+
+def _wants_top_values(column: Column, table: Table, lookup: bool) -> bool:
     profile = column.profile
     is_text = any(t in column.type.upper() for t in TEXT_TYPES)
-    return bool(profile and is_text and 0 < profile.distinct <= TOP_VALUES_MAX_DISTINCT)
+    if not (profile and is_text and 0 < profile.distinct <= TOP_VALUES_MAX_DISTINCT):
+        return False
+    rows = table.row_count or 0
+    repeats = 0 < profile.distinct < rows and (rows < 20 or profile.distinct <= rows * 0.5)
+    parts = set(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", column.name).lower().replace("_", " ").split())
+    naming = bool(parts & {"name", "title", "label"}) and not parts & PERSON_PARTS
+    return repeats or (lookup and naming)
 
 
 def _top_values(con: duckdb.DuckDBPyConnection, table: str, column: str) -> list[tuple[str, int]]:

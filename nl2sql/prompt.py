@@ -63,7 +63,7 @@ def column_line(column: Column, single_key: bool = True) -> str:
     if column.synonyms:
         notes.append("also called: " + ", ".join(column.synonyms))
     notes += _value_notes(column)
-    return " ".join(parts) + (f" -- {'; '.join(n for n in notes if n)}" if notes else "")
+    return " ".join(parts) + "," + (f" -- {'; '.join(n for n in notes if n)}" if notes else "")
 
 
 def _value_notes(column: Column) -> list[str]:
@@ -89,11 +89,14 @@ def table_ddl(table: Table) -> str:
         header += f"{' ' if header else '-- '}(also called: {', '.join(table.synonyms)})"
     lines = [column_line(c, single_key=len(table.primary_key) <= 1) for c in table.columns]
     if len(table.primary_key) > 1:
-        lines.append(f"  PRIMARY KEY ({', '.join(map(_ident, table.primary_key))})")
+        lines.append(f"  PRIMARY KEY ({', '.join(map(_ident, table.primary_key))}),")
     for fk in table.foreign_keys:
         lines.append(f"  FOREIGN KEY ({', '.join(map(_ident, fk.columns))}) REFERENCES "
-                     f"{_ident(fk.ref_table)}({', '.join(map(_ident, fk.ref_columns))})")
-    body = ",\n".join(lines)
+                     f"{_ident(fk.ref_table)}({', '.join(map(_ident, fk.ref_columns))}),")
+    if lines:  # no comma after the last entry (it sits before any comment)
+        head, sep, comment = lines[-1].partition(", --")
+        lines[-1] = head + " --" + comment if sep else lines[-1].rstrip(",")
+    body = "\n".join(lines)
     kind = "VIEW" if table.kind == "view" else "TABLE"
     return (header + "\n" if header else "") + f"CREATE {kind} {_ident(table.name)} (\n{body}\n);"
 

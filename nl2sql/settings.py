@@ -20,6 +20,7 @@ from nl2sql.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = PROJECT_ROOT / "sample_db" / "shop.duckdb"
 DRAFTERS = ("auto", "model", "offline")
+MAX_ROW_LIMIT = 1_000_000  # results are held in memory and rendered; more is an export job
 
 
 def _default_cache_dir() -> Path:
@@ -121,8 +122,8 @@ def validate(settings: Settings) -> Settings:
     """Reject values no stage could work with, with the offending setting named."""
     if settings.drafter not in DRAFTERS:
         raise ConfigError(f"drafter must be one of {', '.join(DRAFTERS)}, not {settings.drafter!r}")
-    if settings.row_limit < 1:
-        raise ConfigError(f"row limit must be at least 1, not {settings.row_limit}")
+    if not 1 <= settings.row_limit <= MAX_ROW_LIMIT:
+        raise ConfigError(f"row limit must be between 1 and {MAX_ROW_LIMIT:,}, not {settings.row_limit}")
     for name in ("query_timeout", "model_timeout"):
         value = getattr(settings, name)
         if not math.isfinite(value) or value <= 0:
@@ -131,8 +132,8 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError("repair and retry counts cannot be negative")
     if not _MEMORY.fullmatch(settings.memory_limit.strip()):
         raise ConfigError(f"memory limit must look like 512MB or 2GB, not {settings.memory_limit!r}")
-    if settings.threads < 1:
-        raise ConfigError(f"threads must be at least 1, not {settings.threads}")
+    if not 1 <= settings.threads <= 256:
+        raise ConfigError(f"threads must be between 1 and 256, not {settings.threads}")
     if settings.base_url:
         parsed = urlsplit(settings.base_url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -152,7 +153,9 @@ def load_settings(
     5
     """
     file_values = read_env_file(env_file) if env_file is not None and env_file.is_file() else {}
-    merged = {**file_values, **dict(environ if environ is not None else os.environ)}
+    process = dict(environ if environ is not None else os.environ)
+    # An empty variable in the environment does not mask a value set in .env.
+    merged = {**file_values, **{k: v for k, v in process.items() if v.strip()}}
     from_env = {
         name: _convert(name, merged[var])
         for var, name in ENV_VARS.items()

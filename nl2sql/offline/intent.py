@@ -53,7 +53,7 @@ class Filter:
             return f"{self.column.table} with no {self.values[0]}"
         if self.op == "related_count":
             table, _fk, op, n = self.values
-            return f"{self.column.table} with {op} {n:g} {table}"  # type: ignore[str-format]
+            return f"{self.column.table} with {op} {n} {table}"
         words = {"is_null": "is empty", "not_null": "is set", "in": f"in ({vals})",
                  "year": f"in year {vals}", "month": f"in month {vals}",
                  "quarter": f"in quarter {vals}", "years": f"in years {vals}",

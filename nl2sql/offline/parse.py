@@ -217,11 +217,7 @@ def _measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
     if terms:
         return _term_measure(p, terms[0]), None
     for cue in _cues(p, "avg", "sum", "max", "min"):
-        dates_ok = cue.kind in ("max", "min")
-        found = _nearest(p, cue, lambda m: any(
-            _is_numeric(_column(p, ColumnRef(t.table, t.column)))
-            or (dates_ok and _is_temporal(_column(p, ColumnRef(t.table, t.column))))
-            for t in _column_targets(m)))
+        found = _nearest(p, cue, _aggregable(p, dates_ok=cue.kind in ("max", "min")))
         if found is None and cue.kind in ("sum", "avg"):
             amount = _table_amount(p, cue)
             if amount is not None:
@@ -248,6 +244,14 @@ def _measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
         p.use(cue.start, cue.end)
         return _count_measure(p, counted), counted
     return None, None
+
+
+def _aggregable(p: Parse, dates_ok: bool) -> Callable[[idx.Match], bool]:
+    """Matches naming a column that can be summed or averaged (or, for max/min, a date)."""
+    def check(m: idx.Match) -> bool:
+        columns = [_column(p, ColumnRef(t.table, t.column)) for t in _column_targets(m)]
+        return any(_is_numeric(c) or (dates_ok and _is_temporal(c)) for c in columns)
+    return check
 
 
 def _table_amount(p: Parse, cue: Cue) -> Measure | None:
