@@ -153,6 +153,12 @@ def _date_bounds(f: Filter) -> tuple[dt.date, dt.date]:
         return start, dt.date(v[0] + (v[1] == 4), (3 * v[1]) % 12 + 1, 1)
     if f.op == "after":
         return dt.date(v[0] + 1, 1, 1), dt.date(9999, 1, 1)
+    if f.op == "half":
+        return (dt.date(v[0], 1, 1), dt.date(v[0], 7, 1)) if v[1] == 1 else (
+            dt.date(v[0], 7, 1), dt.date(v[0] + 1, 1, 1))
+    if f.op == "day":
+        day = dt.date(v[0], v[1], v[2])
+        return day, day + dt.timedelta(days=1)
     return dt.date(1, 1, 1), dt.date(v[0], 1, 1)  # before
 
 
@@ -188,12 +194,14 @@ def _condition(f: Filter, catalog: Catalog) -> exp.Expr:
     if f.op == "no_related":
         return _no_related(f)
     target = col(f.column)
-    if f.op in ("year", "years", "month", "quarter", "after", "before"):
+    if f.op in ("year", "years", "month", "quarter", "after", "before", "half", "day"):
         return _year_range(f.column, *_date_bounds(f))
     if f.op == "is_null":
         return exp.Is(this=target, expression=exp.Null())
     if f.op == "not_null":
         return exp.Not(this=exp.Is(this=target, expression=exp.Null()))
+    if f.op == "between":
+        return exp.Between(this=target, low=_literal(f.values[0]), high=_literal(f.values[1]))
     if f.op == "in" or len(f.values) > 1:
         return exp.In(this=target, expressions=[_literal(v) for v in f.values])
     ops = {"=": exp.EQ, ">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "!=": exp.NEQ}

@@ -41,6 +41,7 @@ CHINESE: dict[str, list[str]] = {
     "关闭": ["closed"], "关闭的": ["closed"], "解决": ["resolved"], "发货": ["shipped"],
     "签收": ["delivered"], "送达": ["delivered"], "注册": ["signup"], "上架": ["launch"],
     "上市": ["launch"], "创建": ["created"], "下单": ["order"], "打开": ["opened"],
+    "打分": ["score", "rating", "satisfaction"], "组": ["team", "group"],
 }
 
 # English words people use -> name parts
@@ -59,5 +60,14 @@ ENGLISH: dict[str, list[str]] = {
 }
 
 # Opposites for NULL-ness questions: "still open" means "not closed".
-ANTONYMS: dict[str, str] = {"open": "closed", "unresolved": "resolved", "pending": "closed",
-                            "unshipped": "shipped", "undelivered": "delivered"}
+ANTONYMS: dict[str, tuple[str, ...]] = {
+    "open": ("closed", "resolved", "completed", "finished", "ended"),
+    "unresolved": ("resolved", "closed", "completed"), "pending": ("closed", "completed", "resolved"),
+    "unclosed": ("closed", "resolved"), "unshipped": ("shipped",), "undelivered": ("delivered",),
+    "unfinished": ("finished", "completed", "closed"),
+}
+# Words for a finished state: "not resolved" means the state column is still empty.
+STATE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "resolved": ("resolved", "closed", "completed"), "closed": ("closed", "resolved", "completed"),
+    "finished": ("finished", "completed", "closed"), "completed": ("completed", "closed", "finished"),
+}

@@ -57,7 +57,9 @@ class Filter:
         words = {"is_null": "is empty", "not_null": "is set", "in": f"in ({vals})",
                  "year": f"in year {vals}", "month": f"in month {vals}",
                  "quarter": f"in quarter {vals}", "years": f"in years {vals}",
-                 "after": f"after year {vals}", "before": f"before year {vals}"}
+                 "after": f"after year {vals}", "before": f"before year {vals}",
+                 "half": f"in half-year {vals}", "day": f"on day {vals}",
+                 "between": f"between {vals.replace(', ', ' and ')}"}
         return f"{self.column} {words.get(self.op, f'{self.op} {vals}')}"
 
 

@@ -42,9 +42,11 @@ make makes made making bring brings brought handle handled handles handling cont
 contacted receive received come came go went do doing done give gave take took currently
 ever altogether actually yuan rmb dollar dollars usd cny people person ones kind kinds
 catalogue catalog stock exist exists existing registered register store ours
+linked link associated attached related tied far through via using sell signed sign joined join
+new newly so any
 """.split())
 CN_STOP = set(
-    "人写过收到处理负责新占分布共计单关联"
+    "人写过收到处理负责新占分布共计单关联已经增进来问题"
     "的了吗呢吧啊呀是有在和与及或都中里内上下个位名种条笔家件款首张次每各按把被请帮我"
     "们你查询看给出列一下多少几哪些什么谁所其为于对从到由共总计数量也还就要想知道统计"
     "分别是否以及一共里面当中之中对应分别情况现在目前当前全部所有这那些个别并且而且且"
@@ -211,9 +213,13 @@ def _nearest(p: Parse, cue: Cue, pred: Callable[[idx.Match], bool], window: int 
     return best
 
 
+ADVERBIAL_SUM = {"一共", "总共", "共", "总计", "合计", "total", "overall", "altogether", "in total"}
+
+
 def _measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
     """The aggregate asked for, and the match that names what is counted (if any)."""
-    terms = [m for m in p.matches if m.kind == "term"]
+    _drop_adverbial_sums(p)
+    terms = [m for m in p.matches if m.kind == "term" and not _compared_next(p, m)]
     if terms:
         return _term_measure(p, terms[0]), None
     for cue in _cues(p, "avg", "sum", "max", "min"):
@@ -233,7 +239,7 @@ def _measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
     if implied is not None:
         return implied, None
     for cue in _cues(p, "count", "most", "fewest", "distinct"):
-        counted = _nearest(p, cue, lambda m: m.kind in ("table", "column"), window=40)
+        counted = _counted(p, cue)
         if counted is None and cue.kind == "count":
             value = _nearest(p, cue, lambda m: m.kind == "value", window=40)
             if value is not None:  # "how many platinum members": rows of the value's table
@@ -242,8 +248,48 @@ def _measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
         if counted is None:
             continue
         p.use(cue.start, cue.end)
+        _use_distinct_next_to(p, counted)
         return _count_measure(p, counted), counted
     return None, None
+
+
+def _drop_adverbial_sums(p: Parse) -> None:
+    """"一共有多少订单" / "total number of orders": with a count, "total" is an adverb."""
+    if not _cues(p, "count"):
+        return
+    for cue in _cues(p, "sum"):
+        if p.text[cue.start:cue.end].strip() in ADVERBIAL_SUM:
+            nxt = _nearest(p, cue, _aggregable(p, dates_ok=False), window=3, after_only=True)
+            if nxt is None:
+                p.use(cue.start, cue.end)
+                p.cues.remove(cue)
+
+
+def _compared_next(p: Parse, m: idx.Match) -> bool:
+    """A term followed by a comparison ("满意度低于3分") names a column, not a measure."""
+    return any(c.kind in ("gt", "ge", "lt", "le", "between") and 0 <= c.start - m.end <= 2
+               for c in p.cues) and any(t.kind == "column" for t in m.targets)
+
+
+def _counted(p: Parse, cue: Cue) -> idx.Match | None:
+    """What "how many" counts: a category named right beside it ("how many brands",
+    "几个品类"), else the nearest table ("多少注册用户" counts users, not dates)."""
+    def categorical(m: idx.Match) -> bool:
+        columns = [_column(p, ColumnRef(t.table, t.column)) for t in _column_targets(m)]
+        return m.kind == "column" and any(not _is_temporal(c) and not _is_numeric(c) for c in columns)
+    beside = _nearest(p, cue, categorical, window=3)
+    table = _nearest(p, cue, lambda m: m.kind == "table", window=40)
+    if beside is not None and (table is None or beside.start < table.start or
+                               _is_han(p.text[cue.start])):
+        return beside
+    return table or _nearest(p, cue, categorical, window=40)
+
+
+def _use_distinct_next_to(p: Parse, counted: idx.Match) -> None:
+    """"unique customers", "不同的客户": counting rows of a table is already distinct."""
+    for cue in _cues(p, "distinct"):
+        if 0 <= counted.start - cue.end <= 2 or 0 <= cue.start - counted.end <= 2:
+            p.use(cue.start, cue.end)
 
 
 def _aggregable(p: Parse, dates_ok: bool) -> Callable[[idx.Match], bool]:
@@ -425,6 +471,15 @@ def _is_han(ch: str) -> bool:
     return "\u4e00" <= ch <= "\u9fff"
 
 
+def _own_column_after(p: Parse, table: idx.Match, name: str) -> idx.Match | None:
+    for m in p.matches:
+        gap = p.text[table.end:m.start]
+        if m.start >= table.end and len(gap) <= 2 and gap.strip() in ("", "的", "'s") and any(
+                t.table == name for t in _column_targets(m)) and m.start not in p.used:
+            return m
+    return None
+
+
 def _group_candidate(counted: idx.Match | None) -> Callable[[idx.Match], bool]:
     return lambda m: m.kind in ("table", "column") and m is not counted
 
@@ -432,6 +487,10 @@ def _group_candidate(counted: idx.Match | None) -> Callable[[idx.Match], bool]:
 def _group_for(p: Parse, target: idx.Match, intent: Intent) -> Group | None:
     if target.kind == "table":
         name = target.targets[0].table
+        column = _own_column_after(p, target, name)
+        if column is not None:  # "客服团队", "agent team": the team, not each agent
+            p.use(column.start, column.end)
+            return Group(_pick_column(p, column, base=name))
         if intent.measure and name == intent.measure.table and intent.measure.func == "count":
             return None
         return _entity_group(p, name)
@@ -702,41 +761,70 @@ def _comparisons(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
     """Attach each "more than N" to what it compares: a column (WHERE), the measure or a count
     per group (HAVING), or a count of related rows ("customers with more than 50 orders")."""
     ops = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-    for cue in _cues(p, "gt", "ge", "lt", "le"):
+    ops["between"] = "between"
+    for cue in _cues(p, "gt", "ge", "lt", "le", "between"):
         if cue.value is None:
             continue
         p.use(cue.start, cue.end)
-        _compare(p, intent, cue, ops[cue.kind], float(cue.value))  # type: ignore[arg-type]
+        value = cue.value if isinstance(cue.value, tuple) else float(cue.value)  # type: ignore[arg-type]
+        _compare(p, intent, cue, ops[cue.kind], value, counted)
 
 
-def _compare(p: Parse, intent: Intent, cue: Cue, op: str, number: float) -> None:
+def _compare(p: Parse, intent: Intent, cue: Cue, op: str, number: object,
+             counted: idx.Match | None = None) -> None:
     column = _nearest(p, cue, lambda m: any(_is_numeric(_column(p, ColumnRef(t.table, t.column)))
                                             for t in _column_targets(m)), window=12)
     if column is not None and column.end > cue.start:
         column = None  # only a column named before the comparison is compared
-    term = _nearest(p, cue, lambda m: m.kind == "term", window=6)
-    related = _nearest(p, cue, lambda m: m.kind == "table", window=10, after_only=True)
-    related = related or _nearest(p, cue, lambda m: m.kind == "table" and m.end <= cue.start
-                                  and m.start not in p.used, window=4)
+    values = list(number) if isinstance(number, tuple) else [number]
     if column is not None and not _is_measured(intent, column, p):
         p.use(column.start, column.end)
         ref = _compared_column(p, column, intent)
-        intent.filters.append(Filter(ref, op, [number]))
+        values = _as_fraction(p, cue, ref, values)
+        intent.filters.append(Filter(ref, op, values))
         return
-    if column is not None or (term is not None and intent.measure is not None
-                              and intent.measure.func == "term"):
+    term = _nearest(p, cue, lambda m: m.kind == "term", window=6)
+    measured = column is not None or (term is not None and intent.measure is not None
+                                      and intent.measure.func == "term")
+    counted_here = counted is not None and 0 <= cue.start - counted.end <= 2
+    if (measured or counted_here) and op != "between":
         _use_match(p, column or term)
         _ensure_group(p, intent, cue, None)
-        intent.having.append((op, number))
-        return
-    if related is not None:
-        _related_count(p, intent, cue, related, op, number)
+        if intent.groups:
+            intent.having.append((op, float(values[0])))  # type: ignore[arg-type]
+            return
+    related = _related_mention(p, cue, counted)
+    if related is not None and op != "between":
+        _related_count(p, intent, cue, related, op, float(values[0]))  # type: ignore[arg-type]
         return
     amount = _amount_column(p, intent.base)
     if amount is None:
         phrase = p.text[cue.start:cue.end].strip()
         raise DrafterDeclined(f"I don't know which number “{phrase}” applies to")
-    intent.filters.append(Filter(amount, op, [number]))
+    intent.filters.append(Filter(amount, op, values))
+
+
+def _related_mention(p: Parse, cue: Cue, counted: idx.Match | None) -> idx.Match | None:
+    """The table counted by a comparison: right before it ("下单超过50次"), else right after
+    it ("more than 5 orders", "超过30个客户")."""
+    before = _nearest(p, cue, lambda m: m.kind == "table" and m.end <= cue.start
+                      and m.start not in p.used and m is not counted, window=4)
+    if before is not None:
+        return before
+    return _nearest(p, cue, lambda m: m.kind == "table" and m is not counted, window=10,
+                    after_only=True)
+
+
+def _as_fraction(p: Parse, cue: Cue, ref: ColumnRef, values: list[object]) -> list[object]:
+    """"a discount of 20% or more" against a column holding 0.2 means 0.2."""
+    if "%" not in p.text[cue.start:cue.end] and "percent" not in p.text[cue.start:cue.end]:
+        return values
+    profile = _column(p, ref).profile
+    try:
+        small = profile is not None and profile.max is not None and float(profile.max) <= 1
+    except ValueError:
+        small = False
+    return [float(v) / 100 for v in values] if small else values  # type: ignore[arg-type]
 
 
 def _use_match(p: Parse, m: idx.Match | None) -> None:
@@ -858,6 +946,9 @@ def _order_and_limit(p: Parse, intent: Intent) -> None:
 
 
 def _asks_which(p: Parse) -> bool:
+    for cue in _cues(p, "series_month", "series_year", "series_quarter"):
+        if "哪" in p.text[cue.start:cue.end] or "which" in p.text[cue.start:cue.end]:
+            return True
     for cue in _cues(p, "list"):
         word = p.text[cue.start:cue.end]
         if word in ("which", "哪个", "哪", "who", "谁", "what"):

@@ -53,12 +53,19 @@ def cn_number(text: str) -> int | None:
     return total + current
 
 
-NUM = r"(\d[\d,]*(?:\.\d+)?\s*[kKwW万千]?|[零一二两三四五六七八九十百千万]+)"
+NUM = r"(\d[\d,]*(?:\.\d+)?(?:\s*(?:k|w|万|千|million|m)\b|\s*(?:万|千))?|[零一二两三四五六七八九十百千万]+|one|two|three|four|five|six|seven|eight|nine|ten|a dozen)"
+UNIT = r"\s*(?:元|块|个|位|名|条|笔|次|分|星|件|单|天|小时|人|%)?"
 
 
 def parse_number(text: str) -> float | None:
-    raw = text.replace(",", "").replace(" ", "")
+    raw = text.replace(",", "").replace(" ", "").lower()
+    if raw in EN_NUMBERS:
+        return float(EN_NUMBERS[raw])
     scale = 1
+    if raw.endswith("million"):
+        scale, raw = 1_000_000, raw[:-7]
+    elif raw.endswith("m") and raw[:-1].replace(".", "").isdigit():
+        scale, raw = 1_000_000, raw[:-1]
     if raw and raw[-1] in "kK千":
         scale, raw = 1000, raw[:-1]
     elif raw and raw[-1] in "wW万":
@@ -82,7 +89,7 @@ _PATTERNS: list[tuple[str, str]] = [
     ("most", r"\bmost\b|最多"),
     ("fewest", r"\bfewest\b|最少"),
     # grouping and series
-    ("group", r"\b(?:by|per|for each|for every|each|every|in each|broken down by)\b|按照?|每一?个?|各个?|分别|分|不同的?(?=\S{1,6}的)"),
+    ("group", r"\b(?:by|per|for each|for every|each|every|in each|broken down by)\b|按照?|每一?个?|各个?|分|不同的?(?=\S{1,6}的)"),
     ("series_year", r"\b(?:by|per|each|every) year\b|\byearly\b|\bannual(?:ly)?\b|\byear by year\b|每年|按年|逐年|年度|哪一?年|\bwhich year\b"),
     ("series_month", r"\b(?:by|per|each|every) month\b|\bmonthly\b|\bmonth by month\b|每个?月|按月|逐月|月度|\btrend\b|趋势|\bover time\b|哪个月|哪一个月|\bwhich month\b"),
     ("series_quarter", r"\b(?:by|per|each|every) quarter\b|\bquarterly\b|每个?季度|按季度?|季度(?:趋势|变化)"),
@@ -99,12 +106,16 @@ _PATTERNS: list[tuple[str, str]] = [
     ("ge", r"(?:\bat least|\bno less than|>=)\s*(?:rmb|¥|\$|￥)?\s*" + NUM),
     ("lt", r"(?:\bless than|\bfewer than|\bunder|\bbelow|\blower than|\bcheaper than|\bsmaller than|<)\s*(?:rmb|¥|\$|￥)?\s*" + NUM),
     ("le", r"(?:\bat most|\bno more than|<=)\s*(?:rmb|¥|\$|￥)?\s*" + NUM),
-    ("gt", r"(?:超过|大于|多于|高于|超出)\s*" + NUM + r"\s*(?:元|块|个|位|名|条|笔|次)?"),
-    ("ge", r"(?:至少|不少于|不低于)\s*" + NUM + r"\s*(?:元|块|个|位|名|条|笔|次)?"),
-    ("lt", r"(?:低于|少于|小于|不到)\s*" + NUM + r"\s*(?:元|块|个|位|名|条|笔|次)?"),
-    ("le", r"(?:不超过|最多|至多|不高于)\s*" + NUM + r"\s*(?:元|块|个|位|名|条|笔|次)?"),
-    ("ge", NUM + r"\s*(?:元|块|个|位|名|条|笔|次)?\s*(?:以上|及以上)"),
-    ("le", NUM + r"\s*(?:元|块|个|位|名|条|笔|次)?\s*(?:以下|及以下)"),
+    ("between", r"\bbetween\s+(?:rmb|¥|\$|￥)?\s*" + NUM + r"\s*(?:yuan|rmb)?\s+and\s+(?:rmb|¥|\$|￥)?\s*" + NUM),
+    ("between", r"(?:在|介于)?\s*" + NUM + UNIT + r"\s*(?:到|至|-|~)\s*" + NUM + UNIT + r"\s*之间"),
+    ("gt", r"(?:超过|大于|多于|高于|超出)\s*了?\s*" + NUM + UNIT),
+    ("ge", r"(?:至少|不少于|不低于)\s*有?\s*" + NUM + UNIT),
+    ("lt", r"(?:低于|少于|小于|不到|不足)\s*" + NUM + UNIT),
+    ("le", r"(?:不超过|最多|至多|不高于)\s*" + NUM + UNIT),
+    ("ge", NUM + UNIT + r"\s*(?:以上|及以上|或以上|或更多)"),
+    ("le", NUM + UNIT + r"\s*(?:以下|及以下|或以下|或更少)"),
+    ("ge", NUM + r"\s*(?:%|percent)?\s+(?:or more|or higher|or above|and above|or greater|plus)\b"),
+    ("le", NUM + r"\s*(?:%|percent)?\s+(?:or less|or lower|or below|and below|or fewer)\b"),
     # share
     ("percent", r"\bpercent(?:age)?\b|\bshare\b|\bproportion\b|\bratio\b|\bfraction\b|%|占比|比例|百分比|比率|百分之几|百分之多少|率"),
     # listing
@@ -119,6 +130,11 @@ _DATE_PATTERNS: list[tuple[str, str]] = [
     ("quarter", r"\b((?:19|20)\d\d)\s*q([1-4])\b"),
     ("quarter_en", r"\b(first|second|third|fourth|1st|2nd|3rd|4th) quarter of ((?:19|20)\d\d)\b"),
     ("quarter_cn", r"((?:19|20)\d\d)\s*年?\s*(?:第)?\s*([一二三四1-4])\s*季度"),
+    ("day_cn", r"((?:19|20)\d\d)\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]"),
+    ("day_iso", r"\b((?:19|20)\d\d)-(\d{1,2})-(\d{1,2})\b"),
+    ("half_cn", r"((?:19|20)\d\d)\s*年\s*(上|下)半年"),
+    ("half_en", r"\b(first|second|1st|2nd) half of ((?:19|20)\d\d)\b"),
+    ("half_en", r"\bh([12])\s*((?:19|20)\d\d)\b"),
     ("month_cn", r"((?:19|20)\d\d)\s*年\s*(\d{1,2}|[一二三四五六七八九十]+)\s*月(?:份)?"),
     ("month_iso", r"\b((?:19|20)\d\d)-(\d{1,2})\b"),
     ("month_en", r"\b(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?\s+(?:of\s+)?((?:19|20)\d\d)\b"),
@@ -155,7 +171,11 @@ def _cue_value(kind: str, m: re.Match[str]) -> object:
         return number_word(groups[0]) if groups else None
     if kind in ("gt", "ge", "lt", "le"):
         return parse_number(groups[0]) if groups else None
+    if kind == "between" and len(groups) >= 2:
+        low, high = parse_number(groups[0]), parse_number(groups[1])
+        return (low, high) if low is not None and high is not None else None
     return None
+
 
 
 def find_dates(text: str) -> list[Cue]:
@@ -187,6 +207,14 @@ def _date_value(kind: str, g: list[str]) -> tuple[str, tuple[int, ...]] | None:
         return ("month", (int(g[0]), month)) if 1 <= month <= 12 else None
     if kind == "month_en":
         return "month", (int(g[1]), MONTHS[g[0]])
+    if kind in ("day_cn", "day_iso"):
+        y, mo, d = int(g[0]), int(g[1]), int(g[2])
+        return ("day", (y, mo, d)) if 1 <= mo <= 12 and 1 <= d <= 31 else None
+    if kind == "half_cn":
+        return "half", (int(g[0]), 1 if g[1] == "上" else 2)
+    if kind == "half_en":
+        half = 1 if g[0] in ("first", "1st", "1") else 2
+        return "half", (int(g[1]), half)
     if kind == "between_years":
         return "years", (int(g[0]), int(g[1]))
     if kind == "after_year":
