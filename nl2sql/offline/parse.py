@@ -19,7 +19,7 @@ from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import name_parts, normalize, singular
 from nl2sql.offline import index as idx
 from nl2sql.offline.compose import fans_out
-from nl2sql.offline.glossary import ANTONYMS
+from nl2sql.offline.glossary import ANTONYMS, STATE_SYNONYMS
 from nl2sql.offline.intent import ColumnRef, Filter, Group, Intent, Measure
 from nl2sql.offline.words import Cue, find_cues, find_dates
 
@@ -629,6 +629,8 @@ def _filters(p: Parse, intent: Intent) -> None:
             _value_filter(p, intent, m)
     _qualifiers(p, intent)
     _negated_tables(p, intent)
+    _negated_states(p, intent)
+    _negated_columns(p, intent)
     for cue in p.dates:
         p.use(cue.start, cue.end)
         ref = _date_column(p, intent.base)
@@ -643,10 +645,12 @@ def _value_filter(p: Parse, intent: Intent, m: idx.Match) -> None:
     pick = min(values, key=lambda t: (
         0 if anchor and t.table == anchor else 1, *_distance(p, intent.base, t.table)))
     ref = ColumnRef(pick.table, pick.column)
-    negated = any(c.kind == "not" and 0 <= m.start - c.end <= 3 for c in p.cues)
-    if negated:
-        p.use(*next((c.start, c.end) for c in p.cues if c.kind == "not" and 0 <= m.start - c.end <= 3))
+    negation = _negation_before(p, m.start)
+    negated = negation is not None
+    if negation is not None:
+        p.use(negation.start, negation.end)
     op = "!=" if negated else "="
+    _use_class_suffix(p, m.end)
     bound = re.match(r"\s*(及以上|以上|or more|or above|and above|or higher|plus|及以下|以下|or less|"
                      r"or below|or fewer|or lower|and below)", p.text[m.end:])
     value: object = pick.value
@@ -675,7 +679,10 @@ def _negated_tables(p: Parse, intent: Intent) -> None:
     """"tickets without an order", "customers who never placed an order"."""
     for cue in _cues(p, "not"):
         target = _nearest(p, cue, lambda m: m.kind == "table" and m.start not in p.used,
-                          window=10, after_only=True)
+                          window=20, after_only=True)
+        if target is not None and not all(w in EN_STOP or w in CN_STOP or _is_han(w[0])
+                                          for w in p.text[cue.end:target.start].split()):
+            continue
         if target is None or target.targets[0].table == intent.base:
             continue
         table = target.targets[0].table
@@ -723,7 +730,7 @@ def _state_filters(p: Parse, intent: Intent) -> None:
         if opposite is None or start in p.used:
             continue
         ref = _state_column(p, intent.base, opposite)
-        if ref is not None:
+        if ref is not None and not _negation_before(p, start):
             p.use(start, end)
             _use_nearby_not(p, start)
             intent.filters.append(Filter(ref, "is_null"))
@@ -740,6 +747,15 @@ def _state_filters(p: Parse, intent: Intent) -> None:
                                              "is_null" if negated else "not_null"))
 
 
+def _negation_before(p: Parse, start: int) -> Cue | None:
+    """A "not"/"未"/"never" right before ``start`` (nothing but a space or 的 between)."""
+    for cue in p.cues:
+        gap = p.text[cue.end:start]
+        if cue.kind == "not" and len(gap) <= 2 and gap.strip() in ("", "的", "被", "is", "are"):
+            return cue
+    return None
+
+
 def _use_nearby_not(p: Parse, start: int) -> bool:
     for cue in p.cues:
         if cue.kind == "not" and 0 <= start - cue.end <= 3:
@@ -748,12 +764,74 @@ def _use_nearby_not(p: Parse, start: int) -> bool:
     return False
 
 
-def _state_column(p: Parse, base: str, word: str) -> ColumnRef | None:
-    for name in sorted(p.catalog.tables, key=lambda n: _distance(p, base, n)):
-        for column in _table(p, name).columns:
-            parts = name_parts(column.name)
-            if parts and parts[0] == word and _is_temporal(column) and column.nullable:
-                return ColumnRef(name, column.name)
+def _state_column(p: Parse, base: str, words: tuple[str, ...]) -> ColumnRef | None:
+    for word in words:
+        for name in sorted(p.catalog.tables, key=lambda n: _distance(p, base, n)):
+            if _distance(p, base, name)[0]:
+                continue
+            for column in _table(p, name).columns:
+                parts = name_parts(column.name)
+                if parts and parts[0] == word and _is_temporal(column) and column.nullable:
+                    return ColumnRef(name, column.name)
+    return None
+
+
+def _negated_states(p: Parse, intent: Intent) -> None:
+    """"not resolved" / "还没解决" / "not closed": the state column is still empty."""
+    for m in list(p.matches) + _state_words(p):
+        if m.start in p.used:
+            continue
+        state = m.text if m.text in STATE_SYNONYMS else None
+        words = STATE_SYNONYMS.get(state or "", ())
+        if not words and _column_targets(m):
+            continue
+        negation = _negation_before(p, m.start)
+        if negation is None or not words:
+            continue
+        ref = _state_column(p, intent.base, words)
+        if ref is not None:
+            p.use(negation.start, negation.end)
+            p.use(m.start, m.end)
+            intent.filters.append(Filter(ref, "is_null"))
+
+
+def _state_words(p: Parse) -> list[idx.Match]:
+    """Finished-state words in the question that no catalog name claimed."""
+    found = []
+    for word in [*STATE_SYNONYMS, *STATE_CHINESE]:
+        for hit in re.finditer(re.escape(word), p.text):
+            english = STATE_CHINESE.get(word, word)
+            found.append(idx.Match(hit.start(), hit.end(), english))
+    return found
+
+
+STATE_CHINESE = {"解决": "resolved", "关闭": "closed", "完成": "completed", "结束": "finished",
+                 "处理完": "completed"}
+
+
+def _negated_columns(p: Parse, intent: Intent) -> None:
+    """"tickets with no satisfaction rating", "还没打分的工单": an empty nullable column."""
+    for m in p.matches:
+        if m.start in p.used or not _column_targets(m):
+            continue
+        negation = _negation_before(p, m.start) or _negation_word_before(p, m.start)
+        if negation is None:
+            continue
+        ref = _pick_column(p, m, base=intent.base)
+        column = _column(p, ref)
+        if column.nullable and not column.primary_key:
+            p.use(negation.start, negation.end)
+            p.use(m.start, m.end)
+            intent.filters.append(Filter(ref, "is_null"))
+
+
+def _negation_word_before(p: Parse, start: int) -> Cue | None:
+    """"no satisfaction score", "never got a score": a negation a few words back."""
+    for cue in p.cues:
+        gap = p.text[cue.end:start].split()
+        if cue.kind == "not" and 0 < start - cue.end <= 12 and all(
+                w in EN_STOP or w in CN_STOP for w in gap):
+            return cue
     return None
 
 
