@@ -23,7 +23,7 @@ CHINESE: dict[str, list[str]] = {
     "类目": ["category"], "分类": ["category"], "品牌": ["brand"], "评论": ["review"],
     "评价": ["review"], "评分": ["rating"], "星级": ["rating"], "工单": ["ticket"], "渠道": ["channel"],
     "状态": ["status"], "日期": ["date"], "名字": ["name"], "名称": ["name"], "姓名": ["name"],
-    "邮箱": ["email"], "电子邮件": ["email"], "电话": ["phone"], "手机": ["phone"], "数量": ["quantity"],
+    "邮箱": ["email"], "电子邮件": ["email"], "电话": ["phone"], "手机": ["phone"], "件数": ["quantity"],
     "折扣": ["discount"], "年龄": ["age"], "性别": ["gender"], "公司": ["company"], "职位": ["title"],
     "头衔": ["title"], "时长": ["milliseconds", "duration"], "作曲家": ["composer"],
     "作曲": ["composer"], "大小": ["bytes", "size"], "字节": ["bytes"], "部门": ["department"],
@@ -57,6 +57,7 @@ ENGLISH: dict[str, list[str]] = {
     "town": ["city"], "amount": ["amount", "total"], "spend": ["total", "amount"],
     "spent": ["total", "amount"], "score": ["rating", "score"], "star": ["rating"],
     "representative": ["rep"], "agent": ["agent", "rep"], "qty": ["quantity"],
+    "line": ["item", "line"], "lines": ["item", "line"],
 }
 
 # Opposites for NULL-ness questions: "still open" means "not closed".

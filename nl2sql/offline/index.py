@@ -107,8 +107,10 @@ def build(catalog: Catalog) -> Index:
 
 
 def _add_table(index: Index, table: Table) -> None:
-    parts = " ".join(singular(p) for p in name_parts(table.name))
-    index.add(parts, Target("table", table=table.name, strength=3))
+    words = [singular(p) for p in name_parts(table.name)]
+    index.add(" ".join(words), Target("table", table=table.name, strength=3))
+    if len(words) > 1 and words[0] not in GENERIC_PARTS:
+        index.add(words[0], Target("table", table=table.name, strength=1))  # "support" tickets
     for synonym in table.synonyms:
         index.add(synonym, Target("table", table=table.name, strength=2))
 
@@ -141,6 +143,16 @@ def _matchable_value(value: str) -> bool:
 
 def _add_glossary(index: Index) -> None:
     """Glossary words point wherever the name parts they stand for already point."""
+    for phrase, targets in list(index.phrases.items()):
+        words = phrase.split(" ")
+        if len(words) < 2 or not phrase.isascii():
+            continue
+        for word, meanings in ENGLISH.items():
+            if words[-1] in meanings and word != words[-1]:
+                for target in targets:
+                    if target.kind in ("table", "column"):
+                        index.add(" ".join([*words[:-1], word]),
+                                  Target(target.kind, target.table, target.column, strength=2))
     for word, meanings in [*CHINESE.items(), *ENGLISH.items()]:
         for meaning in meanings:
             for target in list(index.phrases.get(phrase_key(meaning), [])):
@@ -164,10 +176,12 @@ def find(question: str, index: Index) -> list[Match]:
     candidates: list[Match] = []
     for phrase, targets in index.phrases.items():
         candidates += _occurrences(phrase, targets, text, toks)
-    candidates.sort(key=lambda m: (-(m.end - m.start), -max(t.strength for t in m.targets)))
+    kind_rank = {"term": 0, "value": 1, "table": 2, "column": 3}
+    candidates.sort(key=lambda m: (-(m.end - m.start), -max(t.strength for t in m.targets),
+                                   min(kind_rank.get(t.kind, 9) for t in m.targets)))
     chosen: list[Match] = []
     taken: set[int] = set()
-    order = {"term": 0, "table": 1, "column": 2, "value": 3}
+    order = {"term": 0, "table": 1, "value": 2, "column": 3}
     for match in candidates:
         match.targets.sort(key=lambda t: (-t.strength, order.get(t.kind, 9)))
         span = set(range(match.start, match.end))

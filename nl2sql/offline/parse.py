@@ -78,6 +78,8 @@ def understand(question: str, catalog: Catalog, index: idx.Index) -> Intent:
     matches = [m for m in matches if not _overlaps(m.start, m.end, dates)]
     cues = _pick_cues(find_cues(text), matches, dates)
     p = Parse(catalog, text, matches, cues, dates)
+    for cue in _cues(p, "light"):
+        p.use(cue.start, cue.end)
     intent = _read(p)
     _check_coverage(p, intent)
     return intent
@@ -99,7 +101,7 @@ def prepare(question: str, index: idx.Index) -> str:
         word = m.group(0)
         if word in vocabulary or singular(word) in vocabulary:
             continue
-        close = difflib.get_close_matches(word, vocabulary, n=1, cutoff=0.82)
+        close = difflib.get_close_matches(singular(word), vocabulary, n=1, cutoff=0.82)
         if close:
             out.append(text[last:m.start()] + close[0])
             last = m.end()
@@ -277,7 +279,13 @@ def _counted(p: Parse, cue: Cue) -> idx.Match | None:
     def categorical(m: idx.Match) -> bool:
         columns = [_column(p, ColumnRef(t.table, t.column)) for t in _column_targets(m)]
         return m.kind == "column" and any(not _is_temporal(c) and not _is_numeric(c) for c in columns)
-    beside = _nearest(p, cue, categorical, window=3)
+    beside = _nearest(p, cue, categorical, window=3, after_only=True)
+    if beside is None:
+        distinct = [c for c in _cues(p, "distinct") if 0 <= c.start - cue.end <= 2]
+        if distinct:  # "how many different cities"
+            beside = _nearest(p, distinct[0], categorical, window=3, after_only=True)
+    if beside is None and p.text[cue.start:cue.end] in ("数", "数量", "个数"):
+        beside = _nearest(p, cue, categorical, window=1)  # "品类数"
     table = _nearest(p, cue, lambda m: m.kind == "table", window=40)
     if beside is not None and (table is None or beside.start < table.start or
                                _is_han(p.text[cue.start])):
@@ -751,9 +759,13 @@ def _negation_before(p: Parse, start: int) -> Cue | None:
     """A "not"/"未"/"never" right before ``start`` (nothing but a space or 的 between)."""
     for cue in p.cues:
         gap = p.text[cue.end:start]
-        if cue.kind == "not" and len(gap) <= 2 and gap.strip() in ("", "的", "被", "is", "are"):
+        if cue.kind == "not" and cue.end <= start and len(gap) <= 2 and gap.strip() in (
+                "", "的", "被") and p.text[cue.start:cue.end] not in CONTINUING:
             return cue
     return None
+
+
+CONTINUING = {"still", "仍", "还"}  # "still open": not a negation
 
 
 def _use_nearby_not(p: Parse, start: int) -> bool:
@@ -829,7 +841,7 @@ def _negation_word_before(p: Parse, start: int) -> Cue | None:
     """"no satisfaction score", "never got a score": a negation a few words back."""
     for cue in p.cues:
         gap = p.text[cue.end:start].split()
-        if cue.kind == "not" and 0 < start - cue.end <= 12 and all(
+        if cue.kind == "not" and p.text[cue.start:cue.end] not in CONTINUING and 0 < start - cue.end <= 12 and all(
                 w in EN_STOP or w in CN_STOP for w in gap):
             return cue
     return None
@@ -860,6 +872,11 @@ def _compare(p: Parse, intent: Intent, cue: Cue, op: str, number: object,
         ref = _compared_column(p, column, intent)
         values = _as_fraction(p, cue, ref, values)
         intent.filters.append(Filter(ref, op, values))
+        return
+    right_after = _nearest(p, cue, lambda m: m.kind == "table" and m is not counted, window=1,
+                           after_only=True)
+    if right_after is not None and op != "between" and column is None:
+        _related_count(p, intent, cue, right_after, op, float(values[0]))  # type: ignore[arg-type]
         return
     term = _nearest(p, cue, lambda m: m.kind == "term", window=6)
     measured = column is not None or (term is not None and intent.measure is not None
@@ -1145,7 +1162,7 @@ def _check_coverage(p: Parse, intent: Intent) -> None:
         if _in_used_match(p, start):
             continue
         unknown.append(word)
-    unmatched = [m for m in p.matches if m.start not in p.used]
+    unmatched = [m for m in p.matches if m.start not in p.used and m.text not in EN_STOP]
     unknown += [m.text for m in unmatched if m.kind in ("column", "term", "value")]
     if unknown:
         words = _merge_han(unknown)
