@@ -495,10 +495,10 @@ def _group_candidate(counted: idx.Match | None) -> Callable[[idx.Match], bool]:
 def _group_for(p: Parse, target: idx.Match, intent: Intent) -> Group | None:
     if target.kind == "table":
         name = target.targets[0].table
-        column = _own_column_after(p, target, name)
-        if column is not None:  # "客服团队", "agent team": the team, not each agent
-            p.use(column.start, column.end)
-            return Group(_pick_column(p, column, base=name))
+        own = _own_column_after(p, target, name)
+        if own is not None:  # "客服团队", "agent team": the team, not each agent
+            p.use(own.start, own.end)
+            return Group(_pick_column(p, own, base=name))
         if intent.measure and name == intent.measure.table and intent.measure.func == "count":
             return None
         return _entity_group(p, name)
@@ -841,8 +841,9 @@ def _negation_word_before(p: Parse, start: int) -> Cue | None:
     """"no satisfaction score", "never got a score": a negation a few words back."""
     for cue in p.cues:
         gap = p.text[cue.end:start].split()
-        if cue.kind == "not" and p.text[cue.start:cue.end] not in CONTINUING and 0 < start - cue.end <= 12 and all(
-                w in EN_STOP or w in CN_STOP for w in gap):
+        if cue.kind != "not" or p.text[cue.start:cue.end] in CONTINUING:
+            continue
+        if 0 < start - cue.end <= 12 and all(w in EN_STOP or w in CN_STOP for w in gap):
             return cue
     return None
 

@@ -210,8 +210,8 @@ def _date_value(kind: str, g: list[str]) -> tuple[str, tuple[int, ...]] | None:
     if kind == "month_en":
         return "month", (int(g[1]), MONTHS[g[0]])
     if kind in ("day_cn", "day_iso"):
-        y, mo, d = int(g[0]), int(g[1]), int(g[2])
-        return ("day", (y, mo, d)) if 1 <= mo <= 12 and 1 <= d <= 31 else None
+        year, month, day = int(g[0]), int(g[1]), int(g[2])
+        return ("day", (year, month, day)) if 1 <= month <= 12 and 1 <= day <= 31 else None
     if kind == "half_cn":
         return "half", (int(g[0]), 1 if g[1] == "上" else 2)
     if kind == "half_en":
