@@ -19,6 +19,9 @@ class Profile:
     min: str | None = None
     max: str | None = None
     top_values: list[tuple[str, int]] = field(default_factory=list)
+    # Every value of a naming column (artist names, album titles), for matching questions
+    # against; never sent to a model.
+    labels: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -150,5 +153,6 @@ def _column_from_json(data: dict[str, Any]) -> Column:
     profile = data.get("profile")
     rest = {k: v for k, v in data.items() if k != "profile"}
     if profile is not None:
-        profile = Profile(**{**profile, "top_values": [tuple(v) for v in profile["top_values"]]})
+        profile = Profile(**{**profile, "top_values": [tuple(v) for v in profile["top_values"]],
+                             "labels": list(profile.get("labels", []))})
     return Column(profile=profile, **rest)

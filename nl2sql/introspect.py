@@ -21,7 +21,7 @@ from nl2sql.catalog import Catalog, Column, ForeignKey, Profile, Table
 from nl2sql.errors import ConfigError
 from nl2sql.source import Source
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 TOP_VALUES_MAX_DISTINCT = 60  # text columns with at most this many values get frequent values
 TOP_VALUES_KEEP = 12
 TEXT_TYPES = ("VARCHAR", "TEXT", "CHAR", "STRING", "CLOB", "ENUM", "NVARCHAR", "NCHAR")
@@ -184,6 +184,9 @@ def profile_table(con: duckdb.DuckDBPyConnection, table: Table, lookup: bool = F
         if _wants_top_values(column, table, lookup):
             assert column.profile is not None
             column.profile.top_values = _top_values(con, table.name, column.name)
+        elif _wants_labels(column):
+            assert column.profile is not None
+            column.profile.labels = _labels(con, table.name, column.name)
 
 
 def _profile_from_summary(info: dict[str, Any], type_name: str) -> Profile:
@@ -211,6 +214,28 @@ def _wants_top_values(column: Column, table: Table, lookup: bool) -> bool:
     parts = set(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", column.name).lower().replace("_", " ").split())
     naming = bool(parts & {"name", "title", "label"}) and not parts & PERSON_PARTS
     return repeats or (lookup and naming)
+
+
+LABELS_MAX = 5000
+
+
+def _wants_labels(column: Column) -> bool:
+    """Naming columns (name, title) that are not about people: worth matching questions to."""
+    profile = column.profile
+    is_text = any(t in column.type.upper() for t in TEXT_TYPES)
+    parts = set(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", column.name).lower().replace("_", " ").split())
+    naming = bool(parts & {"name", "title", "label"}) and not parts & PERSON_PARTS
+    return bool(profile and is_text and naming and 0 < profile.distinct <= LABELS_MAX)
+
+
+def _labels(con: duckdb.DuckDBPyConnection, table: str, column: str) -> list[str]:
+    sql = (f"SELECT DISTINCT {_ident(column)}::VARCHAR FROM {_ident(table)} "
+           f"WHERE {_ident(column)} IS NOT NULL ORDER BY 1 LIMIT ?")
+    try:
+        rows = con.execute(sql, [LABELS_MAX + 1]).fetchall()
+    except duckdb.Error:
+        return []
+    return [str(v) for (v,) in rows] if len(rows) <= LABELS_MAX else []
 
 
 def _top_values(con: duckdb.DuckDBPyConnection, table: str, column: str) -> list[tuple[str, int]]:

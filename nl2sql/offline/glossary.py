@@ -72,3 +72,66 @@ STATE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "resolved": ("resolved", "closed", "completed"), "closed": ("closed", "resolved", "completed"),
     "finished": ("finished", "completed", "closed"), "completed": ("completed", "closed", "finished"),
 }
+
+
+# Function words that carry no schema meaning; a question may contain them freely.
+EN_STOP = set("""
+a an the of in on at to for from with by and or is are was were be been being do does did have has
+had what which who whom whose how many much me us we i you they it its their there this that these
+those please show list give tell find get display all each every per as than more less most least
+any some can could would should will shall may might our my your up out about into over under
+across among between during within without only just also still then so such very too
+number count total amount made make placed come came belong belonging belongs exist exists existing
+currently ever overall value values record records row rows entry entries data one
+whose where when broken down based having got get gets there're what's which's
+carry carries carried write wrote written writes place places placing live lives living
+make makes made making bring brings brought handle handled handles handling contact
+contacted receive received come came go went do doing done give gave take took currently
+ever altogether actually yuan rmb dollar dollars usd cny people person ones kind kinds
+catalogue catalog exist exists existing registered register store ours
+linked link associated attached related tied far through via using sell signed sign joined join
+new newly so any issued issue listed anyone anybody generate generated generates recorded
+""".split())
+CN_STOP = set(
+    "人写过收到处理负责新占分布共计单关联已经增进来问题涉及开出信息填"
+    "的了吗呢吧啊呀是有在和与及或都中里内上下个位名种条笔家件款首张次每各按把被请帮我"
+    "们你查询看给出列一下多少几哪些什么谁所其为于对从到由共总计数量也还就要想知道统计"
+    "分别是否以及一共里面当中之中对应分别情况现在目前当前全部所有这那些个别并且而且且"
+    "最大高低少多平均值合并排名"
+)
+
+# Words the drafter reads as instructions (aggregates, comparisons, dates).
+CUE_WORDS = set("""
+average mean total sum count number maximum minimum highest lowest largest smallest biggest most least
+fewest percentage percent proportion share ratio distinct different unique between before after since
+during quarter month year monthly yearly quarterly weekly daily expensive cheapest cheap newest latest
+oldest earliest longest shortest list show display which what many much more less than over under
+above below least greater fewer higher lower exceeding still open never without within each every
+""".split())
+
+# Place names as people write them in Chinese -> the spellings a database may store.
+# Applied only to values the database really holds (profile values), so "德国" finds
+# "Germany" in any schema without a semantic layer.
+PLACES: dict[str, tuple[str, ...]] = {
+    "美国": ("USA", "United States", "US", "United States of America"), "中国": ("China", "CN"),
+    "加拿大": ("Canada",), "巴西": ("Brazil",), "德国": ("Germany",), "法国": ("France",),
+    "英国": ("United Kingdom", "UK", "England", "Great Britain"), "日本": ("Japan",),
+    "韩国": ("South Korea", "Korea"), "印度": ("India",), "意大利": ("Italy",),
+    "西班牙": ("Spain",), "葡萄牙": ("Portugal",), "荷兰": ("Netherlands",), "比利时": ("Belgium",),
+    "瑞典": ("Sweden",), "挪威": ("Norway",), "丹麦": ("Denmark",), "芬兰": ("Finland",),
+    "波兰": ("Poland",), "奥地利": ("Austria",), "瑞士": ("Switzerland",), "爱尔兰": ("Ireland",),
+    "捷克": ("Czech Republic", "Czechia"), "匈牙利": ("Hungary",), "俄罗斯": ("Russia",),
+    "澳大利亚": ("Australia",), "新西兰": ("New Zealand",), "阿根廷": ("Argentina",),
+    "智利": ("Chile",), "墨西哥": ("Mexico",), "新加坡": ("Singapore",), "泰国": ("Thailand",),
+    "越南": ("Vietnam",), "马来西亚": ("Malaysia",), "印度尼西亚": ("Indonesia",), "印尼": ("Indonesia",),
+    "菲律宾": ("Philippines",), "南非": ("South Africa",), "埃及": ("Egypt",), "土耳其": ("Turkey",),
+    "希腊": ("Greece",), "以色列": ("Israel",), "沙特": ("Saudi Arabia",), "阿联酋": ("United Arab Emirates", "UAE"),
+    "北京": ("Beijing",), "上海": ("Shanghai",), "广州": ("Guangzhou",), "深圳": ("Shenzhen",),
+    "杭州": ("Hangzhou",), "成都": ("Chengdu",), "武汉": ("Wuhan",), "南京": ("Nanjing",),
+    "重庆": ("Chongqing",), "天津": ("Tianjin",), "西安": ("Xi'an", "Xian"), "苏州": ("Suzhou",),
+    "香港": ("Hong Kong",), "台北": ("Taipei",), "东京": ("Tokyo",), "伦敦": ("London",),
+    "巴黎": ("Paris",), "柏林": ("Berlin",), "纽约": ("New York",), "多伦多": ("Toronto",),
+    "悉尼": ("Sydney",), "里斯本": ("Lisbon",), "马德里": ("Madrid",), "罗马": ("Rome",),
+    "布拉格": ("Prague",), "维也纳": ("Vienna",), "斯德哥尔摩": ("Stockholm",),
+    "阿姆斯特丹": ("Amsterdam",), "布宜诺斯艾利斯": ("Buenos Aires",), "圣保罗": ("São Paulo", "Sao Paulo"),
+}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from nl2sql.catalog import Catalog, Column, Table, Term
 from nl2sql.lexicon import name_parts, normalize, singular
-from nl2sql.offline.glossary import CHINESE, ENGLISH
+from nl2sql.offline.glossary import CHINESE, CUE_WORDS, EN_STOP, ENGLISH, PLACES
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:['’.-][a-z0-9]+)*|[\u4e00-\u9fff]")
 _HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -52,6 +52,9 @@ class Index:
     """phrase (normalised, singular English words joined by spaces) -> targets."""
 
     phrases: dict[str, list[Target]] = field(default_factory=dict)
+    terms: list[Term] = field(default_factory=list)  # the catalog's terms plus derived ones
+    _by_first: dict[str, list[str]] | None = None
+    _han: list[str] | None = None
 
     def add(self, phrase: str, target: Target) -> None:
         key = phrase_key(phrase)
@@ -60,6 +63,20 @@ class Index:
         bucket = self.phrases.setdefault(key, [])
         if target not in bucket:
             bucket.append(target)
+        self._by_first = self._han = None
+
+    def lookup(self) -> tuple[dict[str, list[str]], list[str]]:
+        """English phrases by their first word, and the Chinese phrases (built once)."""
+        if self._by_first is None or self._han is None:
+            by_first: dict[str, list[str]] = {}
+            han: list[str] = []
+            for phrase in self.phrases:
+                if _HAN.search(phrase) and " " not in phrase:
+                    han.append(phrase)
+                else:
+                    by_first.setdefault(phrase.split(" ")[0], []).append(phrase)
+            self._by_first, self._han = by_first, han
+        return self._by_first, self._han
 
 
 def phrase_key(text: str) -> str:
@@ -87,7 +104,8 @@ def _column_phrases(table: Table, column: Column) -> list[tuple[str, int]]:
         phrases.append((parts[-1], 1))  # BillingCountry -> country
     if len(parts) > 2 and parts[-1] == "id":
         phrases.append((" ".join(parts[:-1]), 2))  # SupportRepId -> support rep
-    if len(parts) > 1 and parts[-1] in ("at", "date", "time", "on") and parts[0] not in GENERIC_PARTS:
+    if len(parts) > 1 and parts[-1] in ("at", "date", "time", "on") and parts[0] not in GENERIC_PARTS \
+            and parts[0] not in table_parts:
         phrases.append((parts[0], 1))  # closed_at -> closed, signup_date -> signup
     return phrases
 
@@ -99,11 +117,46 @@ def build(catalog: Catalog) -> Index:
         _add_table(index, table)
         for column in table.columns:
             _add_column(index, table, column)
-    for term in catalog.terms:
+    index.terms = list(catalog.terms) + derived_terms(catalog)
+    for term in index.terms:
         for phrase in [term.name, *term.synonyms]:
             index.add(phrase, Target("term", term=term.name, strength=3))
     _add_glossary(index)
     return index
+
+
+def derived_terms(catalog: Catalog) -> list[Term]:
+    """"sales"/"销售额" for a database whose semantic layer does not define it: the sum of an
+    order-level total, with the line-level price x quantity as the finer grain."""
+    words = {w.lower() for t in catalog.terms for w in [t.name, *t.synonyms]}
+    if words & set(SALES_WORDS):
+        return []
+    totals, lines = [], []
+    for table in catalog.tables.values():
+        temporal = any("DATE" in c.type.upper() or "TIME" in c.type.upper() for c in table.columns)
+        for column in table.columns:
+            parts = set(name_parts(column.name))
+            if parts & {"total", "amount"} and not parts & {"unit", "price", "id"} and temporal \
+                    and _numeric(column):
+                totals.append(f"sum({table.name}.{column.name})")
+        price = next((c for c in table.columns if "price" in name_parts(c.name) and _numeric(c)), None)
+        qty = next((c for c in table.columns if set(name_parts(c.name)) & {"quantity", "qty", "units"}
+                    and _numeric(c)), None)
+        if price is not None and qty is not None:
+            lines.append(f"sum({table.name}.{price.name} * {table.name}.{qty.name})")
+    definitions = totals[:1] + lines[:1]
+    if not definitions:
+        return []
+    return [Term(name="sales", sql=definitions[0], synonyms=list(SALES_WORDS),
+                 description="derived: no semantic layer defines sales", alternatives=definitions[1:])]
+
+
+SALES_WORDS = ("sales", "revenue", "turnover", "spending", "spend", "spent", "income",
+               "销售额", "营业额", "营收", "收入", "消费", "消费额", "销售总额", "总销售额", "成交额")
+
+
+def _numeric(column: Column) -> bool:
+    return any(t in column.type.upper() for t in ("INT", "DECIMAL", "NUMERIC", "DOUBLE", "FLOAT", "REAL"))
 
 
 def _add_table(index: Index, table: Table) -> None:
@@ -128,10 +181,27 @@ def _add_column(index: Index, table: Table, column: Column) -> None:
                                     strength=2))
     profile = column.profile
     if profile and not column.tags.get("pii"):
-        for value, _count in profile.top_values:
+        labels = [v for v in profile.labels if not _common_word(v)]
+        for value in [v for v, _count in profile.top_values] + labels:
             if _matchable_value(value):
-                index.add(value, Target("value", table=table.name, column=column.name,
-                                        value=value, strength=2))
+                target = Target("value", table=table.name, column=column.name, value=value,
+                                strength=2)
+                index.add(value, target)
+                for chinese in _PLACE_NAMES.get(value.lower(), ()):
+                    index.add(chinese, target)
+
+
+_PLACE_NAMES: dict[str, list[str]] = {}
+for _cn, _spellings in PLACES.items():
+    for _spelling in _spellings:
+        _PLACE_NAMES.setdefault(_spelling.lower(), []).append(_cn)
+
+
+def _common_word(value: str) -> bool:
+    """A one-word name that is also an everyday word ("Numbers", "Time") is not matched."""
+    key = phrase_key(value)
+    return " " not in key and (len(key) < 4 or key in EN_STOP or key in CUE_WORDS
+                               or singular(key) in EN_STOP or singular(key) in CUE_WORDS)
 
 
 def _matchable_value(value: str) -> bool:
@@ -173,9 +243,15 @@ def find(question: str, index: Index) -> list[Match]:
     """Non-overlapping matches, longest first, in question order."""
     text = normalize(question)
     toks = tokens(question)
+    by_first, han = index.lookup()
     candidates: list[Match] = []
-    for phrase, targets in index.phrases.items():
-        candidates += _occurrences(phrase, targets, text, toks)
+    if _HAN.search(text):
+        for phrase in han:
+            if phrase in text:
+                candidates += _occurrences(phrase, index.phrases[phrase], text, toks)
+    for word in {t[0] for t in toks}:
+        for phrase in by_first.get(word, ()):
+            candidates += _occurrences(phrase, index.phrases[phrase], text, toks)
     kind_rank = {"term": 0, "value": 1, "table": 2, "column": 3}
     candidates.sort(key=lambda m: (-(m.end - m.start), -max(t.strength for t in m.targets),
                                    min(kind_rank.get(t.kind, 9) for t in m.targets)))
@@ -220,5 +296,5 @@ def label_column(table: Table) -> Column | None:
                  if "CHAR" in c.type.upper() or "TEXT" in c.type.upper()), None)
 
 
-def term_by_name(catalog: Catalog, name: str) -> Term | None:
-    return next((t for t in catalog.terms if t.name == name), None)
+def term_by_name(index: Index, name: str) -> Term | None:
+    return next((t for t in index.terms if t.name == name), None)

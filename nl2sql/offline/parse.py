@@ -19,7 +19,7 @@ from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import name_parts, normalize, singular
 from nl2sql.offline import index as idx
 from nl2sql.offline.compose import fans_out
-from nl2sql.offline.glossary import ANTONYMS, STATE_SYNONYMS
+from nl2sql.offline.glossary import ANTONYMS, CN_STOP, CUE_WORDS, EN_STOP, STATE_SYNONYMS
 from nl2sql.offline.intent import ColumnRef, Filter, Group, Intent, Measure
 from nl2sql.offline.words import Cue, find_cues, find_dates
 
@@ -28,37 +28,12 @@ TEMPORAL = ("DATE", "TIME")
 IMPLIED_SUM = {"总额", "总金额", "总价", "合计金额", "总收入", "总销售额", "total", "sum"}
 AMOUNT_PARTS = ("total", "amount", "price", "cost", "value", "revenue", "salary", "fee", "spend")
 
-EN_STOP = set("""
-a an the of in on at to for from with by and or is are was were be been being do does did have has
-had what which who whom whose how many much me us we i you they it its their there this that these
-those please show list give tell find get display all each every per as than more less most least
-any some can could would should will shall may might our my your up out about into over under
-across among between during within without only just also still then so such very too
-number count total amount made make placed come came belong belonging belongs exist exists existing
-currently ever overall value values record records row rows entry entries data one
-whose where when broken down based having got get gets there're what's which's
-carry carries carried write wrote written writes place places placing live lives living
-make makes made making bring brings brought handle handled handles handling contact
-contacted receive received come came go went do doing done give gave take took currently
-ever altogether actually yuan rmb dollar dollars usd cny people person ones kind kinds
-catalogue catalog stock exist exists existing registered register store ours
-linked link associated attached related tied far through via using sell signed sign joined join
-new newly so any
-""".split())
-CN_STOP = set(
-    "人写过收到处理负责新占分布共计单关联已经增进来问题"
-    "的了吗呢吧啊呀是有在和与及或都中里内上下个位名种条笔家件款首张次每各按把被请帮我"
-    "们你查询看给出列一下多少几哪些什么谁所其为于对从到由共总计数量也还就要想知道统计"
-    "分别是否以及一共里面当中之中对应分别情况现在目前当前全部所有这那些个别并且而且且"
-    "最大高低少多平均值合并排名"
-)
-
-
 @dataclass
 class Parse:
     """Working state while reading one question."""
 
     catalog: Catalog
+    index: idx.Index
     text: str
     matches: list[idx.Match]
     cues: list[Cue]
@@ -77,10 +52,12 @@ def understand(question: str, catalog: Catalog, index: idx.Index) -> Intent:
     dates = find_dates(text)
     matches = [m for m in matches if not _overlaps(m.start, m.end, dates)]
     cues = _pick_cues(find_cues(text), matches, dates)
-    p = Parse(catalog, text, matches, cues, dates)
+    p = Parse(catalog, index, text, matches, cues, dates)
     for cue in _cues(p, "light"):
         p.use(cue.start, cue.end)
     intent = _read(p)
+    _repeated_mentions(p, intent)
+    _translations(p)
     _check_coverage(p, intent)
     return intent
 
@@ -109,13 +86,7 @@ def prepare(question: str, index: idx.Index) -> str:
 
 
 _VOCAB_CACHE: dict[int, tuple[idx.Index, set[str]]] = {}
-CUE_WORDS = set("""
-average mean total sum count number maximum minimum highest lowest largest smallest biggest most least
-fewest percentage percent proportion share ratio distinct different unique between before after since
-during quarter month year monthly yearly quarterly weekly daily expensive cheapest cheap newest latest
-oldest earliest longest shortest list show display which what many much more less than over under
-above below least greater fewer higher lower exceeding still open never without within each every
-""".split())
+
 
 
 def _vocabulary(index: idx.Index) -> set[str]:
@@ -325,6 +296,10 @@ def _implied_sum(p: Parse) -> Measure | None:
     """"发票总额" names a total column and means its sum."""
     for m in p.matches:
         implied = m.text in IMPLIED_SUM or m.text.split(" ")[0] in ("total", "sum")
+        adverb = p.text[max(0, m.start - 3):m.start] == "in " and _cues(p, "count")
+        if adverb:
+            p.use(m.start - 3, m.end)  # "how many invoices in total"
+            continue
         if implied and _column_targets(m) and not _cues(p, "list"):
             ref = _pick_column(p, m, numeric=True)
             if _is_numeric(_column(p, ref)):
@@ -336,7 +311,7 @@ def _implied_sum(p: Parse) -> Measure | None:
 def _term_measure(p: Parse, match: idx.Match) -> Measure:
     p.use(match.start, match.end)
     names = [t.term for t in match.targets if t.kind == "term"]
-    term = idx.term_by_name(p.catalog, names[0])
+    term = idx.term_by_name(p.index, names[0])
     assert term is not None
     tables = _term_tables(term.sql)
     base = _fact_table(p, tables) if tables else next(iter(p.catalog.tables))
@@ -431,7 +406,8 @@ def _anchor_table(p: Parse, match: idx.Match) -> str | None:
     if before:
         return before[-1].targets[0].table
     after = [m for m in p.matches if m.kind == "table" and m.start >= match.end
-             and m.start - match.end <= 5]
+             and (p.text[match.end:m.start].strip() in ("", "的", "of", "of the")
+                  or m.start - match.end <= 1)]
     return after[0].targets[0].table if after else None
 
 
@@ -439,9 +415,16 @@ def _anchor_table(p: Parse, match: idx.Match) -> str | None:
 
 
 def _entity_group(p: Parse, table_name: str) -> Group:
+    """A table as a grouping: its key plus every naming column (first and last names too)."""
     table = _table(p, table_name)
     label = idx.label_column(table)
     keys = [ColumnRef(table.name, k) for k in table.primary_key]
+    names = [ColumnRef(table.name, c.name) for c in table.columns if not c.primary_key
+             and set(name_parts(c.name)) & {"name", "title"} and "CHAR" in c.type.upper()
+             and not set(name_parts(c.name)) & {"user", "file", "company"}]
+    if len(names) > 1 and label is not None:
+        others = [n for n in names if n.column != label.name]
+        return Group(ColumnRef(table.name, label.name), extra=keys[:1] + others)
     if label is not None and (not keys or label.name not in table.primary_key):
         return Group(ColumnRef(table.name, label.name), extra=keys[:1])
     if keys:
@@ -508,7 +491,17 @@ def _group_for(p: Parse, target: idx.Match, intent: Intent) -> Group | None:
     column = _column(p, ref)
     if _is_temporal(column):
         return Group(ref, bucket="month")
+    referenced = _referenced_table(p, ref)
+    if referenced is not None:  # "per support rep" (SupportRepId): the employee it points to
+        return _entity_group(p, referenced)
     return Group(ref)
+
+
+def _referenced_table(p: Parse, ref: ColumnRef) -> str | None:
+    for fk in _table(p, ref.table).foreign_keys:
+        if fk.columns == [ref.column] and p.catalog.table(fk.ref_table) is not None:
+            return p.catalog.table(fk.ref_table).name  # type: ignore[union-attr]
+    return None
 
 
 def _ungrouped_mentions_of_measure(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
@@ -635,6 +628,7 @@ def _filters(p: Parse, intent: Intent) -> None:
     for m in p.matches:
         if m.kind == "value":
             _value_filter(p, intent, m)
+    _numeric_equalities(p, intent)
     _qualifiers(p, intent)
     _negated_tables(p, intent)
     _negated_states(p, intent)
@@ -650,8 +644,10 @@ def _value_filter(p: Parse, intent: Intent, m: idx.Match) -> None:
     p.use(m.start, m.end)
     values = [t for t in m.targets if t.kind == "value"]
     anchor = _anchor_table(p, m)
+    counted = intent.measure.table if intent.measure and intent.measure.func == "count" else None
     pick = min(values, key=lambda t: (
-        0 if anchor and t.table == anchor else 1, *_distance(p, intent.base, t.table)))
+        _own_label(p, t, counted), 0 if anchor and t.table == anchor else 1,
+        *_distance(p, intent.base, t.table)))
     ref = ColumnRef(pick.table, pick.column)
     negation = _negation_before(p, m.start)
     negated = negation is not None
@@ -706,6 +702,14 @@ def _negated_tables(p: Parse, intent: Intent) -> None:
             continue
         p.use(cue.start, cue.end)
         p.use(target.start, target.end)
+
+
+def _own_label(p: Parse, target: idx.Target, counted: str | None) -> int:
+    """Counting albums *named* "Iron Maiden" is unlikely; the artist of that name is meant."""
+    if counted is None or target.table != counted:
+        return 0
+    label = idx.label_column(_table(p, counted))
+    return 1 if label is not None and label.name == target.column else 0
 
 
 def _qualifiers(p: Parse, intent: Intent) -> None:
@@ -874,8 +878,8 @@ def _compare(p: Parse, intent: Intent, cue: Cue, op: str, number: object,
         values = _as_fraction(p, cue, ref, values)
         intent.filters.append(Filter(ref, op, values))
         return
-    right_after = _nearest(p, cue, lambda m: m.kind == "table" and m is not counted, window=1,
-                           after_only=True)
+    right_after = _nearest(p, cue, lambda m: m.kind == "table" and m is not counted
+                           and not p.text[cue.end:m.start].strip(), window=1, after_only=True)
     if right_after is not None and op != "between" and column is None:
         _related_count(p, intent, cue, right_after, op, float(values[0]))  # type: ignore[arg-type]
         return
@@ -1105,7 +1109,11 @@ def _distinct_values(p: Parse, intent: Intent) -> None:
     column = _column(p, intent.show[0])
     profile = column.profile
     categorical = bool(profile and profile.top_values) and not column.primary_key
-    if categorical and intent.show[0].table == intent.base:
+    shown = next((m for m in p.matches if any(ColumnRef(t.table, t.column) == intent.show[0]
+                                              for t in _column_targets(m))), None)
+    tables = [m for m in p.matches if m.kind == "table"]
+    modifier = shown is not None and all(0 <= shown.start - t.end <= 1 for t in tables)
+    if categorical and intent.show[0].table == intent.base and modifier:
         intent.distinct = True
 
 
@@ -1123,7 +1131,7 @@ def _choose_term_grain(p: Parse, intent: Intent) -> None:
     fan-out; if none does, decline rather than count rows twice."""
     measure = intent.measure
     assert measure is not None and measure.term_sql is not None
-    term = next(t for t in p.catalog.terms if measure.term_sql in (t.sql, *t.alternatives))
+    term = next(t for t in p.index.terms if measure.term_sql in (t.sql, *t.alternatives))
     for sql in [term.sql, *term.alternatives]:
         tables = _term_tables(sql)
         base = _fact_table(p, tables) if tables else intent.base
@@ -1151,6 +1159,45 @@ def _rebase(intent: Intent, base: str) -> None:
 
 
 # --- honesty ---------------------------------------------------------------------------------
+
+
+def _repeated_mentions(p: Parse, intent: Intent) -> None:
+    """"average track length in milliseconds": a second name for a column already used."""
+    used = {f.column for f in intent.filters} | {g.column for g in intent.groups} | set(intent.show)
+    if intent.measure and intent.measure.column:
+        used.add(intent.measure.column)
+    if intent.order_column:
+        used.add(intent.order_column)
+    for m in p.matches:
+        if m.start not in p.used and {ColumnRef(t.table, t.column) for t in _column_targets(m)} & used:
+            p.use(m.start, m.end)
+
+
+def _numeric_equalities(p: Parse, intent: Intent) -> None:
+    """"售价1.99的曲目", "rating of 5": a number right after a numeric column."""
+    for m in p.matches:
+        if m.start in p.used or not _column_targets(m):
+            continue
+        ref = _pick_column(p, m, numeric=True, base=intent.base)
+        if not _is_numeric(_column(p, ref)):
+            continue
+        hit = re.match(r"\s*(?:of|=|is|为|是|等于)?\s*(\d+(?:\.\d+)?)(?![\d.])", p.text[m.end:])
+        if hit is None or any(pos in p.used for pos in range(m.end, m.end + hit.end())):
+            continue
+        if _overlaps(m.end + hit.start(1), m.end + hit.end(1), [
+                c for c in p.cues if c.kind in ("gt", "ge", "lt", "le", "between", "top")]):
+            continue
+        number = float(hit.group(1))
+        p.use(m.start, m.end + hit.end())
+        intent.filters.append(Filter(ref, "=", [int(number) if number.is_integer() else number]))
+
+
+def _translations(p: Parse) -> None:
+    """"摇滚(Rock)": Chinese words glossing a matched value in parentheses."""
+    for hit in re.finditer(r"([\u4e00-\u9fff]{1,6})\s*[(（]([^()（）]{1,40})[)）]", p.text):
+        inner = range(hit.start(2), hit.end(2))
+        if all(pos in p.used for pos in inner if not p.text[pos].isspace()):
+            p.use(hit.start(), hit.end())
 
 
 def _check_coverage(p: Parse, intent: Intent) -> None:
