@@ -172,11 +172,17 @@ def _literal(value: object) -> exp.Expr:
 
 def _related_count(f: Filter) -> exp.Expr:
     """``base.pk IN (SELECT fk FROM related GROUP BY fk HAVING count(*) > n)``."""
-    table, fk, op, number = f.values
-    ops = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ}
+    table, fk, op, number = f.values[:4]
+    conditions: list[Filter] = list(f.values[4]) if len(f.values) > 4 else []  # type: ignore[call-overload]
     fk_col = col(ColumnRef(str(table), str(fk)))
-    inner = (exp.select(fk_col).from_(exp.Table(this=ident(str(table)))).group_by(fk_col.copy())
-             .having(ops[str(op)](this=exp.Count(this=exp.Star()), expression=_literal(number))))
+    inner = exp.select(fk_col).from_(exp.Table(this=ident(str(table))))
+    if conditions:
+        inner = inner.where(exp.and_(*[_condition(c, None) for c in conditions]))
+    if op == ">=" and number == 1:  # plain existence
+        return exp.In(this=col(f.column), query=exp.Subquery(this=inner))
+    ops = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ}
+    inner = inner.group_by(fk_col.copy()).having(
+        ops[str(op)](this=exp.Count(this=exp.Star()), expression=_literal(number)))
     return exp.In(this=col(f.column), query=exp.Subquery(this=inner))
 
 
@@ -188,7 +194,7 @@ def _no_related(f: Filter) -> exp.Expr:
     return exp.Not(this=exp.Exists(this=inner))
 
 
-def _condition(f: Filter, catalog: Catalog) -> exp.Expr:
+def _condition(f: Filter, catalog: Catalog | None) -> exp.Expr:
     if f.op == "related_count":
         return _related_count(f)
     if f.op == "no_related":

@@ -46,14 +46,17 @@ class Filter:
     column: ColumnRef
     op: str
     values: list[object] = field(default_factory=list)
+    implicit: bool = False  # a date filter on the default date column (none was named)
 
     def describe(self) -> str:
         vals = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in self.values)
         if self.op == "no_related":
             return f"{self.column.table} with no {self.values[0]}"
         if self.op == "related_count":
-            table, _fk, op, n = self.values
-            return f"{self.column.table} with {op} {n} {table}"
+            table, _fk, op, n = self.values[:4]
+            extra: list[Filter] = list(self.values[4]) if len(self.values) > 4 else []  # type: ignore[call-overload]
+            when = f" ({' and '.join(f.describe() for f in extra)})" if extra else ""
+            return f"{self.column.table} with {op} {n} {table}{when}"
         words = {"is_null": "is empty", "not_null": "is set", "in": f"in ({vals})",
                  "year": f"in year {vals}", "month": f"in month {vals}",
                  "quarter": f"in quarter {vals}", "years": f"in years {vals}",

@@ -635,8 +635,11 @@ def _filters(p: Parse, intent: Intent) -> None:
     _negated_columns(p, intent)
     for cue in p.dates:
         p.use(cue.start, cue.end)
+        named = len(p.used)
         ref = _date_column(p, intent.base)
-        intent.filters.append(Filter(ref, cue.kind, list(cue.value)))  # type: ignore[call-overload]
+        implicit = len(p.used) == named  # no date column was named: the base's event date
+        intent.filters.append(Filter(ref, cue.kind, list(cue.value),  # type: ignore[call-overload]
+                                     implicit=implicit))
     _state_filters(p, intent)
 
 
@@ -1073,7 +1076,34 @@ def _percent(p: Parse, intent: Intent) -> None:
         intent.measure = None
 
 
+def _existence(p: Parse, intent: Intent) -> None:
+    """"customers who have written reviews", "2024年下过单的客户": base rows with related rows;
+    a date the question gave without naming a column then belongs to the related rows."""
+    counting_base = intent.measure is None or (intent.measure.func == "count"
+                                               and intent.measure.table == intent.base)
+    base = _table(p, intent.base)
+    if not counting_base or intent.groups or not base.primary_key:
+        return
+    used_tables = {f.column.table for f in intent.filters}
+    for m in p.matches:
+        table = m.targets[0].table if m.kind == "table" else ""
+        if m.start in p.used or not table or table == intent.base or table in used_tables:
+            continue
+        fk = _foreign_key_to(p, table, intent.base)
+        if fk is None:
+            continue
+        moved = [f for f in intent.filters if f.implicit and f.column.table == intent.base]
+        event = _event_date(_table(p, table))
+        conditions = [Filter(event, f.op, f.values) for f in moved] if event else []
+        if event:
+            intent.filters = [f for f in intent.filters if f not in moved]
+        p.use(m.start, m.end)
+        intent.filters.append(Filter(ColumnRef(intent.base, base.primary_key[0]), "related_count",
+                                     [table, fk, ">=", 1, conditions]))
+
+
 def _listing_columns(p: Parse, intent: Intent) -> None:
+    _existence(p, intent)
     _term_columns(p, intent)
     for m in p.matches:
         if m.start in p.used:
