@@ -310,6 +310,9 @@ def _implied_sum(p: Parse) -> Measure | None:
 
 def _term_measure(p: Parse, match: idx.Match) -> Measure:
     p.use(match.start, match.end)
+    for m in p.matches:  # "total sales", "total spending": "total" repeats the term
+        if m.text in ("total", "overall") and 0 <= match.start - m.end <= 1:
+            p.use(m.start, m.end)
     names = [t.term for t in match.targets if t.kind == "term"]
     term = idx.term_by_name(p.index, names[0])
     assert term is not None
@@ -447,6 +450,8 @@ def _groups(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
             continue
         if cue.kind in ("list", "top", "bottom") and not (intent.measure or _cues(p, "most", "fewest")):
             continue
+        if cue.kind == "list" and not _cues(p, "most", "fewest", "max", "min", "top", "bottom"):
+            continue  # "what are our total sales": a question word, not "which X has the most"
         group = _group_for(p, target, intent)
         if group is None:
             continue
@@ -718,6 +723,10 @@ def _own_label(p: Parse, target: idx.Target, counted: str | None) -> int:
 def _qualifiers(p: Parse, intent: Intent) -> None:
     """"the electronics category", "门店渠道", "Acme品牌": a column named right next to one of
     its values only qualifies the value."""
+    for m in p.matches:  # "公司名称", "州信息": the name/information of a column is the column
+        suffix = re.match(r"(名称|名字|信息|字段|的信息)", p.text[m.end:])
+        if suffix and _column_targets(m):
+            p.use(m.end, m.end + suffix.end())
     filtered = {f.column for f in intent.filters}
     for m in p.matches:
         if m.start in p.used or not _column_targets(m):
@@ -732,7 +741,9 @@ def _qualifiers(p: Parse, intent: Intent) -> None:
 
 
 def _use_class_suffix(p: Parse, end: int) -> None:
-    """"图书类": the 类 after a category name is part of it."""
+    """"图书类", "摇滚(Rock)类": the 类 after a category name is part of it."""
+    while p.text[end:end + 1] in (")", "）"):
+        end += 1
     if p.text[end:end + 1] in ("类", "系"):
         p.use(end, end + 1)
 
@@ -1153,7 +1164,10 @@ def _related(p: Parse, intent: Intent, m: idx.Match) -> bool:
     tables = {f.column.table for f in intent.filters} | {g.column.table for g in intent.groups}
     if intent.measure:
         tables.add(intent.measure.table)
-    return table in tables or _distance(p, intent.base, table)[1] <= 1
+    if table in tables or _distance(p, intent.base, table)[1] <= 1:
+        return True
+    on_path = {n for t in tables for n in _path(p, intent.base, t)}
+    return table in on_path  # "revenue of Rock tracks": tracks lie between lines and genres
 
 
 def _choose_term_grain(p: Parse, intent: Intent) -> None:
@@ -1162,15 +1176,21 @@ def _choose_term_grain(p: Parse, intent: Intent) -> None:
     measure = intent.measure
     assert measure is not None and measure.term_sql is not None
     term = next(t for t in p.index.terms if measure.term_sql in (t.sql, *t.alternatives))
-    for sql in [term.sql, *term.alternatives]:
-        tables = _term_tables(sql)
-        base = _fact_table(p, tables) if tables else intent.base
-        if all(not _fans(p, base, g.column.table) for g in intent.groups) and all(
-                not _fans(p, base, ref.table) for ref in _row_columns(intent)):
-            measure.term_sql, measure.table = sql, base
-            if intent.base != base:
-                _rebase(intent, base)
-            return
+    definitions = [term.sql, *term.alternatives]
+    filtered = {f.column.table for f in intent.filters}
+    # Prefer a grain that reaches the filters without fan-out too (line-level revenue of Rock
+    # tracks), else any grain that is right for the groupings (filters then use EXISTS).
+    for strict in (True, False):
+        for sql in definitions:
+            tables = _term_tables(sql)
+            base = _fact_table(p, tables) if tables else intent.base
+            reach = [g.column.table for g in intent.groups] + [r.table for r in _row_columns(intent)]
+            reach += list(filtered) if strict else []
+            if all(not _fans(p, base, t) for t in reach):
+                measure.term_sql, measure.table = sql, base
+                if intent.base != base:
+                    _rebase(intent, base)
+                return
     split = next(g.column for g in intent.groups if _fans(p, intent.base, g.column.table))
     raise DrafterDeclined(f"{measure.label} is defined on {intent.base}; splitting it by {split} "
                           f"would count {intent.base} rows more than once")

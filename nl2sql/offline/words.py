@@ -54,7 +54,7 @@ def cn_number(text: str) -> int | None:
 
 
 NUM = r"(\d[\d,]*(?:\.\d+)?(?:\s*(?:k|w|万|千|million|m)\b|\s*(?:万|千))?|[零一二两三四五六七八九十百千万]+|one|two|three|four|five|six|seven|eight|nine|ten|a dozen)"
-UNIT = r"\s*(?:元|块|个|位|名|条|笔|次|分|星|件|单|天|小时|人|%)?"
+UNIT = r"\s*(?:美元|美金|元|块|个|位|名|条|笔|次|分|星|件|单|天|小时|人|%)?"
 
 
 def parse_number(text: str) -> float | None:
