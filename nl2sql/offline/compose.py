@@ -285,12 +285,14 @@ def _listing(intent: Intent, catalog: Catalog) -> list[exp.Expr]:
         return [col(ref) for ref in intent.show]
     base = catalog.tables[intent.base]
     out: list[exp.Expr] = [col(ColumnRef(base.name, c.name)) for c in _visible(base)]
-    out += [col(ref) for ref in intent.show if ref.table != base.name]
+    shown = {c.name for c in _visible(base)}
+    out += [col(ref) for ref in intent.show if ref.table != base.name or ref.column not in shown]
     return out
 
 
 def _visible(table: Table) -> list[Column]:
-    return [c for c in table.columns if not c.tags.get("deny")]
+    """Columns a listing shows by default: not denied, and no personal data unless asked."""
+    return [c for c in table.columns if not c.tags.get("deny") and not c.tags.get("pii")]
 
 
 def _percentage(intent: Intent, catalog: Catalog) -> exp.Expr:

@@ -151,7 +151,7 @@ def derived_terms(catalog: Catalog) -> list[Term]:
                  description="derived: no semantic layer defines sales", alternatives=definitions[1:])]
 
 
-SALES_WORDS = ("sales", "revenue", "turnover", "spending", "spend", "spent", "income",
+SALES_WORDS = ("sales", "revenue", "turnover", "spending", "spend", "spent", "income", "money",
                "销售额", "营业额", "营收", "收入", "消费", "消费额", "销售总额", "总销售额", "成交额")
 
 

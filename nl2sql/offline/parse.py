@@ -74,7 +74,7 @@ def prepare(question: str, index: idx.Index) -> str:
         text = pattern.sub(replacement, text)
     vocabulary = _vocabulary(index)
     out, last = [], 0
-    for m in re.finditer(r"[a-z]{4,}", text):
+    for m in re.finditer(r"[a-z]{5,}", text):
         word = m.group(0)
         if word in vocabulary or singular(word) in vocabulary:
             continue
@@ -128,6 +128,7 @@ def _read(p: Parse) -> Intent:
     adjective = _superlative_adjective(p)
     measure, counted = _measure(p)
     base = _base_table(p, measure)
+    _rank_values_by_table(p)
     intent = Intent(base=base, measure=measure)
     _groups(p, intent, counted)
     if intent.measure is None and intent.groups and adjective is None:
@@ -214,16 +215,26 @@ def _measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
     for cue in _cues(p, "count", "most", "fewest", "distinct"):
         counted = _counted(p, cue)
         if counted is None and cue.kind == "count":
-            value = _nearest(p, cue, lambda m: m.kind == "value", window=40)
-            if value is not None:  # "how many platinum members": rows of the value's table
+            table = _table_of_values(p)
+            if table is not None:  # "how many platinum members": rows of the values' table
                 p.use(cue.start, cue.end)
-                return Measure("count", value.targets[0].table, label="count"), None
+                return Measure("count", table, label="count"), None
         if counted is None:
             continue
         p.use(cue.start, cue.end)
         _use_distinct_next_to(p, counted)
         return _count_measure(p, counted), counted
     return None, None
+
+
+def _table_of_values(p: Parse) -> str | None:
+    """The table most of the question's values belong to ("门店 ... 退款" -> orders)."""
+    votes: dict[str, int] = {}
+    for m in p.matches:
+        if m.kind == "value":
+            for table in {t.table for t in m.targets if t.kind == "value"}:
+                votes[table] = votes.get(table, 0) + 1
+    return max(votes, key=lambda t: votes[t]) if votes else None
 
 
 def _drop_adverbial_sums(p: Parse) -> None:
@@ -359,6 +370,17 @@ def _count_measure(p: Parse, counted: idx.Match) -> Measure:
     return Measure("count_distinct", ref.table, column=ref, label=f"distinct_{_label(ref.column)}")
 
 
+def _rank_values_by_table(p: Parse) -> None:
+    """Values naming the same table as other values come first ("门店 退款的" -> orders)."""
+    votes: dict[str, int] = {}
+    for m in p.matches:
+        for table in {t.table for t in m.targets if t.kind == "value"}:
+            votes[table] = votes.get(table, 0) + 1
+    for m in p.matches:
+        if m.kind == "value":
+            m.targets.sort(key=lambda t: -votes.get(t.table, 0))
+
+
 def _base_table(p: Parse, measure: Measure | None) -> str:
     if measure is not None:
         return measure.table
@@ -404,8 +426,8 @@ def _named_tables(p: Parse) -> set[str]:
 def _anchor_table(p: Parse, match: idx.Match) -> str | None:
     """The table a mention belongs to: one named right before it ("customers in Beijing"),
     else right after it ("unit price of products", "上海的客户")."""
-    before = [m for m in p.matches if m.kind == "table" and m.end <= match.start
-              and match.start - m.end <= 12]
+    before = [m for m in p.matches if m.kind == "table" and m.end <= match.start and (
+        match.start - m.end <= 12 or all(w in EN_STOP for w in p.text[m.end:match.start].split()))]
     if before:
         return before[-1].targets[0].table
     after = [m for m in p.matches if m.kind == "table" and m.start >= match.end
@@ -1131,6 +1153,10 @@ def _listing_columns(p: Parse, intent: Intent) -> None:
     _distinct_values(p, intent)
 
 
+def _first_catalog_match(p: Parse) -> idx.Match | None:
+    return next((m for m in p.matches if m.kind in ("table", "column")), None)
+
+
 def _term_columns(p: Parse, intent: Intent) -> None:
     """"average star rating": the column a term aggregates may be named beside it."""
     if intent.measure is None or not intent.measure.term_sql:
@@ -1153,7 +1179,9 @@ def _distinct_values(p: Parse, intent: Intent) -> None:
     shown = next((m for m in p.matches if any(ColumnRef(t.table, t.column) == intent.show[0]
                                               for t in _column_targets(m))), None)
     tables = [m for m in p.matches if m.kind == "table"]
-    modifier = shown is not None and all(0 <= shown.start - t.end <= 1 for t in tables)
+    owner_only = all(t.targets[0].table == intent.show[0].table for t in tables)
+    head = shown is not None and shown is _first_catalog_match(p) and owner_only
+    modifier = shown is not None and (head or all(0 <= shown.start - t.end <= 1 for t in tables))
     if categorical and intent.show[0].table == intent.base and modifier:
         intent.distinct = True
 

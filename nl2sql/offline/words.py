@@ -96,6 +96,8 @@ _PATTERNS: list[tuple[str, str]] = [
     # ordering and limits
     ("top", r"\btop\s+" + r"(\d+|one|two|three|four|five|six|seven|eight|nine|ten)\b"),
     ("top", r"\bfirst\s+(\d+|two|three|four|five|six|seven|eight|nine|ten)\b"),
+    ("top", r"\bwhich\s+(\d+|two|three|four|five|six|seven|eight|nine|ten)\b"),
+    ("top", r"哪\s*(\d+|[两三四五六七八九十]+)\s*(?:个|名|位|款|家|条|种|笔|件|首)"),
     ("top", r"前\s*(\d+|[一二两三四五六七八九十]+)\s*(?:个|名|位|款|家|条|种|大)?"),
     ("top", r"\b(?:the\s+)?(\d+|two|three|four|five|six|seven|eight|nine|ten)\s+(?=(?:most|least|highest|lowest|best|worst|biggest|largest|smallest|cheapest|newest|latest|oldest|top)\b)"),
     ("top", r"(?<=[最的])\s*(\d+|[一二两三四五六七八九十]+)\s*(?:个|名|位|款|家|条|种|笔|件|首)"),
