@@ -91,9 +91,10 @@ ever altogether actually yuan rmb dollar dollars usd cny people person ones kind
 catalogue catalog exist exists existing registered register store ours
 linked link associated attached related tied far through via using sell signed sign joined join
 new newly so any issued issue listed anyone anybody generate generated generates recorded
+break breakdown problem problems spread
 """.split())
 CN_STOP = set(
-    "人写过收到处理负责新占分布共计单关联已经增进来问题涉及开出信息填自钱累美金"
+    "人写过收到处理负责新占分布共计单关联已经增进来问题涉及开出信息填自钱累美金咱店东西找针对某具体住"
     "的了吗呢吧啊呀是有在和与及或都中里内上下个位名种条笔家件款首张次每各按把被请帮我"
     "们你查询看给出列一下多少几哪些什么谁所其为于对从到由共总计数量也还就要想知道统计"
     "分别是否以及一共里面当中之中对应分别情况现在目前当前全部所有这那些个别并且而且且"

@@ -56,6 +56,7 @@ def understand(question: str, catalog: Catalog, index: idx.Index) -> Intent:
     for cue in _cues(p, "light"):
         p.use(cue.start, cue.end)
     intent = _read(p)
+    _dates_to_related(intent, p)
     _repeated_mentions(p, intent)
     _translations(p)
     _check_coverage(p, intent)
@@ -130,6 +131,7 @@ def _read(p: Parse) -> Intent:
     base = _base_table(p, measure)
     _rank_values_by_table(p)
     intent = Intent(base=base, measure=measure)
+    _plural_events(p, intent)
     _groups(p, intent, counted)
     if intent.measure is None and intent.groups and adjective is None:
         intent.measure = Measure("count", base, label="count")  # "customers per country"
@@ -321,6 +323,9 @@ def _implied_sum(p: Parse) -> Measure | None:
 
 def _term_measure(p: Parse, match: idx.Match) -> Measure:
     p.use(match.start, match.end)
+    for cue in _cues(p, "avg", "sum", "count"):  # "average CSAT" where CSAT is an average
+        if 0 <= match.start - cue.end <= 1 or 0 <= cue.start - match.end <= 1:
+            p.use(cue.start, cue.end)
     for m in p.matches:  # "total sales", "total spending": "total" repeats the term
         if m.text in ("total", "overall") and 0 <= match.start - m.end <= 1:
             p.use(m.start, m.end)
@@ -739,7 +744,8 @@ def _own_label(p: Parse, target: idx.Target, counted: str | None) -> int:
     if counted is None or target.table != counted:
         return 0
     label = idx.label_column(_table(p, counted))
-    return 1 if label is not None and label.name == target.column else 0
+    naming = label is not None and set(name_parts(label.name)) & {"name", "title"}
+    return 1 if naming and label is not None and label.name == target.column else 0
 
 
 def _qualifiers(p: Parse, intent: Intent) -> None:
@@ -1107,6 +1113,37 @@ def _percent(p: Parse, intent: Intent) -> None:
     intent.percent_of = [numerator]
     if intent.measure and intent.measure.func == "count":
         intent.measure = None
+
+
+def _plural_events(p: Parse, intent: Intent) -> None:
+    """"customer signups in 2024", "hires per year": a plural event noun counts its rows."""
+    if intent.measure is not None or _cues(p, "list"):
+        return
+    for m in p.matches:
+        targets = [t for t in _column_targets(m) if t.strength == 1]
+        if not targets or not p.text[m.start:m.end].endswith("s"):
+            continue
+        column = _column(p, ColumnRef(targets[0].table, targets[0].column))
+        if _is_temporal(column):
+            p.use(m.start, m.end)
+            intent.measure = Measure("count", targets[0].table, label="count")
+            intent.base = targets[0].table
+            return
+
+
+def _dates_to_related(intent: Intent, p: Parse) -> None:
+    """"customers who ordered in 2024": a date given without a column belongs to the related
+    rows being counted, not to the customers."""
+    related = [f for f in intent.filters if f.op == "related_count" and len(f.values) == 4]
+    moved = [f for f in intent.filters if f.implicit and f.column.table == intent.base]
+    if len(related) != 1 or not moved:
+        return
+    table = str(related[0].values[0])
+    event = _event_date(_table(p, table))
+    if event is None:
+        return
+    related[0].values = [*related[0].values, [Filter(event, f.op, f.values) for f in moved]]
+    intent.filters = [f for f in intent.filters if f not in moved]
 
 
 def _existence(p: Parse, intent: Intent) -> None:
