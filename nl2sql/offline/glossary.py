@@ -93,13 +93,16 @@ linked link associated attached related tied far through via using sell signed s
 new newly so any issued issue listed anyone anybody generate generated generates recorded
 break breakdown problem problems spread
 """.split())
+CN_STOP_WORDS = set("""
+全部 所有 分别 一下 多少 什么 哪些 哪个 是否 以及 一共 总共 里面 当中 之中 对应 情况 现在 目前 当前 这些 那些
+个别 并且 而且 平均值 合并 排名 统计 知道 想要 写过 收到 处理 负责 分布 共计 关联 已经 进来 问题 涉及 信息
+咱们 东西 针对 某个 具体 居住 请问 帮我 给我 查询 查看 列出 显示 我们 你们 他们 一些 各自 总计 其中 还有
+""".split())
+# Single characters that are function words wherever they stand.
 CN_STOP = set(
-    "人写过收到处理负责新占分布共计单关联已经增进来问题涉及开出信息填自钱累美金咱店东西找针对某具体住"
-    "的了吗呢吧啊呀是有在和与及或都中里内上下个位名种条笔家件款首张次每各按把被请帮我"
-    "们你查询看给出列一下多少几哪些什么谁所其为于对从到由共总计数量也还就要想知道统计"
-    "分别是否以及一共里面当中之中对应分别情况现在目前当前全部所有这那些个别并且而且且"
-    "最大高低少多平均值合并排名"
-)
+    "的了吗呢吧啊呀是有在和与及或都中里内上下个位名种条笔家件款首张次每各按把被请帮我们你查询看给出列"
+    "几哪谁所其为于对从到由共总计数量也还就要想人新占单已增开填自钱累咱店找住最大高低少多分一"
+) | CN_STOP_WORDS
 
 # Words the drafter reads as instructions (aggregates, comparisons, dates).
 CUE_WORDS = set("""

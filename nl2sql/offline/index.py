@@ -117,10 +117,14 @@ def build(catalog: Catalog) -> Index:
         _add_table(index, table)
         for column in table.columns:
             _add_column(index, table, column)
-    index.terms = list(catalog.terms) + derived_terms(catalog)
+    derived = derived_terms(catalog)
+    index.terms = list(catalog.terms) + derived
     for term in index.terms:
         for phrase in [term.name, *term.synonyms]:
-            index.add(phrase, Target("term", term=term.name, strength=3))
+            taken = term in derived and any(t.kind in ("table", "column")
+                                            for t in index.phrases.get(phrase_key(phrase), []))
+            # A derived "sales" never hides a table called "sale"; it stays a second reading.
+            index.add(phrase, Target("term", term=term.name, strength=1 if taken else 3))
     _add_glossary(index)
     return index
 
@@ -223,7 +227,13 @@ def _add_glossary(index: Index) -> None:
                     if target.kind in ("table", "column"):
                         index.add(" ".join([*words[:-1], word]),
                                   Target(target.kind, target.table, target.column, strength=2))
+    reverse: dict[str, list[str]] = {}
+    for english, meanings in ENGLISH.items():
+        for meaning in meanings:
+            reverse.setdefault(meaning, []).append(english)
     for word, meanings in [*CHINESE.items(), *ENGLISH.items()]:
+        # 员工 -> employee -> also staff, worker: reach a table called "staff"
+        meanings = list(meanings) + [w for m in meanings for w in reverse.get(m, []) if " " not in m]
         for meaning in meanings:
             for target in list(index.phrases.get(phrase_key(meaning), [])):
                 if target.kind in ("table", "column"):

@@ -19,7 +19,14 @@ from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import name_parts, normalize, singular
 from nl2sql.offline import index as idx
 from nl2sql.offline.compose import fans_out
-from nl2sql.offline.glossary import ANTONYMS, CN_STOP, CUE_WORDS, EN_STOP, STATE_SYNONYMS
+from nl2sql.offline.glossary import (
+    ANTONYMS,
+    CN_STOP,
+    CN_STOP_WORDS,
+    CUE_WORDS,
+    EN_STOP,
+    STATE_SYNONYMS,
+)
 from nl2sql.offline.intent import ColumnRef, Filter, Group, Intent, Measure
 from nl2sql.offline.words import Cue, find_cues, find_dates
 
@@ -51,11 +58,21 @@ def understand(question: str, catalog: Catalog, index: idx.Index) -> Intent:
     matches = idx.find(question, index)
     dates = find_dates(text)
     matches = [m for m in matches if not _overlaps(m.start, m.end, dates)]
+    matches = [m for m in matches if not _count_word_after_table(m, matches)]
     cues = _pick_cues(find_cues(text), matches, dates)
     p = Parse(catalog, index, text, matches, cues, dates)
     for cue in _cues(p, "light"):
         p.use(cue.start, cue.end)
-    intent = _read(p)
+    try:
+        intent = _read(p)
+    except DrafterDeclined as exc:
+        if exc.details:
+            raise
+        unknown = _unknown_words(p)
+        if not unknown:
+            raise
+        raise DrafterDeclined(f"{exc.message}; I don't know what {', '.join(f'“{w}”' for w in unknown)} "
+                              "means here", understood="", unknown=unknown) from None
     _dates_to_related(intent, p)
     _repeated_mentions(p, intent)
     _translations(p)
@@ -99,6 +116,14 @@ def _vocabulary(index: idx.Index) -> set[str]:
         cached = (index, words | CUE_WORDS | EN_STOP | months)
         _VOCAB_CACHE[id(index)] = cached
     return cached[1]
+
+
+def _count_word_after_table(m: idx.Match, matches: list[idx.Match]) -> bool:
+    """"工单数量" is the number of tickets, not a quantity column."""
+    if m.text not in ("数量", "数目", "个数", "总数") or m.kind != "column":
+        return False
+    before = [t for t in matches if t.kind == "table" and 0 <= m.start - t.end <= 1]
+    return bool(before) and not any(t.table == before[0].targets[0].table for t in m.targets)
 
 
 def _overlaps(start: int, end: int, spans: list[Cue] | list[idx.Match]) -> bool:
@@ -214,6 +239,12 @@ def _measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
     implied = _implied_sum(p)
     if implied is not None:
         return implied, None
+    if not _cues(p, "count"):
+        for m in p.matches:  # "quarterly sales" on a table named sale: the measure, not rows
+            second = [t for t in m.targets if t.kind == "term"]
+            if second and m.kind == "table":
+                m.targets = second + [t for t in m.targets if t.kind != "term"]
+                return _term_measure(p, m), None
     for cue in _cues(p, "count", "most", "fewest", "distinct"):
         counted = _counted(p, cue)
         if counted is None and cue.kind == "count":
@@ -309,6 +340,12 @@ def _implied_sum(p: Parse) -> Measure | None:
     """"发票总额" names a total column and means its sum."""
     for m in p.matches:
         implied = m.text in IMPLIED_SUM or m.text.split(" ")[0] in ("total", "sum")
+        suffix = re.match(r"(总额|总数|总和|合计|之和|加起来)", p.text[m.end:])
+        if suffix and _column_targets(m) and not implied:  # "工资总额": the sum of wages
+            ref = _pick_column(p, m, numeric=True)
+            if _is_numeric(_column(p, ref)):
+                p.use(m.start, m.end + suffix.end())
+                return Measure("sum", ref.table, column=ref, label=f"sum_{ref.column}".lower())
         adverb = p.text[max(0, m.start - 3):m.start] == "in " and _cues(p, "count")
         if adverb:
             p.use(m.start - 3, m.end)  # "how many invoices in total"
@@ -389,9 +426,12 @@ def _rank_values_by_table(p: Parse) -> None:
 def _base_table(p: Parse, measure: Measure | None) -> str:
     if measure is not None:
         return measure.table
-    for m in p.matches:
-        if m.kind == "table":
-            return m.targets[0].table
+    tables = [m for m in p.matches if m.kind == "table"]
+    heads = [m for m in tables if not p.text[m.end:m.end + 1] == "的"]
+    if tables and _is_han(p.text[tables[0].start]) and heads:
+        return heads[0].targets[0].table  # "没有关联订单的工单": 订单 modifies 工单
+    for m in tables:
+        return m.targets[0].table
     for m in p.matches:
         if m.kind in ("column", "value"):
             return m.targets[0].table
@@ -470,9 +510,9 @@ def _groups(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
             ref = _date_column(p, intent.base)
             intent.groups.append(Group(ref, bucket=bucket))
     for cue in _cues(p, "group", "list", "top", "bottom"):
-        target = _nearest(p, cue, _group_candidate(counted), window=14, after_only=True)
+        target = _nearest(p, cue, _group_candidate(p, counted), window=14, after_only=True)
         if target is None and cue.kind == "list" and _is_han(p.text[cue.start]):
-            target = _nearest(p, cue, _group_candidate(counted), window=3)  # "流派是哪个"
+            target = _nearest(p, cue, _group_candidate(p, counted), window=3)  # "流派是哪个"
         if target is None:
             continue
         if cue.kind in ("list", "top", "bottom") and not (intent.measure or _cues(p, "most", "fewest")):
@@ -503,8 +543,8 @@ def _own_column_after(p: Parse, table: idx.Match, name: str) -> idx.Match | None
     return None
 
 
-def _group_candidate(counted: idx.Match | None) -> Callable[[idx.Match], bool]:
-    return lambda m: m.kind in ("table", "column") and m is not counted
+def _group_candidate(p: Parse, counted: idx.Match | None) -> Callable[[idx.Match], bool]:
+    return lambda m: m.kind in ("table", "column") and m is not counted and m.start not in p.used
 
 
 def _group_for(p: Parse, target: idx.Match, intent: Intent) -> Group | None:
@@ -521,6 +561,11 @@ def _group_for(p: Parse, target: idx.Match, intent: Intent) -> Group | None:
     if intent.measure and intent.measure.column == ref:
         return None
     column = _column(p, ref)
+    if _is_numeric(column) and intent.measure is None and _cues(p, "top", "bottom"):
+        intent.order_column = ref  # "top 3 staff by salary": rank rows, don't group amounts
+        intent.show.append(ref)
+        p.use(target.start, target.end)
+        return None
     if _is_temporal(column):
         return Group(ref, bucket="month")
     referenced = _referenced_table(p, ref)
@@ -976,11 +1021,13 @@ def _use_match(p: Parse, m: idx.Match | None) -> None:
 
 def _is_measured(intent: Intent, m: idx.Match, p: Parse) -> bool:
     """True when the compared column is the one being aggregated per group."""
-    if intent.measure is None or not (intent.groups or _cues(p, "group")):
+    if intent.measure is None:
         return False
     refs = {ColumnRef(t.table, t.column) for t in _column_targets(m)}
     if intent.measure.column in refs:
-        return True
+        return True  # "categories with an average price above 300"
+    if not (intent.groups or _cues(p, "group")):
+        return False
     sql = (intent.measure.term_sql or "").lower()
     return any(f"{r.table}.{r.column}".lower() in sql for r in refs)
 
@@ -1316,22 +1363,56 @@ def _translations(p: Parse) -> None:
 
 
 def _check_coverage(p: Parse, intent: Intent) -> None:
-    unknown: list[str] = []
-    for word, start, end in idx.tokens(p.text):
-        if any(pos in p.used for pos in range(start, end)):
-            continue
-        if word in EN_STOP or word in CN_STOP or word.replace(".", "").isdigit():
-            continue
-        if _in_used_match(p, start):
-            continue
-        unknown.append(word)
+    unknown = _unknown_words(p)
     unmatched = [m for m in p.matches if m.start not in p.used and m.text not in EN_STOP]
     unknown += [m.text for m in unmatched if m.kind in ("column", "term", "value")]
     if unknown:
-        words = _merge_han(unknown)
+        words = list(dict.fromkeys(unknown))
         raise DrafterDeclined(
             f"I understood “{intent.explain()}” but not {', '.join(f'“{w}”' for w in words)}",
             understood=intent.explain(), unknown=words)
+
+
+def _unknown_words(p: Parse) -> list[str]:
+    """Words no match, cue or stop word accounts for; Chinese as runs of adjacent characters
+    with stop words taken out ("明年的销售额会是多少" -> 明年, 会)."""
+    unknown: list[str] = []
+    run: list[tuple[str, int]] = []
+    for word, start, end in idx.tokens(p.text) + [("", len(p.text) + 1, len(p.text) + 1)]:
+        covered = any(pos in p.used for pos in range(start, end)) or _in_used_match(p, start)
+        if _is_han(word[:1] or "a") and not covered:
+            if run and run[-1][1] != start - 1:
+                unknown += _han_leftovers("".join(w for w, _ in run))
+                run = []
+            run.append((word, start))
+            continue
+        if run:
+            unknown += _han_leftovers("".join(w for w, _ in run))
+            run = []
+        if not word or covered or word in EN_STOP or word.replace(".", "").isdigit():
+            continue
+        unknown.append(word)
+    return list(dict.fromkeys(unknown))
+
+
+def _han_leftovers(run: str) -> list[str]:
+    """Split a run of uncovered Chinese at stop words; what is left is not understood."""
+    left: list[str] = []
+    current = ""
+    i = 0
+    while i < len(run):
+        word = next((run[i:i + n] for n in (4, 3, 2) if run[i:i + n] in CN_STOP_WORDS), None)
+        if word is None and run[i] in CN_STOP:
+            word = run[i]
+        if word is not None:
+            if current:
+                left.append(current)
+                current = ""
+            i += len(word)
+        else:
+            current += run[i]
+            i += 1
+    return left + ([current] if current else [])
 
 
 def _in_used_match(p: Parse, pos: int) -> bool:
