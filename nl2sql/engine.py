@@ -10,7 +10,6 @@ a fresh cursor with a timer that interrupts DuckDB when time is up.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import duckdb
 
 from nl2sql.errors import ExecutionError, Interrupted, QueryTimeout
-from nl2sql.source import Source, connect
+from nl2sql.source import Source
 from nl2sql.values import GuardedQuery, Result
 
 
@@ -60,82 +59,122 @@ def _size(text: str) -> str:
 
 
 class Engine:
-    """A confined connection to one source.
+    """Runs accepted queries in a warm, confined worker process (see :mod:`nl2sql.sandbox`).
 
-    >>> # engine = Engine(source, Limits(timeout=5), cache_dir)
-    >>> # engine.run(guard.check("select 1", catalog))
+    >>> # with Engine(source, Limits(timeout=5), cache_dir) as engine:
+    >>> #     engine.run(guard.check("select 1", catalog))
     """
 
     def __init__(self, source: Source, limits: Limits, cache_dir: Path,
                  con: duckdb.DuckDBPyConnection | None = None) -> None:
         self.source = source
         self.limits = limits
-        self._con = con if con is not None else connect(source, cache_dir)
-        confine(self._con, limits)
+        self.cache_dir = cache_dir
+        if con is not None:
+            con.close()  # the introspection connection is never used for untrusted SQL
+        self._process: Any = None
+        self._channel: Any = None
 
     def run(self, query: GuardedQuery) -> Result:
         """Execute ``query``; raise :class:`QueryTimeout`, :class:`ExecutionError` or,
-        on Ctrl-C, :class:`Interrupted` — the query is interrupted in every case.
-
-        DuckDB runs in a worker thread while this thread waits in short slices: a
-        blocked C call would otherwise keep Ctrl-C from being seen until it returned.
-        """
-        cursor = self._con.cursor()
-        # A cursor is a new connection: it starts in the default catalog.
-        cursor.execute(f'USE "{self.source.alias}"')
-        box: dict[str, Any] = {}
-        worker = threading.Thread(target=self._execute, args=(cursor, query.sql, box), daemon=True)
+        on Ctrl-C, :class:`Interrupted`. A runaway worker is killed, and the next query
+        gets a fresh one."""
+        self._ensure_worker()
         started = time.perf_counter()
-        worker.start()
         try:
-            timed_out = self._wait(worker, cursor, started)
+            self._channel.send((query.sql, self.limits.max_rows))
+            reply = self._wait(started)
         except KeyboardInterrupt:
-            cursor.interrupt()
-            worker.join(2.0)
+            self._kill()
             raise Interrupted("interrupted; the query was stopped") from None
-        finally:
-            if not worker.is_alive():
-                cursor.close()
+        except (BrokenPipeError, EOFError, OSError) as exc:
+            self._kill()
+            raise ExecutionError("the query worker stopped unexpectedly") from exc
         elapsed = (time.perf_counter() - started) * 1000
-        return self._result(query, box, timed_out, elapsed)
+        return self._result(query, reply, elapsed)
 
-    def _wait(self, worker: threading.Thread, cursor: duckdb.DuckDBPyConnection,
-              started: float) -> bool:
+    def _wait(self, started: float) -> tuple[str, Any]:
         deadline = started + self.limits.timeout
-        while worker.is_alive():
-            worker.join(0.05)
-            if worker.is_alive() and time.perf_counter() > deadline:
-                cursor.interrupt()
-                worker.join(5.0)
-                return True
-        return False
+        while not self._channel.poll(0.02):
+            if not self._alive():
+                self._kill()
+                raise ExecutionError("the query exceeded the worker's resource limits and was "
+                                     "stopped")
+            if time.perf_counter() > deadline:
+                self._kill()
+                raise QueryTimeout(f"the query ran longer than {self.limits.timeout:g} s and was "
+                                   "stopped")
+        reply: tuple[str, Any] = self._channel.recv()
+        return reply
 
-    def _execute(self, cursor: duckdb.DuckDBPyConnection, sql: str, box: dict[str, Any]) -> None:
-        try:
-            cursor.execute(sql)
-            box["rows"] = cursor.fetchmany(self.limits.max_rows + 1)
-            box["description"] = cursor.description or []
-        except BaseException as exc:  # handed to the waiting thread
-            box["error"] = exc
-
-    def _result(self, query: GuardedQuery, box: dict[str, Any], timed_out: bool,
-                elapsed: float) -> Result:
-        error = box.get("error")
-        if timed_out or isinstance(error, duckdb.InterruptException):
-            raise QueryTimeout(f"the query ran longer than {self.limits.timeout:g} s and was stopped")
-        if isinstance(error, duckdb.Error):
-            raise ExecutionError(_first_line(error), sql=query.sql) from error
-        if error is not None:
-            raise ExecutionError(f"the query failed: {type(error).__name__}: {error}") from error
-        rows, description = box["rows"], box["description"]
+    def _result(self, query: GuardedQuery, reply: tuple[str, Any], elapsed: float) -> Result:
+        status, payload = reply
+        if status == "error":
+            kind, message = payload
+            if kind == "InterruptException":
+                raise QueryTimeout(f"the query ran longer than {self.limits.timeout:g} s")
+            if kind == "OutOfMemoryException":
+                raise ExecutionError(f"the query needed more memory than allowed: "
+                                     f"{_first_line_text(message)}", sql=query.sql)
+            raise ExecutionError(_first_line_text(message), sql=query.sql)
+        rows, description = payload
         truncated = len(rows) > self.limits.max_rows or (
             query.limited and len(rows) >= (query.limit or 0))
-        return Result(columns=[d[0] for d in description], types=[str(d[1]) for d in description],
+        return Result(columns=[d[0] for d in description], types=[d[1] for d in description],
                       rows=[tuple(r) for r in rows[: self.limits.max_rows]],
                       elapsed_ms=round(elapsed, 2), truncated=truncated)
 
+    def _ensure_worker(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            return
+        import multiprocessing
+        import subprocess
+        import sys
+
+        # A fresh interpreter (never a fork of a process holding DuckDB), in its own session
+        # so the terminal's Ctrl-C reaches only us; we stop it ourselves.
+        parent, child = multiprocessing.Pipe()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "nl2sql.sandbox", str(child.fileno())],
+            pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        child.close()
+        self._process, self._channel = process, parent
+        parent.send(({"kind": self.source.kind, "location": self.source.location,
+                      "alias": self.source.alias},
+                     {"timeout": self.limits.timeout, "max_rows": self.limits.max_rows,
+                      "memory_limit": self.limits.memory_limit, "threads": self.limits.threads},
+                     str(self.cache_dir)))
+        if not parent.poll(30):
+            self._kill()
+            raise ExecutionError("the query worker did not start")
+        try:
+            status, message = parent.recv()
+        except (EOFError, OSError):
+            status, message = "fatal", "the query worker could not start"
+        if status != "ready":
+            self._kill()
+            raise ExecutionError(str(message))
+
+    def _alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _kill(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(2)
+        if self._channel is not None:
+            self._channel.close()
+        self._process = self._channel = None
+
     def close(self) -> None:
-        self._con.close()
+        if self._alive():
+            try:
+                self._channel.send(None)
+                self._process.wait(1)
+            except (BrokenPipeError, OSError, Exception):  # noqa: BLE001 - closing is best effort
+                pass
+        self._kill()
 
     def __enter__(self) -> Engine:
         return self
@@ -144,6 +183,6 @@ class Engine:
         self.close()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _first_line_text(text: str) -> str:
+    stripped = text.strip()
+    return stripped.splitlines()[0] if stripped else "the query failed"
