@@ -109,13 +109,29 @@ def check(sql: str, catalog: Catalog, policy: Policy | None = None,
     _check_text(sql, policy)
     tree = _parse_one(sql, dialect)
     _check_nodes(tree)
-    _check_functions(tree)
     tables = _check_tables(tree, catalog)
     columns = _check_columns(tree, catalog)
     tree, limited, limit = _apply_limit(tree, policy.row_limit)
     notes = [f"LIMIT {limit} applied (row limit)"] if limited else []
-    return GuardedQuery(sql=tree.sql(dialect="duckdb"), original=sql, tables=tables,
+    final = tree.sql(dialect="duckdb")
+    _second_opinion(final)
+    return GuardedQuery(sql=final, original=sql, tables=tables,
                         columns=columns, limit=limit, limited=limited, notes=notes)
+
+
+def _second_opinion(sql: str) -> None:
+    """DuckDB's own parser must also see exactly one SELECT in the SQL that will run."""
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise UnsafeSQL(f"DuckDB cannot parse the checked query: {_first_line(exc)}",
+                        rule="parse") from exc
+    kinds = [s.type for s in statements]
+    if kinds != [duckdb.StatementType.SELECT]:
+        raise UnsafeSQL(f"DuckDB reads the checked query as {', '.join(k.name for k in kinds)}, "
+                        "not one SELECT", rule="read_only")
 
 
 def _check_text(sql: str, policy: Policy) -> None:
@@ -152,7 +168,67 @@ def _parse_one(sql: str, dialect: str) -> exp.Expr:
     return tree
 
 
+# Query structure the guard understands; anything else is refused (fail closed).
+# Operators (exp.Binary, exp.Unary) are allowed as a family, functions are checked by name.
+ALLOWED_NODES: frozenset[type[exp.Expr]] = frozenset({
+    exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Values, exp.Subquery, exp.With, exp.CTE,
+    exp.From, exp.Join, exp.Where, exp.Group, exp.Having, exp.Qualify, exp.Order, exp.Ordered,
+    exp.Limit, exp.Offset, exp.Fetch, exp.LimitOptions, exp.Window, exp.WindowSpec, exp.Column,
+    exp.Identifier, exp.Literal, exp.Star, exp.Alias, exp.TableAlias, exp.Table, exp.Tuple,
+    exp.Null, exp.Boolean, exp.DataType, exp.DataTypeParam, exp.Var, exp.Interval, exp.Distinct,
+    exp.Lambda, exp.Bracket, exp.Slice, exp.PropertyEQ, exp.Kwarg, exp.Lateral, exp.Unnest,
+    exp.Columns, exp.Pivot, exp.PivotAlias, exp.In, exp.Between, exp.Exists, exp.Any, exp.All,
+    exp.Case, exp.If, exp.Cast, exp.TryCast, exp.Filter, exp.Array, exp.Struct, exp.Tuple,
+    exp.Escape, exp.Collate, exp.IgnoreNulls,
+    exp.RespectNulls, exp.WithinGroup, exp.GroupingSets, exp.Cube, exp.Rollup, exp.Dot,
+})
+
+# Named functions that sqlglot leaves untyped but that are safe and common.
+ALLOWED_NAMED_FUNCTIONS: frozenset[str] = frozenset("""
+now today current_date current_timestamp epoch epoch_ms date_part datepart date_diff datediff
+date_add date_sub strptime make_date make_time make_timestamp age dayname monthname week
+weekofyear dayofweek dayofmonth dayofyear isodow isoyear last_day yearweek century millennium
+regexp_matches regexp_replace regexp_extract regexp_extract_all regexp_full_match regexp_split_to_array
+string_split str_split split_part string_split_regex contains starts_with ends_with prefix suffix
+instr position strpos left right reverse replace translate trim ltrim rtrim upper lower ucase lcase
+length len char_length character_length octet_length bit_length concat_ws printf format md5 hash
+sha1 sha256 ascii chr unicode ord round ceil ceiling floor abs sign sqrt cbrt pow power exp ln log
+log10 log2 greatest least coalesce ifnull nullif nvl list list_value list_extract list_element
+list_contains list_has list_position list_sort list_reverse_sort list_distinct list_unique
+list_aggregate list_transform list_filter list_reduce list_concat list_slice list_zip array_length
+array_contains array_position array_sort array_distinct array_slice array_concat array_to_string
+struct_pack struct_extract map map_extract map_keys map_values element_at cardinality row_number
+rank dense_rank percent_rank cume_dist ntile lag lead first_value last_value nth_value any_value
+arg_max arg_min max_by min_by argmax argmin median mode quantile quantile_cont quantile_disc
+percentile_cont percentile_disc stddev stddev_pop stddev_samp variance var_pop var_samp covar_pop
+covar_samp corr string_agg group_concat listagg histogram bool_and bool_or every count_if countif
+approx_count_distinct approx_quantile entropy kurtosis skewness product fsum sumkahan favg bit_and
+bit_or bit_xor typeof try_cast isnan isinf isfinite even gamma lgamma factorial gcd lcm degrees
+radians pi sin cos tan asin acos atan atan2 cot sinh cosh tanh trunc to_timestamp to_date
+time_bucket date_trunc datetrunc strftime extract quarter year month day hour minute second
+millisecond microsecond yearmonth nanosecond to_days to_hours to_minutes to_seconds to_years
+to_months to_weeks format_bytes bar levenshtein damerau_levenshtein jaccard jaro_similarity
+jaro_winkler_similarity hamming editdist3 mismatches concat lpad rpad repeat substring substr
+split list_resize array_resize generate_series range unnest json_extract json_extract_string
+json_extract_path json_extract_path_text json_value json_exists json_array_length json_keys
+json_type json_valid json_object json_array to_json json bitstring_agg
+""".split())
+
+# Functions whose size argument is checked: argument index -> largest literal allowed.
+SIZE_LIMITS: dict[str, tuple[int, int, str]] = {
+    "repeat": (1, 1_000_000, "it builds a string of that many copies"),
+    "lpad": (1, 1_000_000, "it pads to that many characters"),
+    "rpad": (1, 1_000_000, "it pads to that many characters"),
+    "pad": (1, 1_000_000, "it pads to that many characters"),
+    "list_resize": (1, 1_000_000, "it builds a list of that size"),
+    "array_resize": (1, 1_000_000, "it builds a list of that size"),
+}
+SERIES_LIMIT = 10_000_000  # rows a range()/generate_series() may produce
+FORMAT_WIDTH_LIMIT = 10_000
+
+
 def _check_nodes(tree: exp.Expr) -> None:
+    """Every node must be a known query node, an operator, or an allowed function."""
     for node in tree.walk():
         reason = FORBIDDEN_NODES.get(type(node))
         if reason is not None:
@@ -160,6 +236,12 @@ def _check_nodes(tree: exp.Expr) -> None:
         if isinstance(node, exp.With) and node.args.get("recursive"):
             raise UnsafeSQL("WITH RECURSIVE is not allowed: it can run without end",
                             rule="recursive_cte")
+        if isinstance(node, exp.Func):
+            _check_function(node)
+        elif not (isinstance(node, (exp.Binary, exp.Unary)) or type(node) in ALLOWED_NODES):
+            name = type(node).__name__
+            raise UnsafeSQL(f"{name} is not allowed: the guard only runs query constructs it "
+                            "knows to be safe", rule="node", node=name)
 
 
 def function_name(node: exp.Func) -> str:
@@ -169,16 +251,92 @@ def function_name(node: exp.Func) -> str:
     return node.sql_name().lower()
 
 
-def _check_functions(tree: exp.Expr) -> None:
-    for node in tree.find_all(exp.Func):
-        by_class = FORBIDDEN_FUNCTION_CLASSES.get(type(node))
-        if by_class is not None:
-            _refuse_function(*by_class)
-        name = function_name(node)
-        reason = FORBIDDEN_FUNCTIONS.get(name) or next(
-            (why for prefix, why in FORBIDDEN_PREFIXES.items() if name.startswith(prefix)), None)
-        if reason is not None:
-            _refuse_function(name, reason)
+def _check_function(node: exp.Func) -> None:
+    by_class = FORBIDDEN_FUNCTION_CLASSES.get(type(node))
+    if by_class is not None:
+        _refuse_function(*by_class)
+    name = function_name(node)
+    reason = FORBIDDEN_FUNCTIONS.get(name) or next(
+        (why for prefix, why in FORBIDDEN_PREFIXES.items() if name.startswith(prefix)), None)
+    if reason is not None:
+        _refuse_function(name, reason)
+    if isinstance(node, exp.Anonymous) and name not in ALLOWED_NAMED_FUNCTIONS:
+        _refuse_function(name, "it is not on the list of functions known to be safe")
+    _check_size(node, name)
+
+
+def _check_size(node: exp.Func, name: str) -> None:
+    """Refuse sizes that would exhaust memory or time before the engine's limits bite."""
+    args = [node.this, *node.expressions] if isinstance(node, exp.Anonymous) else [
+        v for v in node.args.values() if isinstance(v, exp.Expr)]
+    if isinstance(node, exp.Anonymous):
+        args = list(node.expressions)
+    limit = SIZE_LIMITS.get(name) or SIZE_LIMITS.get(type(node).__name__.lower())
+    if limit is not None:
+        index, largest, why = limit
+        values = [_constant(a) for a in args]
+        if any(v is not None and abs(v) > largest for v in values[index:]):
+            _refuse_resource(name, f"the size is above {largest:,}: {why}")
+    if isinstance(node, exp.GenerateSeries):
+        _check_series(node)
+    if name in ("printf", "format"):
+        _check_format(args)
+
+
+def _check_series(node: exp.GenerateSeries) -> None:
+    start = _constant(node.args.get("start"))
+    end = _constant(node.args.get("end"))
+    step = _constant(node.args.get("step")) or 1
+    if start is None or end is None:
+        _refuse_resource("range", "its bounds must be numbers so its size can be checked")
+    assert start is not None and end is not None
+    if step == 0 or abs((end - start) / step) > SERIES_LIMIT:
+        _refuse_resource("range", f"it would produce more than {SERIES_LIMIT:,} rows")
+
+
+def _check_format(args: list[exp.Expr]) -> None:
+    pattern = args[0] if args else None
+    if isinstance(pattern, exp.Literal) and pattern.is_string:
+        import re as _re  # the format string is data, not SQL
+
+        widths = [int(w) for w in _re.findall(r"%[-+ 0#]*(\d+)", pattern.this)]
+        widths += [int(w) for w in _re.findall(r"\{[^}]*?(\d+)[^}]*\}", pattern.this)]
+        if any(w > FORMAT_WIDTH_LIMIT for w in widths):
+            _refuse_resource("printf", f"a field width above {FORMAT_WIDTH_LIMIT:,} characters")
+
+
+def _constant(node: exp.Expr | None) -> float | None:
+    """The value of a constant numeric expression (literals and + - * /), else None."""
+    if node is None:
+        return None
+    if isinstance(node, exp.Literal) and not node.is_string:
+        try:
+            return float(node.this)
+        except ValueError:
+            return None
+    if isinstance(node, exp.Paren):
+        return _constant(node.this)
+    if isinstance(node, exp.Neg):
+        value = _constant(node.this)
+        return -value if value is not None else None
+    if isinstance(node, exp.Cast):
+        return _constant(node.this)
+    if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div)):
+        left, right = _constant(node.this), _constant(node.expression)
+        if left is None or right is None:
+            return None
+        if isinstance(node, exp.Add):
+            return left + right
+        if isinstance(node, exp.Sub):
+            return left - right
+        if isinstance(node, exp.Mul):
+            return left * right
+        return left / right if right else None
+    return None
+
+
+def _refuse_resource(name: str, reason: str) -> None:
+    raise UnsafeSQL(f"{name} is not allowed here: {reason}", rule="resource", function=name)
 
 
 def _refuse_function(name: str, reason: str) -> None:
@@ -191,6 +349,10 @@ def _cte_names(tree: exp.Expr) -> set[str]:
 
 def _check_tables(tree: exp.Expr, catalog: Catalog) -> list[str]:
     ctes = _cte_names(tree)
+    shadow = next((name for name in sorted(ctes) if catalog.table(name) is not None), None)
+    if shadow is not None:
+        raise UnsafeSQL(f"the query defines {shadow} (WITH {shadow} AS ...), which hides the real "
+                        f"table {shadow}; give it another name", rule="cte_shadows_table")
     found: list[str] = []
     for table in tree.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
