@@ -35,7 +35,7 @@ class Policy:
     """Limits the guard enforces for one caller."""
 
     row_limit: int = 1000
-    max_chars: int = 100_000
+    max_chars: int = 20_000
 
 
 QUERY_ROOTS = (exp.Select, exp.SetOperation, exp.Values, exp.Subquery)
@@ -88,6 +88,10 @@ FORBIDDEN_FUNCTIONS: dict[str, str] = {
     "load_extension": "it loads code", "checkpoint": "it writes the database",
     "force_checkpoint": "it writes the database", "export_database": "it writes files",
     "which_secret": "it reads secrets", "st_read": "it reads files",
+    "version": "it reveals the system", "current_schemas": "it reveals the system catalog",
+    "current_schema": "it reveals the system catalog", "current_user": "it reveals the session",
+    "session_user": "it reveals the session", "current_role": "it reveals the session",
+    "current_database": "it reveals the system catalog", "current_catalog": "it reveals the system catalog",
 }
 FORBIDDEN_PREFIXES: dict[str, str] = {
     "read_": "it reads files", "parquet_": "it reads files", "duckdb_": "it reveals the system catalog",
@@ -98,17 +102,34 @@ FORBIDDEN_PREFIXES: dict[str, str] = {
 FORBIDDEN_FUNCTION_CLASSES: dict[type[exp.Expr], tuple[str, str]] = {
     exp.ReadCSV: ("read_csv", "it reads files"),
     exp.ReadParquet: ("read_parquet", "it reads files"),
+    exp.CurrentVersion: ("version", "it reveals the system"),
+    exp.CurrentSchema: ("current_schema", "it reveals the system catalog"),
+    exp.CurrentUser: ("current_user", "it reveals the session"),
 }
 TABLE_FUNCTIONS_ALLOWED = (exp.GenerateSeries, exp.Unnest, exp.Explode)
 
 
 def check(sql: str, catalog: Catalog, policy: Policy | None = None,
           dialect: str = "duckdb") -> GuardedQuery:
-    """Accept ``sql`` as a :class:`GuardedQuery` or raise :class:`UnsafeSQL`."""
-    policy = policy or Policy()
+    """Accept ``sql`` as a :class:`GuardedQuery` or raise :class:`UnsafeSQL`.
+
+    The regenerated SQL is checked once more and must come out unchanged: what runs
+    is exactly what was checked.
+    """
+    query = _check_once(sql, catalog, policy or Policy(), dialect)
+    again = _check_once(query.sql, catalog, policy or Policy(), "duckdb")
+    if again.sql != query.sql:
+        raise UnsafeSQL("the query does not read the same after it is rewritten; write it "
+                        "more plainly", rule="parse")
+    return query
+
+
+def _check_once(sql: str, catalog: Catalog, policy: Policy, dialect: str) -> GuardedQuery:
     _check_text(sql, policy)
     tree = _parse_one(sql, dialect)
+    _check_size_of(tree)
     _check_nodes(tree)
+    _check_series_product(tree)
     tables = _check_tables(tree, catalog)
     columns = _check_columns(tree, catalog)
     tree, limited, limit = _apply_limit(tree, policy.row_limit)
@@ -146,25 +167,65 @@ def _check_text(sql: str, policy: Policy) -> None:
                         rule="control_character")
 
 
+MAX_NODES = 5_000  # far above any hand-written query; bounds the time every check takes
+
+
+def _check_size_of(tree: exp.Expr) -> None:
+    for count, _node in enumerate(tree.walk(), start=1):
+        if count > MAX_NODES:
+            raise UnsafeSQL(f"the query has more than {MAX_NODES:,} parts; the limit keeps "
+                            "checking fast", rule="too_big")
+
+
+def _first_word(sql: str) -> str:
+    """The statement's first keyword, from sqlglot's tokenizer (for messages)."""
+    from sqlglot.tokens import TokenType
+
+    try:
+        tokens = sqlglot.tokenize(sql, read="duckdb")
+    except (TokenError, ValueError, AttributeError):
+        return ""
+    if not tokens or not tokens[0].text.isalpha() or tokens[0].token_type == TokenType.STRING:
+        return ""
+    words = [tokens[0].text.upper()]
+    plain = (TokenType.IDENTIFIER, TokenType.STRING, TokenType.NUMBER, TokenType.L_PAREN,
+             TokenType.SEMICOLON)
+    if len(tokens) > 1 and tokens[1].token_type not in plain and tokens[1].text.isalpha():
+        words.append(tokens[1].text.upper())  # CREATE SECRET, FORCE CHECKPOINT, START TRANSACTION
+    return " ".join(words)
+
+
+QUERY_WORDS = {"SELECT", "WITH", "FROM", "VALUES", "(", "TABLE"}
+
+
 def _parse_one(sql: str, dialect: str) -> exp.Expr:
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except (ParseError, TokenError) as exc:
+        word = _first_word(sql)
+        if word and word.split()[0] not in QUERY_WORDS:
+            raise UnsafeSQL(f"only read-only queries may run: {word} is not a query",
+                            rule="read_only") from exc
         raise UnsafeSQL(f"the SQL does not parse: {_first_line(exc)}", rule="parse") from exc
     except RecursionError as exc:
         raise UnsafeSQL("the query is nested too deeply to check", rule="too_deep") from exc
+    except (AttributeError, ValueError, TypeError, IndexError, KeyError) as exc:
+        # sqlglot can trip over malformed input; that is a parse failure, not a crash
+        raise UnsafeSQL("the SQL does not parse", rule="parse") from exc
     if not statements:
         raise UnsafeSQL("the query is empty", rule="empty")
     if len(statements) > 1:
         raise UnsafeSQL(f"only one statement may run; this text has {len(statements)}",
                         rule="single_statement")
     tree = statements[0]
-    if isinstance(tree, (exp.Column, exp.Identifier)):  # a bare word such as CHECKPOINT
-        raise UnsafeSQL(f"only read-only queries may run: {tree.sql().upper()} is not a query",
-                        rule="read_only")
     if not isinstance(tree, QUERY_ROOTS):
-        reason = FORBIDDEN_NODES.get(type(tree), f"{type(tree).__name__.upper()} is not a query")
-        raise UnsafeSQL(f"only read-only queries may run: {reason}", rule="read_only")
+        word = _first_word(sql) or type(tree).__name__.upper()
+        reason = FORBIDDEN_NODES.get(type(tree))
+        detail = f"{word}: {reason}" if reason and word.lower() not in reason.lower() else (
+            reason or f"{word} is not a query")
+        if reason == FORBIDDEN_NODES[exp.Command]:
+            detail = f"{word} is not a query"
+        raise UnsafeSQL(f"only read-only queries may run: {detail}", rule="read_only")
     return tree
 
 
@@ -180,7 +241,7 @@ ALLOWED_NODES: frozenset[type[exp.Expr]] = frozenset({
     exp.Columns, exp.Pivot, exp.PivotAlias, exp.In, exp.Between, exp.Exists, exp.Any, exp.All,
     exp.Case, exp.If, exp.Cast, exp.TryCast, exp.Filter, exp.Array, exp.Struct, exp.Tuple,
     exp.Escape, exp.Collate, exp.IgnoreNulls,
-    exp.RespectNulls, exp.WithinGroup, exp.GroupingSets, exp.Cube, exp.Rollup, exp.Dot,
+    exp.RespectNulls, exp.WithinGroup, exp.RawString, exp.GroupingSets, exp.Cube, exp.Rollup, exp.Dot,
 })
 
 # Named functions that sqlglot leaves untyped but that are safe and common.
@@ -271,6 +332,8 @@ def _check_size(node: exp.Func, name: str) -> None:
         v for v in node.args.values() if isinstance(v, exp.Expr)]
     if isinstance(node, exp.Anonymous):
         args = list(node.expressions)
+    if isinstance(node, exp.Pad):
+        name = "lpad" if node.args.get("is_left") else "rpad"
     limit = SIZE_LIMITS.get(name) or SIZE_LIMITS.get(type(node).__name__.lower())
     if limit is not None:
         index, largest, why = limit
@@ -280,21 +343,38 @@ def _check_size(node: exp.Func, name: str) -> None:
     if isinstance(node, exp.GenerateSeries):
         _check_series(node)
     if name in ("printf", "format"):
-        _check_format(args)
+        _check_format(args, name)
 
 
-def _check_series(node: exp.GenerateSeries) -> None:
+def series_size(node: exp.GenerateSeries) -> float:
+    """Rows a range()/generate_series() produces; refuses bounds that are not numbers."""
     start = _constant(node.args.get("start"))
     end = _constant(node.args.get("end"))
     step = _constant(node.args.get("step")) or 1
     if start is None or end is None:
-        _refuse_resource("range", "its bounds must be numbers so its size can be checked")
+        _refuse_resource("range/generate_series",
+                         "its bounds must be numbers so its size can be checked")
     assert start is not None and end is not None
-    if step == 0 or abs((end - start) / step) > SERIES_LIMIT:
-        _refuse_resource("range", f"it would produce more than {SERIES_LIMIT:,} rows")
+    return abs((end - start) / step) if step else float("inf")
 
 
-def _check_format(args: list[exp.Expr]) -> None:
+def _check_series(node: exp.GenerateSeries) -> None:
+    if series_size(node) > SERIES_LIMIT:
+        _refuse_resource("range/generate_series",
+                         f"it would produce more than {SERIES_LIMIT:,} rows")
+
+
+def _check_series_product(tree: exp.Expr) -> None:
+    """Cross joins of series multiply: their product is bounded too."""
+    total = 1.0
+    for node in tree.find_all(exp.GenerateSeries):
+        total *= max(series_size(node), 1)
+    if total > SERIES_LIMIT:
+        _refuse_resource("range/generate_series",
+                         f"together they would produce more than {SERIES_LIMIT:,} rows")
+
+
+def _check_format(args: list[exp.Expr], name: str) -> None:
     pattern = args[0] if args else None
     if isinstance(pattern, exp.Literal) and pattern.is_string:
         import re as _re  # the format string is data, not SQL
@@ -302,7 +382,7 @@ def _check_format(args: list[exp.Expr]) -> None:
         widths = [int(w) for w in _re.findall(r"%[-+ 0#]*(\d+)", pattern.this)]
         widths += [int(w) for w in _re.findall(r"\{[^}]*?(\d+)[^}]*\}", pattern.this)]
         if any(w > FORMAT_WIDTH_LIMIT for w in widths):
-            _refuse_resource("printf", f"a field width above {FORMAT_WIDTH_LIMIT:,} characters")
+            _refuse_resource(name, f"a field width above {FORMAT_WIDTH_LIMIT:,} characters")
 
 
 def _constant(node: exp.Expr | None) -> float | None:
