@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 RESERVE_BYTES = 1 << 30  # interpreter, DuckDB's own structures and thread stacks
+CPU_SECONDS = 3600
 
 
 def parse_size(text: str) -> int:
@@ -42,6 +43,9 @@ def apply_limits(memory_limit: str) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # CPU seconds for the worker's whole life (it is reused): a backstop far above any
+    # query's timeout; the parent's wall-clock kill is what stops a runaway query.
+    resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS + 5))
     # Ctrl-C belongs to the parent, which stops us explicitly.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
