@@ -7,8 +7,6 @@ regenerate the text, but it must never change the answer.
 
 from __future__ import annotations
 
-import decimal
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rows import as_list, normalize
 
 from nl2sql import guard
 from nl2sql.catalog import Catalog
@@ -37,22 +36,6 @@ def case_id(case: dict[str, Any]) -> str:
 
 def params(section: str) -> list[Any]:
     return [pytest.param(c, id=case_id(c)) for c in CASES[section]]
-
-
-def normalize(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Rows as a sorted multiset; floats rounded so parallel sums compare equal."""
-    def cell(value: Any) -> Any:
-        if isinstance(value, float):
-            return None if math.isnan(value) else round(value, 6)
-        if isinstance(value, decimal.Decimal):
-            return round(float(value), 6)
-        return value
-
-    return sorted((tuple(cell(v) for v in row) for row in rows), key=repr)
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 # --------------------------------------------------------------------------- accepted

@@ -15,8 +15,6 @@ A summary of outcomes per category is printed at the end of the module.
 
 from __future__ import annotations
 
-import decimal
-import math
 import secrets
 import time
 from collections import Counter
@@ -28,6 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
+from rows import as_list, normalize
 
 from nl2sql import guard
 from nl2sql.catalog import Catalog
@@ -133,22 +132,6 @@ def file_state(path: Path) -> tuple[int, int]:
 
 def result_text(result: Result) -> str:
     return repr(result.columns) + repr(result.rows)
-
-
-def normalize(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Rows as a sorted multiset; floats rounded so parallel sums compare equal."""
-    def cell(value: Any) -> Any:
-        if isinstance(value, float):
-            return None if math.isnan(value) else round(value, 6)
-        if isinstance(value, decimal.Decimal):
-            return round(float(value), 6)
-        return value
-
-    return sorted((tuple(cell(v) for v in row) for row in rows), key=repr)
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 # --------------------------------------------------------------------------- tally

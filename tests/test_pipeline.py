@@ -7,7 +7,6 @@ Answers are checked by running gold SQL directly on the sample database
 from __future__ import annotations
 
 import decimal
-import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import duckdb
 import pytest
 import yaml
 from chat_server import ChatServer
+from rows import normalize
 
 from nl2sql import pipeline
 from nl2sql.errors import (
@@ -34,18 +34,6 @@ CASES = yaml.safe_load(
 SLOW_SQL = ("SELECT sum(a.quantity * b.quantity * c.quantity) AS s "
             "FROM order_items a, order_items b, order_items c")
 GOOD_COUNT = "```sql\nSELECT count(*) AS n FROM customers\n```"
-
-
-def normalize(rows: list[Any], ordered: bool = False) -> list[tuple[Any, ...]]:
-    def cell(value: Any) -> Any:
-        if isinstance(value, float):
-            return None if math.isnan(value) else round(value, 6)
-        if isinstance(value, decimal.Decimal):
-            return round(float(value), 6)
-        return value
-
-    out = [tuple(cell(v) for v in row) for row in rows]
-    return out if ordered else sorted(out, key=repr)
 
 
 def fenced(sql: str) -> str:
