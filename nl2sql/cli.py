@@ -118,22 +118,30 @@ def ask(
 
 @app.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="A SQL query (DuckDB dialect).")],
+    query: Annotated[str, typer.Argument(help="A SQL query (DuckDB dialect unless --dialect).")],
     db: DbOption = None,
     fmt: FormatOption = "table",
     limit: LimitOption = None,
+    dialect: Annotated[str, typer.Option(
+        "--dialect", help="The query's dialect: duckdb, sqlite, mysql or postgres. Other "
+                          "than duckdb it is transpiled to DuckDB and common slips are "
+                          "repaired (listed in the notes).")] = "duckdb",
 ) -> None:
     """Run a hand-written query through the same guard and engine as model SQL.
 
     Example: nl2sql sql "SELECT city, count(*) FROM customers GROUP BY city" -f csv
+
+    Example: nl2sql sql 'SELECT name FROM t WHERE city = "Paris" LIMIT 5, 10' --dialect sqlite
     """
     from nl2sql import pipeline
+    from nl2sql.dialects import dialect_name
 
     with _errors(fmt):
         _check_format(fmt, ("table", "csv", "json", "markdown"))
+        read = dialect_name(dialect)  # checked before the database is opened
         settings = _settings(db=db, row_limit=limit)
         with _open(settings, quiet=fmt != "table") as session:
-            answer = pipeline.run_sql(session, query)
+            answer = pipeline.run_sql(session, query, dialect=read)
         _print_answer(answer, fmt)
 
 

@@ -173,11 +173,25 @@ def _answer(question: str | None, outcome: repair.Outcome, context_ms: float, st
         database=session.catalog.name)
 
 
-def run_sql(session: Session, sql: str, row_limit: int | None = None) -> Answer:
-    """Run hand-written SQL through the same guard and engine."""
+def run_sql(session: Session, sql: str, row_limit: int | None = None,
+            dialect: str = "duckdb") -> Answer:
+    """Run hand-written SQL through the same guard and engine.
+
+    ``dialect`` is the SQL's dialect (``duckdb``, ``sqlite``, ``mysql`` or ``postgres``):
+    other than DuckDB's, it is transpiled and its common slips repaired first
+    (:mod:`nl2sql.dialects`); the guard checks the DuckDB SQL that results, and every
+    repair is listed in the answer's notes.
+    """
+    from nl2sql.dialects import to_duckdb
+
     policy = guard.Policy(row_limit=row_limit or session.settings.row_limit)
     started = time.perf_counter()
-    draft = Draft(sql=sql, drafter="user")
+    transpiled = to_duckdb(sql, dialect, session.catalog, max_chars=policy.max_chars)
+    draft = Draft(sql=transpiled.sql, drafter="user")
     outcome = repair.run([], _no_repair, lambda s: guard.check(s, session.catalog, policy),
                          session.engine.run, 0, first=draft)
-    return _answer(None, outcome, 0.0, started, session)
+    answer = _answer(None, outcome, 0.0, started, session)
+    if transpiled.dialect != "duckdb":
+        answer.notes = [f"transpiled from {transpiled.dialect}",
+                        *(f"repair {r}" for r in transpiled.repairs), *answer.notes]
+    return answer
