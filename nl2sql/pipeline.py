@@ -112,8 +112,9 @@ def ask(session: Session, question: str, conversation: list[Turn] | None = None,
         outcome = repair.run(messages, _no_repair, check, session.engine.run, 0, first=first)
         return _answer(question, outcome, context_ms, started, session)
     model = ModelDrafter(model_client(session))
+    draft_fn = _with_dialect_repairs(model.draft, session)
     try:
-        outcome = repair.run(messages, model.draft, check, session.engine.run,
+        outcome = repair.run(messages, draft_fn, check, session.engine.run,
                              session.settings.max_repairs)
     except ModelError as exc:
         if (drafter or session.settings.drafter) != "auto" or isinstance(exc, ModelRefused):
@@ -121,6 +122,28 @@ def ask(session: Session, question: str, conversation: list[Turn] | None = None,
         answer = _fallback(session, question, conversation, check, exc, context_ms, started)
         return answer
     return _answer(question, outcome, context_ms, started, session)
+
+
+def _with_dialect_repairs(draft_fn: Callable[[list[dict[str, str]]], Draft],
+                          session: Session) -> Callable[[list[dict[str, str]]], Draft]:
+    """Over a SQLite source, models slip into SQLite habits ("strings" in double quotes,
+    bare GROUP BY columns): repair them deterministically before any round trip."""
+    if session.source.kind == "duckdb":
+        return draft_fn
+    from nl2sql.dialects import to_duckdb
+    from nl2sql.errors import NL2SQLError
+
+    def drafted(messages: list[dict[str, str]]) -> Draft:
+        draft = draft_fn(messages)
+        try:
+            transpiled = to_duckdb(draft.sql, session.source.kind, session.catalog)
+        except NL2SQLError:
+            return draft  # not valid in that dialect: the guard judges it as DuckDB SQL
+        if transpiled.repairs:
+            draft.sql = transpiled.sql
+        return draft
+
+    return drafted
 
 
 def _fallback(session: Session, question: str, conversation: list[Turn] | None,

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from chat_server import ChatServer
 from conftest import REPO_ROOT, IsolatedEnv
 
 from nl2sql import pipeline
@@ -228,3 +229,23 @@ def test_spider_sample_reproduces_sqlite() -> None:
                 for o in report.repaired if o.kind != "reproduced"]
     assert counts["refused"] == 0, failures
     assert report.share("reproduced") >= 0.95, (counts, failures)
+
+
+def test_model_drafts_over_sqlite_get_sqlite_habits_repaired(tmp_path: Path,
+                                                             chat_server: ChatServer) -> None:
+    """A model that writes "Brazil" in double quotes over a SQLite source is repaired
+    deterministically: one attempt, no round trip spent on it."""
+    db = tmp_path / "people.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE person (id INTEGER PRIMARY KEY, country TEXT)")
+    con.executemany("INSERT INTO person VALUES (?, ?)", [(1, "Brazil"), (2, "Chile"), (3, "Brazil")])
+    con.commit()
+    con.close()
+    chat_server.reply('```sql\nSELECT count(*) AS n FROM person WHERE country = "Brazil"\n```')
+    settings = Settings(db=str(db), cache_dir=tmp_path / "c", schemas_dir=tmp_path,
+                        api_key="test", base_url=chat_server.base_url, model_retries=0)
+    with pipeline.open_session(settings) as session:
+        answer = pipeline.ask(session, "how many people are from Brazil", drafter="model")
+    assert answer.rows == [(2,)]
+    assert len(answer.attempts) == 1
+    assert len(chat_server.requests) == 1
