@@ -178,6 +178,28 @@ def _catalog_text(catalog: Any) -> str:
     return head + files + "\n" + schema_text(ctx)
 
 
+@app.command()
+def shell(
+    db: DbOption = None,
+    drafter: Annotated[str | None, typer.Option(
+        "--drafter", help="auto (model when OPENAI_API_KEY is set), model or offline.")] = None,
+    fmt: FormatOption = "table",
+) -> None:
+    """Explore the database interactively: questions, SQL, follow-ups, \\help for commands.
+
+    Piped input runs each line and prints its result, for scripts.
+
+    Example: nl2sql shell --db ../shared/datasets/chinook/Chinook_Sqlite.sqlite
+    """
+    from nl2sql import shell as shell_module
+
+    with _errors("text"):
+        _check_format(fmt, ("table", "csv", "json", "markdown"))
+        settings = _settings(db=db, drafter=drafter)
+        with _open(settings, quiet=False) as session:
+            shell_module.start(session, fmt=fmt, drafter=drafter)
+
+
 @app.command("eval")
 def eval_(
     questions: Annotated[Path, typer.Argument(help="YAML file of questions with gold SQL.")],

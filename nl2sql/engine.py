@@ -93,6 +93,12 @@ class Engine:
         elapsed = (time.perf_counter() - started) * 1000
         return self._result(query, reply, elapsed)
 
+    def explain(self, query: GuardedQuery) -> str:
+        """DuckDB's plan for an accepted query (``EXPLAIN`` of the checked SQL)."""
+        plan = GuardedQuery(sql=f"EXPLAIN {query.sql}", original=query.original)
+        result = self.run(plan)
+        return "\n".join(str(row[-1]) for row in result.rows)
+
     def _wait(self, started: float) -> tuple[str, Any]:
         deadline = started + self.limits.timeout
         while not self._channel.poll(0.02):

@@ -17,7 +17,7 @@ from nl2sql import context as context_stage
 from nl2sql import guard, prompt, repair, semantic
 from nl2sql.catalog import Catalog
 from nl2sql.engine import Engine, Limits
-from nl2sql.errors import ConfigError, DrafterDeclined, ModelError, ModelRefused
+from nl2sql.errors import ConfigError, DrafterDeclined, Interrupted, ModelError, ModelRefused
 from nl2sql.introspect import introspect
 from nl2sql.model_drafter import ChatClient, ModelDrafter, OpenAIChatClient
 from nl2sql.prompt import Turn
@@ -97,8 +97,13 @@ def model_client(session: Session) -> ChatClient:
 
 
 def ask(session: Session, question: str, conversation: list[Turn] | None = None,
-        drafter: str | None = None, row_limit: int | None = None) -> Answer:
-    """Answer ``question`` with rows, the SQL and how it was obtained."""
+        drafter: str | None = None, row_limit: int | None = None,
+        approve: Callable[[str], bool] | None = None) -> Answer:
+    """Answer ``question`` with rows, the SQL and how it was obtained.
+
+    ``approve`` (the shell's ``\\confirm on``) sees each model draft after the guard
+    accepted it and before it runs; returning False stops with :class:`Interrupted`.
+    """
     question = _clean_question(question)
     kind = choose_drafter(session.settings, drafter)
     policy = guard.Policy(row_limit=row_limit or session.settings.row_limit)
@@ -106,7 +111,8 @@ def ask(session: Session, question: str, conversation: list[Turn] | None = None,
     ctx = context_stage.select(question, session.catalog)
     messages = prompt.build(question, ctx, conversation)
     context_ms = (time.perf_counter() - started) * 1000
-    check = lambda sql: guard.check(sql, session.catalog, policy)  # noqa: E731
+    check = _approving(lambda sql: guard.check(sql, session.catalog, policy),
+                       approve if kind == "model" else None)
     if kind == "offline":
         first = _offline_draft(session, question, conversation)
         outcome = repair.run(messages, _no_repair, check, session.engine.run, 0, first=first)
@@ -122,6 +128,20 @@ def ask(session: Session, question: str, conversation: list[Turn] | None = None,
         answer = _fallback(session, question, conversation, check, exc, context_ms, started)
         return answer
     return _answer(question, outcome, context_ms, started, session)
+
+
+def _approving(check: Callable[[str], GuardedQuery],
+               approve: Callable[[str], bool] | None) -> Callable[[str], GuardedQuery]:
+    if approve is None:
+        return check
+
+    def checked(sql: str) -> GuardedQuery:
+        query = check(sql)
+        if not approve(query.sql):
+            raise Interrupted("not run: you declined the model's query")
+        return query
+
+    return checked
 
 
 def _with_dialect_repairs(draft_fn: Callable[[list[dict[str, str]]], Draft],

@@ -1,0 +1,502 @@
+"""``nl2sql shell``: a place to live in while exploring a database in plain language.
+
+A line is a question unless it starts like SQL (``select``, ``with``, …) or with a
+backslash meta-command. Every command is registered once in :data:`COMMANDS`, and
+``\\help`` is generated from that table. No error ever leaves the loop: it prints one
+line and the prompt comes back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from nl2sql import pipeline, render
+from nl2sql.errors import ConfigError, NL2SQLError
+from nl2sql.prompt import Turn
+from nl2sql.values import Answer
+
+SQL_STARTS = ("select", "with", "from", "values", "(", "table", "explain", "pivot", "summarize",
+              "insert", "update", "delete", "create", "drop", "alter", "copy", "attach", "set",
+              "pragma", "call", "install", "load", "show", "describe")
+FORMATS = ("table", "csv", "json", "markdown")
+
+
+@dataclass
+class State:
+    """What the shell remembers between lines."""
+
+    session: pipeline.Session
+    console: Any  # rich.console.Console
+    format: str = "table"
+    drafter: str | None = None
+    limit: int | None = None
+    confirm: bool = False
+    turns: list[Turn] = field(default_factory=list)
+    questions: list[str] = field(default_factory=list)
+    last: Answer | None = None
+    history: list[str] = field(default_factory=list)
+    done: bool = False
+    ask_yes_no: Callable[[str], bool] = lambda _prompt: True
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    usage: str
+    help: str
+    run: Callable[[State, str], None]
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, usage: str, help_text: str) -> Callable[[Callable[[State, str], None]],
+                                                                 Callable[[State, str], None]]:
+    """Register a meta-command (its ``\\help`` line comes from here)."""
+    def register(func: Callable[[State, str], None]) -> Callable[[State, str], None]:
+        COMMANDS[name] = Command(name, usage, help_text, func)
+        return func
+    return register
+
+
+# --- running lines ---------------------------------------------------------------------
+
+
+def is_sql(line: str) -> bool:
+    """True when a line starts like SQL rather than like a question."""
+    word = re.split(r"\s+", line.strip().lower(), maxsplit=1)[0] if line.strip() else ""
+    return word.startswith(SQL_STARTS) and word.rstrip("(") in {s.rstrip("(") for s in SQL_STARTS}
+
+
+def run_line(state: State, line: str) -> None:
+    """Run one line; every failure becomes one printed line."""
+    text = line.strip()
+    if not text or text.startswith("--"):
+        return
+    state.history.append(text)
+    try:
+        if text.startswith("\\"):
+            name, _, arg = text[1:].partition(" ")
+            cmd = COMMANDS.get(name.lower())
+            if cmd is None:
+                raise ConfigError(f"unknown command \\{name}; \\help lists them")
+            cmd.run(state, arg.strip())
+        elif is_sql(text):
+            run_sql(state, text.rstrip(";"))
+        else:
+            ask(state, text)
+    except NL2SQLError as exc:
+        rule = exc.details.get("rule")
+        tag = f" [{rule}]" if rule and rule != exc.kind else ""
+        state.console.print(f"error ({exc.kind}){tag}: {exc.message}", style="red", markup=False,
+                            highlight=False)
+    except KeyboardInterrupt:
+        state.console.print("cancelled", style="yellow")
+    except Exception as exc:  # noqa: BLE001 - the shell must survive anything
+        state.console.print(f"internal error: {type(exc).__name__}: {exc}", style="red",
+                            markup=False, highlight=False)
+
+
+def show(state: State, answer: Answer) -> None:
+    state.last = answer
+    fmt = state.format
+    if fmt == "table":
+        _table(state, answer)
+    elif fmt == "json":
+        state.console.print(render.answer_json(answer), markup=False, highlight=False,
+                            soft_wrap=True)
+    elif fmt == "csv":
+        state.console.print(render.answer_csv(answer), markup=False, highlight=False, end="")
+    else:
+        state.console.print(render.answer_markdown(answer), markup=False, highlight=False, end="")
+
+
+def _table(state: State, answer: Answer) -> None:
+    console = state.console
+    tall = console.is_terminal and answer.row_count > max(console.height - 8, 10)
+    if tall:
+        with console.pager(styles=True):
+            render.answer_table(answer, console)
+    else:
+        render.answer_table(answer, console)
+
+
+def run_sql(state: State, sql: str) -> None:
+    answer = pipeline.run_sql(state.session, sql, row_limit=state.limit)
+    show(state, answer)
+    state.turns.append(Turn(question=f"(SQL) {sql}", sql=answer.sql))
+
+
+def ask(state: State, question: str) -> None:
+    """A question, or a follow-up that refines the previous one."""
+    kind = pipeline.choose_drafter(state.session.settings, state.drafter)
+    asked = question
+    if kind == "offline" and state.questions:
+        asked = refine_question(state.questions[-1], question) or question
+    approve = _approver(state) if state.confirm else None
+    if kind == "model":
+        with state.console.status("asking the model…", spinner="dots"):
+            answer = pipeline.ask(state.session, asked, conversation=state.turns[-6:],
+                                  drafter=state.drafter, row_limit=state.limit, approve=approve)
+    else:
+        answer = pipeline.ask(state.session, asked, drafter=state.drafter, row_limit=state.limit)
+    if asked != question:
+        answer.notes.insert(0, f"follow-up read as: {asked}")
+    show(state, answer)
+    state.questions.append(asked)
+    state.turns.append(Turn(question=question, sql=answer.sql))
+
+
+def _approver(state: State) -> Callable[[str], bool]:
+    def approve(sql: str) -> bool:
+        from rich.syntax import Syntax
+
+        state.console.print(Syntax(sql, "sql", word_wrap=True, theme="ansi_dark"))
+        return state.ask_yes_no("run this query? [y/N] ")
+    return approve
+
+
+# Follow-ups: "now only for 2024", "break it down by channel", "只看上海的".
+FOLLOW_UP = re.compile(
+    r"^(?:(?:and|but|ok|okay|now|then|also|what about|how about|same for|same but|"
+    r"only|just|instead|again)\b[\s,]*)+|^(?:那么?|再|只看|只要|仅看|换成|改成|改为|然后|那)",
+    re.IGNORECASE)
+
+
+def refine_question(previous: str, follow_up: str) -> str | None:
+    """The previous question with the follow-up's restriction added, for the offline
+    drafter (the model gets the conversation instead). None when it is a new question.
+
+    >>> refine_question("How many orders per city?", "now only for 2024")
+    'How many orders per city for 2024'
+    >>> refine_question("每个城市有多少客户？", "只看上海的")
+    '每个城市有多少客户 上海的'
+    """
+    from nl2sql.offline.words import find_dates
+
+    text = follow_up.strip()
+    lowered = text.lower()
+    starts = FOLLOW_UP.match(lowered)
+    breakdown = re.match(r"^(?:now\s+)?(?:break (?:it|that|this) down|split (?:it|that))\s+", lowered)
+    if not starts and not breakdown and not lowered.startswith(("by ", "per ", "for ", "in ", "按")):
+        return None
+    if breakdown:
+        rest = text[breakdown.end():]
+    else:
+        rest = text[starts.end():] if starts else text
+    base = previous.strip().rstrip("?？。.!")
+    if find_dates(rest.lower()):  # "now for 2023": the new date replaces the old one
+        for cue in sorted(find_dates(base.lower()), key=lambda c: -c.start):
+            base = (base[:cue.start] + base[cue.end:]).strip()
+    return f"{base} {rest.strip()}".strip()
+
+
+# --- meta-commands ---------------------------------------------------------------------
+
+
+@command("help", "\\help", "list the commands")
+def _help(state: State, _arg: str) -> None:
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None)
+    for cmd in COMMANDS.values():
+        table.add_row(cmd.usage, cmd.help)
+    state.console.print(table)
+    state.console.print("A line is a question (English or 中文); a line starting with SELECT/WITH "
+                        "runs as SQL. Follow-ups refine the previous question.", style="dim")
+
+
+@command("tables", "\\tables", "list the tables with row counts and descriptions")
+def _tables(state: State, _arg: str) -> None:
+    from rich.table import Table
+
+    table = Table("table", "rows", "about", header_style="bold")
+    for t in state.session.catalog.tables.values():
+        table.add_row(t.name, "" if t.row_count is None else f"{t.row_count:,}", t.about or "")
+    state.console.print(table)
+
+
+@command("describe", "\\describe TABLE", "columns, types, keys and descriptions of a table")
+def _describe(state: State, arg: str) -> None:
+    from rich.table import Table
+
+    from nl2sql.guard import _unknown  # the same "did you mean" as the guard
+
+    t = state.session.catalog.table(arg)
+    if t is None:
+        raise _unknown("table", arg or "?", list(state.session.catalog.tables))
+    table = Table("column", "type", "key", "about", header_style="bold", title=t.name)
+    fks = {c: f"→ {fk.ref_table}" for fk in t.foreign_keys for c in fk.columns}
+    for c in t.columns:
+        key = "PK" if c.name in t.primary_key else fks.get(c.name, "")
+        table.add_row(c.name, c.type, key, c.about or "")
+    state.console.print(table)
+
+
+@command("sql", "\\sql QUERY", "run a SQL query (same as typing it)")
+def _sql(state: State, arg: str) -> None:
+    if not arg:
+        raise ConfigError("\\sql needs a query")
+    run_sql(state, arg.rstrip(";"))
+
+
+@command("history", "\\history [N]", "the last N lines of this session (default 20)")
+def _history(state: State, arg: str) -> None:
+    count = int(arg) if arg.isdigit() else 20
+    for i, line in enumerate(state.history[-count - 1:-1], start=1):
+        state.console.print(f"{i:>3}  {line}", markup=False, highlight=False)
+
+
+@command("format", "\\format table|csv|json|markdown", "how results are printed")
+def _format(state: State, arg: str) -> None:
+    if arg not in FORMATS:
+        raise ConfigError(f"\\format takes one of {', '.join(FORMATS)}")
+    state.format = arg
+    state.console.print(f"format: {arg}", style="dim")
+
+
+@command("export", "\\export FILE.csv|.json|.md|.parquet", "save the last result to a file")
+def _export(state: State, arg: str) -> None:
+    answer = _last(state)
+    path = Path(shlex.split(arg)[0] if arg else "").expanduser()
+    if not arg:
+        raise ConfigError("\\export needs a file name")
+    export(answer, path)
+    state.console.print(f"wrote {answer.row_count} rows to {path}", style="dim")
+
+
+def export(answer: Answer, path: Path) -> None:
+    """Write ``answer`` to ``path``; the format follows the extension."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        path.write_text(render.answer_csv(answer), encoding="utf-8")
+    elif suffix == ".json":
+        path.write_text(render.to_json({"columns": answer.columns, "rows": answer.rows,
+                                        "sql": answer.sql}), encoding="utf-8")
+    elif suffix in (".md", ".markdown"):
+        path.write_text(render.answer_markdown(answer), encoding="utf-8")
+    elif suffix == ".parquet":
+        _export_parquet(answer, path)
+    else:
+        raise ConfigError("\\export writes .csv, .json, .md or .parquet files")
+
+
+def _export_parquet(answer: Answer, path: Path) -> None:
+    # A private, unconfined DuckDB in this process writes the file; no user SQL runs here.
+    import duckdb
+
+    with tempfile.TemporaryDirectory() as tmp:
+        staging = Path(tmp) / "rows.csv"
+        staging.write_text(render.answer_csv(answer), encoding="utf-8")
+        con = duckdb.connect()
+        source, target = (str(p).replace("'", "''") for p in (staging, path.resolve()))
+        try:
+            con.execute(f"COPY (SELECT * FROM read_csv('{source}', header = true)) "
+                        f"TO '{target}' (FORMAT parquet)")
+        except duckdb.Error as exc:
+            raise ConfigError(f"cannot write {path}: {str(exc).splitlines()[0]}") from exc
+        finally:
+            con.close()
+
+
+@command("chart", "\\chart [bar|line] [x] [y] [FILE.png]", "draw the last result; save a PNG")
+def _chart(state: State, arg: str) -> None:
+    from nl2sql import chart
+
+    answer = _last(state)
+    words = shlex.split(arg)
+    png = next((w for w in words if w.lower().endswith(".png")), None)
+    words = [w for w in words if w != png]
+    kind = words.pop(0) if words and words[0] in ("bar", "line") else None
+    x = words.pop(0) if words else None
+    y = words or None
+    spec = chart.choose(answer.columns, answer.types, answer.rows, kind=kind, x=x, y=y)
+    width = max(40, min(state.console.width, 120))
+    text = chart.render_text(spec, answer.columns, answer.rows, width, 20)
+    state.console.print(text, markup=False, highlight=False)
+    if png:
+        saved = chart.save_png(spec, answer.columns, answer.rows, Path(png).expanduser())
+        state.console.print(f"saved {saved}", style="dim")
+
+
+@command("drafter", "\\drafter auto|model|offline", "who writes the SQL for questions")
+def _drafter(state: State, arg: str) -> None:
+    if arg not in ("auto", "model", "offline"):
+        raise ConfigError("\\drafter takes auto, model or offline")
+    pipeline.choose_drafter(state.session.settings, arg)  # explains a missing key now
+    state.drafter = None if arg == "auto" else arg
+    state.console.print(f"drafter: {arg}", style="dim")
+
+
+@command("limit", "\\limit N", "row limit for the following queries")
+def _limit(state: State, arg: str) -> None:
+    if not arg.isdigit() or int(arg) < 1:
+        raise ConfigError("\\limit takes a positive number")
+    state.limit = int(arg)
+    state.console.print(f"row limit: {arg}", style="dim")
+
+
+@command("confirm", "\\confirm on|off", "ask before running SQL written by the model")
+def _confirm(state: State, arg: str) -> None:
+    if arg not in ("on", "off"):
+        raise ConfigError("\\confirm takes on or off")
+    state.confirm = arg == "on"
+    state.console.print(f"confirm: {arg}", style="dim")
+
+
+@command("explain", "\\explain", "how the last query was understood, and DuckDB's plan")
+def _explain(state: State, _arg: str) -> None:
+    from nl2sql import guard
+
+    answer = _last(state)
+    if answer.interpretation:
+        state.console.print(f"Understood as: {answer.interpretation}", markup=False)
+    query = guard.check(answer.sql, state.session.catalog,
+                        guard.Policy(row_limit=state.limit or state.session.settings.row_limit))
+    state.console.print(state.session.engine.explain(query), markup=False, highlight=False)
+
+
+@command("edit", "\\edit", "open the last SQL in $EDITOR, then run it")
+def _edit(state: State, _arg: str) -> None:
+    answer = _last(state)
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.NamedTemporaryFile("w+", suffix=".sql", delete=False, encoding="utf-8") as fh:
+        fh.write(answer.sql + "\n")
+        name = fh.name
+    try:
+        subprocess.run([*shlex.split(editor), name], check=False)
+        sql = Path(name).read_text(encoding="utf-8").strip().rstrip(";")
+    finally:
+        os.unlink(name)
+    if sql:
+        run_sql(state, sql)
+
+
+@command("quit", "\\quit", "leave the shell (Ctrl-D works too)")
+def _quit(state: State, _arg: str) -> None:
+    state.done = True
+
+
+def _last(state: State) -> Answer:
+    if state.last is None:
+        raise ConfigError("there is no result yet: ask a question first")
+    return state.last
+
+
+# --- input: interactive and piped ------------------------------------------------------
+
+
+def history_file() -> Path:
+    """Per-user history under XDG_DATA_HOME (default ~/.local/share/nl2sql/history)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    path = Path(base) / "nl2sql" / "history"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def completion_words(state: State) -> list[str]:
+    """Tables, columns and value aliases of the catalog (for completion)."""
+    words: list[str] = []
+    for t in state.session.catalog.tables.values():
+        words.append(t.name)
+        for c in t.columns:
+            words.append(c.name)
+            words += [alias for stored, aliases in c.values.items() for alias in [stored, *aliases]]
+            if c.profile and not c.tags.get("pii"):
+                words += [v for v, _ in c.profile.top_values]
+    return list(dict.fromkeys(w for w in words if w))
+
+
+def make_completer(state: State) -> Any:
+    from prompt_toolkit.completion import Completer, Completion
+
+    words = completion_words(state)
+
+    class ShellCompleter(Completer):
+        def get_completions(self, document: Any, complete_event: Any) -> Iterator[Any]:
+            before = document.text_before_cursor
+            if before.startswith("\\") and " " not in before:
+                for name in COMMANDS:
+                    if name.startswith(before[1:].lower()):
+                        yield Completion("\\" + name, start_position=-len(before))
+                return
+            match = re.search(r"[\w\u4e00-\u9fff.]+$", before)
+            word = match.group(0) if match else ""
+            if not word:
+                return
+            word = word.split(".")[-1]
+            lowered = word.lower()
+            for candidate in words:
+                if candidate.lower().startswith(lowered) and candidate != word:
+                    yield Completion(candidate, start_position=-len(word))
+
+    return ShellCompleter()
+
+
+def interactive(state: State) -> None:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory
+    from prompt_toolkit.key_binding import KeyBindings
+    from prompt_toolkit.lexers import PygmentsLexer
+    from pygments.lexers.sql import SqlLexer
+
+    bindings = KeyBindings()
+
+    @bindings.add("enter")
+    def _enter(event: Any) -> None:
+        buffer = event.current_buffer
+        text = buffer.text
+        # SQL may span lines: it runs at ";" or on an empty line; questions run at once.
+        if is_sql(text) and not text.rstrip().endswith(";") and not text.endswith("\n"):
+            buffer.insert_text("\n")
+        else:
+            buffer.validate_and_handle()
+
+    prompt: Any = PromptSession(history=FileHistory(str(history_file())), completer=make_completer(state),
+                           lexer=PygmentsLexer(SqlLexer), key_bindings=bindings, multiline=True,
+                           complete_while_typing=False)
+    state.ask_yes_no = lambda text: prompt.prompt(text, multiline=False).strip().lower() in (
+        "y", "yes", "是")
+    name = state.session.catalog.name
+    while not state.done:
+        try:
+            line = prompt.prompt(f"{name}> ", prompt_continuation=lambda w, n, s: "...> ")
+        except KeyboardInterrupt:
+            continue  # Ctrl-C at the prompt clears the line
+        except EOFError:
+            break  # Ctrl-D
+        run_line(state, line)
+
+
+def piped(state: State, stream: TextIO | Iterable[str]) -> None:
+    """Non-interactive use: run each line of ``stream``."""
+    for line in stream:
+        if state.done:
+            break
+        run_line(state, line)
+
+
+def start(session: pipeline.Session, fmt: str = "table", drafter: str | None = None,
+          stream: TextIO | None = None) -> None:
+    from rich.console import Console
+
+    console = Console()
+    state = State(session=session, console=console, format=fmt, drafter=drafter)
+    source = stream if stream is not None else sys.stdin
+    if source.isatty() and sys.stdout.isatty():
+        console.print(f"nl2sql shell · database {session.catalog.name} · "
+                      f"{len(session.catalog.tables)} tables · \\help for commands, Ctrl-D to leave",
+                      style="dim")
+        interactive(state)
+    else:
+        state.ask_yes_no = lambda _text: False  # nobody to ask: never run unseen model SQL
+        piped(state, source)
