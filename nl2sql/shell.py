@@ -141,7 +141,7 @@ def ask(state: State, question: str) -> None:
     kind = pipeline.choose_drafter(state.session.settings, state.drafter)
     asked = question
     if kind == "offline" and state.questions:
-        asked = refine_question(state.questions[-1], question) or question
+        asked = refine_question(state.questions[-1], question, state.session.catalog) or question
     approve = _approver(state) if state.confirm else None
     if kind == "model":
         with state.console.status("asking the model…", spinner="dots"):
@@ -172,7 +172,7 @@ FOLLOW_UP = re.compile(
     re.IGNORECASE)
 
 
-def refine_question(previous: str, follow_up: str) -> str | None:
+def refine_question(previous: str, follow_up: str, catalog: Any = None) -> str | None:
     """The previous question with the follow-up's restriction added, for the offline
     drafter (the model gets the conversation instead). None when it is a new question.
 
@@ -187,7 +187,9 @@ def refine_question(previous: str, follow_up: str) -> str | None:
     lowered = text.lower()
     starts = FOLLOW_UP.match(lowered)
     breakdown = re.match(r"^(?:now\s+)?(?:break (?:it|that|this) down|split (?:it|that))\s+", lowered)
-    if not starts and not breakdown and not lowered.startswith(("by ", "per ", "for ", "in ", "按")):
+    narrowing = re.match(r"^(?:top|bottom|first)\s+\w+|^(?:前|后)\s*\d|^(?:by|per|for|in)\s|^按",
+                         lowered)
+    if not starts and not breakdown and not narrowing:
         return None
     if breakdown:
         rest = text[breakdown.end():]
@@ -197,7 +199,42 @@ def refine_question(previous: str, follow_up: str) -> str | None:
     if find_dates(rest.lower()):  # "now for 2023": the new date replaces the old one
         for cue in sorted(find_dates(base.lower()), key=lambda c: -c.start):
             base = (base[:cue.start] + base[cue.end:]).strip()
-    return f"{base} {rest.strip()}".strip()
+    base = _replace_limits(base, rest)
+    if catalog is not None:
+        base = _replace_values(base, rest, catalog)
+    rest = re.sub(r"[\s,]*(?:instead|please|then|呢|吧)[?？.。!]*$", "", rest.strip())
+    if re.match(r"^(?:top|bottom|first)\s|^(?:前|后)\s*\d", rest.lower()):
+        return f"{rest} {base}".strip()  # "top 10" reads before what it ranks
+    return f"{base} {rest}".strip()
+
+
+def _replace_limits(base: str, rest: str) -> str:
+    """"top 10 instead": a new top-N replaces the old one."""
+    from nl2sql.offline.words import find_cues
+
+    if not any(c.kind in ("top", "bottom") for c in find_cues(rest.lower())):
+        return base
+    for cue in sorted((c for c in find_cues(base.lower()) if c.kind in ("top", "bottom")),
+                      key=lambda c: -c.start):
+        base = (base[:cue.start] + base[cue.end:]).strip()
+    return base
+
+
+def _replace_values(base: str, rest: str, catalog: Any) -> str:
+    """"now for Beijing" after "... in Shanghai": a value of the same column replaces it."""
+    from nl2sql.lexicon import normalize
+    from nl2sql.offline import index_for
+    from nl2sql.offline.index import find
+
+    index = index_for(catalog)
+    new_columns = {(t.table, t.column) for m in find(rest, index) if m.kind == "value"
+                   for t in m.targets if t.kind == "value"}
+    text = normalize(base)
+    for m in sorted(find(base, index), key=lambda m: -m.start):
+        columns = {(t.table, t.column) for t in m.targets if t.kind == "value"}
+        if m.kind == "value" and columns & new_columns:
+            text = (text[:m.start] + text[m.end:]).strip()
+    return text if text != normalize(base) else base
 
 
 # --- meta-commands ---------------------------------------------------------------------
