@@ -97,13 +97,14 @@ def run_line(state: State, line: str) -> None:
     except NL2SQLError as exc:
         rule = exc.details.get("rule")
         tag = f" [{rule}]" if rule and rule != exc.kind else ""
+        # soft_wrap: one line, never cut at the console width (scripts grep these)
         state.console.print(f"error ({exc.kind}){tag}: {exc.message}", style="red", markup=False,
-                            highlight=False)
+                            highlight=False, soft_wrap=True)
     except KeyboardInterrupt:
         state.console.print("cancelled", style="yellow")
     except Exception as exc:  # noqa: BLE001 - the shell must survive anything
         state.console.print(f"internal error: {type(exc).__name__}: {exc}", style="red",
-                            markup=False, highlight=False)
+                            markup=False, highlight=False, soft_wrap=True)
 
 
 def show(state: State, answer: Answer) -> None:
