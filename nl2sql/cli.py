@@ -268,6 +268,77 @@ def _print_report(report: Any, fmt: str, show: str) -> None:
             console.print(f"    {o.message}", highlight=False, style="dim")
 
 
+@app.command("scan-pii")
+def scan_pii(
+    db: DbOption = None,
+    fmt: FormatOption = "table",
+    sample: Annotated[int, typer.Option(
+        "--sample", help="Rows sampled per column.", min=1)] = 1000,
+) -> None:
+    """Find columns holding personal data: phones, e-mails, resident IDs, bank cards,
+    IP and postal addresses, names, birth dates — also inside free text.
+
+    Examples are masked (138****5678).
+
+    Example: nl2sql scan-pii --format json --sample 500
+    """
+    with _errors(fmt):
+        _check_format(fmt, ("table", "csv", "json", "markdown"))
+        findings = _scan_pii(_settings(db=db), sample, quiet=fmt != "table")
+        _print_findings(findings, fmt)
+
+
+def _scan_pii(settings: Settings, sample: int, quiet: bool) -> Any:
+    from nl2sql import pii, pipeline
+    from nl2sql.introspect import introspect
+    from nl2sql.source import connect, resolve
+
+    if pipeline.ensure_sample_db(settings.db) and not quiet:
+        typer.echo(f"built the sample database at {settings.db}", err=True)
+    source = resolve(settings.db)
+    con = connect(source, settings.cache_dir)
+    try:
+        catalog = introspect(source, con, settings.cache_dir)
+    finally:
+        con.close()
+    return pii.scan(source, catalog, settings.cache_dir, sample=sample)
+
+
+def _print_findings(findings: Any, fmt: str) -> None:
+    from nl2sql import pii, render
+
+    if fmt == "json":
+        typer.echo(render.to_json({"columns": [f.to_json() for f in findings]}))
+        return
+    rows = pii.findings_rows(findings)
+    if fmt == "csv":
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(pii.REPORT_COLUMNS)
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+    elif fmt == "markdown":
+        lines = ["| " + " | ".join(pii.REPORT_COLUMNS) + " |",
+                 "|" + "---|" * len(pii.REPORT_COLUMNS)]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+        sys.stdout.write("\n".join(lines) + "\n")
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="personal data", header_style="bold")
+        for name in pii.REPORT_COLUMNS:
+            table.add_column(name, justify="right" if name == "share" else "left")
+        for row in rows:
+            table.add_row(*row)
+        console = Console()
+        console.print(table)
+        console.print(f"{len(findings)} columns with personal data", style="dim")
+
+
 @app.command("sample-db")
 def sample_db(
     scale: Annotated[float, typer.Option("--scale", help="1 ≈ 20,000 orders; 50 ≈ 1M.",
