@@ -78,6 +78,24 @@ def _open(settings: Settings, quiet: bool) -> Any:
     return pipeline.open_session(settings)
 
 
+def _auditor(settings: Settings, session: Any, command: str) -> Any:
+    """Where this run's audit records go, and whose they are."""
+    from nl2sql import audit
+
+    return audit.Auditor(settings.audit_log, audit.current_user(), session.catalog.name,
+                         session.source.kind, command)
+
+
+def _planned_drafter(settings: Settings, requested: str | None) -> str:
+    """The drafter a question goes to (for the audit record of a question that failed)."""
+    from nl2sql import pipeline
+
+    try:
+        return pipeline.choose_drafter(settings, requested)
+    except NL2SQLError:
+        return requested or settings.drafter
+
+
 def _print_answer(answer: Any, fmt: str) -> None:
     from nl2sql import render
 
@@ -106,13 +124,16 @@ def ask(
 
     Example: nl2sql ask "每个城市有多少客户？" --format json
     """
-    from nl2sql import pipeline
+    from nl2sql import audit, pipeline
 
     with _errors(fmt):
         _check_format(fmt, ("table", "csv", "json", "markdown"))
         settings = _settings(db=db, drafter=drafter, row_limit=limit)
+        audit.prepare(settings.audit_log)
         with _open(settings, quiet=fmt != "table") as session:
-            answer = pipeline.ask(session, question)
+            answer = _auditor(settings, session, "ask").run(
+                question, lambda: pipeline.ask(session, question), is_sql=False,
+                drafter=_planned_drafter(settings, drafter))
         _print_answer(answer, fmt)
 
 
@@ -133,15 +154,18 @@ def sql(
 
     Example: nl2sql sql 'SELECT name FROM t WHERE city = "Paris" LIMIT 5, 10' --dialect sqlite
     """
-    from nl2sql import pipeline
+    from nl2sql import audit, pipeline
     from nl2sql.dialects import dialect_name
 
     with _errors(fmt):
         _check_format(fmt, ("table", "csv", "json", "markdown"))
         read = dialect_name(dialect)  # checked before the database is opened
         settings = _settings(db=db, row_limit=limit)
+        audit.prepare(settings.audit_log)
         with _open(settings, quiet=fmt != "table") as session:
-            answer = pipeline.run_sql(session, query, dialect=read)
+            answer = _auditor(settings, session, "sql").run(
+                query, lambda: pipeline.run_sql(session, query, dialect=read), is_sql=True,
+                drafter="user")
         _print_answer(answer, fmt)
 
 
@@ -191,11 +215,13 @@ def shell(
 
     Example: nl2sql shell --db ../shared/datasets/chinook/Chinook_Sqlite.sqlite
     """
+    from nl2sql import audit
     from nl2sql import shell as shell_module
 
     with _errors("text"):
         _check_format(fmt, ("table", "csv", "json", "markdown"))
         settings = _settings(db=db, drafter=drafter)
+        audit.prepare(settings.audit_log)
         with _open(settings, quiet=False) as session:
             shell_module.start(session, fmt=fmt, drafter=drafter)
 
@@ -337,6 +363,67 @@ def _print_findings(findings: Any, fmt: str) -> None:
         console = Console()
         console.print(table)
         console.print(f"{len(findings)} columns with personal data", style="dim")
+
+
+@app.command("audit")
+def audit_(
+    since: Annotated[str | None, typer.Option(
+        "--since", help="Only records from then on: a date (2026-01-01), an ISO timestamp, "
+                        "or an age such as 30m, 1h, 7d.")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's records.")] = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="table, json (one array), csv or markdown.")] = "table",
+    limit: Annotated[int | None, typer.Option(
+        "--limit", help="Only the newest N records.", min=1)] = None,
+) -> None:
+    """Show the audit log: every ask, sql and shell query, who ran it and what became of it.
+
+    Records are listed oldest first (newest last). The log is NL2SQL_AUDIT_LOG.
+
+    Example: nl2sql audit --since 7d --user alice --format json
+    """
+    from nl2sql import audit
+
+    with _errors(fmt):
+        _check_format(fmt, audit.FORMATS)
+        moment = audit.parse_since(since) if since else None
+        settings = _settings()
+        records = audit.read(settings.audit_log, since=moment, user=user)
+        listed = list(records)
+        if limit is not None:
+            listed = listed[-limit:]
+        _print_audit(listed, fmt)
+        if records.skipped:
+            typer.echo(f"warning: skipped {records.skipped} unreadable line(s) in "
+                       f"{settings.audit_log}", err=True)
+
+
+def _print_audit(records: list[dict[str, Any]], fmt: str) -> None:
+    from nl2sql import audit
+
+    if fmt == "json":
+        from nl2sql.render import to_json
+
+        typer.echo(to_json(records))
+    elif fmt == "csv":
+        sys.stdout.write(audit.to_csv(records))
+    elif fmt == "markdown":
+        sys.stdout.write(audit.to_markdown(records))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="audit log", header_style="bold")
+        for name in audit.LIST_COLUMNS:
+            table.add_column(name, justify="right" if name in ("rows", "elapsed_ms") else "left",
+                             no_wrap=name != "query")
+        from rich.text import Text
+
+        for record in records:
+            table.add_row(*(Text(cell) for cell in audit.list_row(record)))
+        console = Console()
+        console.print(table)
+        console.print(f"{len(records)} records", style="dim")
 
 
 @app.command("sample-db")

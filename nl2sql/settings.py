@@ -28,6 +28,11 @@ def _default_cache_dir() -> Path:
     return Path(base) / "nl2sql"
 
 
+def _default_audit_log() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "nl2sql" / "audit.jsonl"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable. Field docs double as ``.env.example``."""
@@ -46,6 +51,7 @@ class Settings:
     threads: int = 2
     cache_dir: Path = field(default_factory=_default_cache_dir)
     schemas_dir: Path = PROJECT_ROOT / "schemas"
+    audit_log: Path = field(default_factory=_default_audit_log)
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the non-None ``changes`` applied (how CLI flags win)."""
@@ -72,6 +78,7 @@ ENV_VARS: dict[str, str] = {
     "NL2SQL_THREADS": "threads",
     "NL2SQL_CACHE_DIR": "cache_dir",
     "NL2SQL_SCHEMAS": "schemas_dir",
+    "NL2SQL_AUDIT_LOG": "audit_log",
 }
 
 

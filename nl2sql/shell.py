@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from nl2sql import pipeline, render
+from nl2sql import audit, pipeline, render
 from nl2sql.errors import ConfigError, NL2SQLError
 from nl2sql.prompt import Turn
 from nl2sql.values import Answer
@@ -46,6 +46,15 @@ class State:
     history: list[str] = field(default_factory=list)
     done: bool = False
     ask_yes_no: Callable[[str], bool] = lambda _prompt: True
+    auditor: audit.Auditor | None = None  # set by start(): every query gets a record
+
+
+def _audited(state: State, text: str, query: Callable[[], Answer], *, is_sql: bool,
+             drafter: str | None) -> Answer:
+    """Run ``query``, appending its audit record (answered or failed) when auditing."""
+    if state.auditor is None:
+        return query()
+    return state.auditor.run(text, query, is_sql=is_sql, drafter=drafter)
 
 
 @dataclass(frozen=True)
@@ -132,7 +141,8 @@ def _table(state: State, answer: Answer) -> None:
 
 
 def run_sql(state: State, sql: str) -> None:
-    answer = pipeline.run_sql(state.session, sql, row_limit=state.limit)
+    answer = _audited(state, sql, lambda: pipeline.run_sql(state.session, sql, row_limit=state.limit),
+                      is_sql=True, drafter="user")
     show(state, answer)
     state.turns.append(Turn(question=f"(SQL) {sql}", sql=answer.sql))
 
@@ -144,17 +154,22 @@ def ask(state: State, question: str) -> None:
     if kind == "offline" and state.questions:
         asked = refine_question(state.questions[-1], question, state.session.catalog) or question
     approve = _approver(state) if state.confirm else None
-    if kind == "model":
-        with state.console.status("asking the model…", spinner="dots"):
-            answer = pipeline.ask(state.session, asked, conversation=state.turns[-6:],
-                                  drafter=state.drafter, row_limit=state.limit, approve=approve)
-    else:
-        answer = pipeline.ask(state.session, asked, drafter=state.drafter, row_limit=state.limit)
+    answer = _audited(state, asked, lambda: _draft_and_run(state, kind, asked, approve),
+                      is_sql=False, drafter=kind)
     if asked != question:
         answer.notes.insert(0, f"follow-up read as: {asked}")
     show(state, answer)
     state.questions.append(asked)
     state.turns.append(Turn(question=question, sql=answer.sql))
+
+
+def _draft_and_run(state: State, kind: str, question: str,
+                   approve: Callable[[str], bool] | None) -> Answer:
+    if kind == "model":
+        with state.console.status("asking the model…", spinner="dots"):
+            return pipeline.ask(state.session, question, conversation=state.turns[-6:],
+                                drafter=state.drafter, row_limit=state.limit, approve=approve)
+    return pipeline.ask(state.session, question, drafter=state.drafter, row_limit=state.limit)
 
 
 def _approver(state: State) -> Callable[[str], bool]:
@@ -528,7 +543,9 @@ def start(session: pipeline.Session, fmt: str = "table", drafter: str | None = N
     from rich.console import Console
 
     console = Console()
-    state = State(session=session, console=console, format=fmt, drafter=drafter)
+    state = State(session=session, console=console, format=fmt, drafter=drafter,
+                  auditor=audit.Auditor(session.settings.audit_log, audit.current_user(),
+                                        session.catalog.name, session.source.kind, "shell"))
     source = stream if stream is not None else sys.stdin
     if source.isatty() and sys.stdout.isatty():
         console.print(f"nl2sql shell · database {session.catalog.name} · "

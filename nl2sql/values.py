@@ -73,6 +73,8 @@ class Answer:
     truncated: bool = False
     notes: list[str] = field(default_factory=list)
     database: str = ""
+    tables_read: list[str] = field(default_factory=list)  # from the guard, for the audit log
+    columns_read: list[str] = field(default_factory=list)  # "table.column", from the guard
 
     @property
     def row_count(self) -> int:

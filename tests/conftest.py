@@ -52,6 +52,21 @@ SAMPLE_SCALE = 0.2  # ~400 customers, 4,000 orders: big enough to profile, quick
 NO_TRACEBACK = "Traceback (most recent call last)"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_audit_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Audit records written by the suite go to a temporary XDG_STATE_HOME, never to the
+    real ``~/.local/state/nl2sql/audit.jsonl`` (subprocesses inherit it via the env)."""
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("XDG_STATE_HOME", None)
+        else:
+            os.environ["XDG_STATE_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def sample_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample shop database, built once per session (read it, never write it).

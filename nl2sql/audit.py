@@ -1,0 +1,405 @@
+"""The audit log: one JSON line per query, appended, never rewritten.
+
+Every ``nl2sql ask``, ``nl2sql sql`` and shell query (questions and SQL, answered or
+not) appends one record. The file is JSON lines, UTF-8, mode 0600 in a 0700 folder.
+
+Record schema (``v: 1``)::
+
+    v            1
+    time         ISO-8601 UTC, milliseconds ("2026-01-01T09:30:00.123+00:00")
+    user         the OS user (getpass.getuser())
+    role         null for now (roles come later)
+    database     catalog name ("shop");  source_kind: "duckdb" | "sqlite"
+    command      "ask" | "sql" | "shell"
+    question     the question as asked (null for SQL)
+    sql          the SQL that ran (accepted), else the last SQL tried / the SQL given
+    drafter      "offline", "model:<name>", "user" (hand-written SQL), or null
+    attempts     [{sql, drafter, ok, stage, error: {kind, rule, message} | null}]
+    decision     "accepted" | "refused" (the guard) | "declined" (offline drafter) | "failed"
+    reason       why it was not accepted (the error message), null when accepted
+    rule         the guard rule that refused it, null otherwise
+    tables       tables the accepted query read;  columns: "table.column" read
+    rows         rows returned (null when nothing ran)
+    masking      [] — placeholder for the coming masking policy (what was masked, where)
+    elapsed_ms   time spent on the query, model calls included
+    error        {kind, message} or null
+
+Durability: a record is written with one ``os.write`` on an ``O_APPEND`` descriptor
+(opened read-write only so that the writer can check the last byte)
+while holding ``flock(LOCK_EX)``, then ``fsync``-ed, so concurrent writers (threads or
+processes) never interleave and a crash can at worst leave the *last* line torn. A
+writer that finds the file not ending in a newline (a torn line left by a crash) starts
+its record on a new line, so a torn line never swallows the next record; :func:`read`
+skips unparsable lines and counts them.
+
+Errors: :func:`prepare` raises :class:`ConfigError` when the log cannot be opened at
+startup (a governance tool should not run unaudited). Once running, :func:`append`
+never raises: an ``OSError`` (disk full, file removed under a read-only mount) is
+swallowed and counted in :data:`STATS` so that a failing audit write never loses the
+user's answer; the caller may report :func:`dropped`.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import getpass
+import io
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from nl2sql.errors import (
+    ConfigError,
+    DrafterDeclined,
+    Interrupted,
+    NL2SQLError,
+    UnsafeSQL,
+)
+from nl2sql.values import Answer
+
+VERSION = 1
+COMMANDS = ("ask", "sql", "shell")
+FORMATS = ("table", "json", "csv", "markdown")
+LIST_COLUMNS = ("time", "user", "command", "decision", "query", "rows", "elapsed_ms")
+
+
+@dataclass
+class Stats:
+    """Appends written and dropped (an OSError swallowed) by this process."""
+
+    written: int = 0
+    dropped: int = 0
+    last_error: str | None = None
+
+
+STATS = Stats()
+
+
+def dropped() -> int:
+    """How many records this process failed to write."""
+    return STATS.dropped
+
+
+def current_user() -> str:
+    """The OS user name; the numeric uid when there is none (containers)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return str(os.getuid())
+
+
+def now_iso() -> str:
+    """The current time, ISO-8601 UTC with milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+# --- building records ---------------------------------------------------------------------
+
+
+def _attempt(raw: Any) -> dict[str, Any]:
+    """An attempt (``Attempt`` or its dict) reduced to what the log keeps."""
+    data = raw if isinstance(raw, dict) else raw.__dict__
+    error = data.get("error")
+    return {
+        "sql": data.get("sql"), "drafter": data.get("drafter"), "ok": bool(data.get("ok")),
+        "stage": data.get("stage"),
+        "error": None if not error else {"kind": error.get("kind"), "rule": error.get("rule"),
+                                         "message": error.get("message")},
+    }
+
+
+def decision_for(error: NL2SQLError) -> str:
+    """``refused`` by the guard, ``declined`` by the offline drafter, else ``failed``."""
+    if isinstance(error, UnsafeSQL):
+        return "refused"
+    if isinstance(error, DrafterDeclined):
+        return "declined"
+    return "failed"
+
+
+def _base(*, user: str, role: str | None, database: str, source_kind: str | None,
+          command: str) -> dict[str, Any]:
+    return {"v": VERSION, "time": now_iso(), "user": user, "role": role, "database": database,
+            "source_kind": source_kind, "command": command}
+
+
+def answer_record(answer: Answer, *, user: str, role: str | None, source_kind: str | None,
+                  command: str) -> dict[str, Any]:
+    """The record of an answered query (pure: builds the dict, writes nothing)."""
+    return {
+        **_base(user=user, role=role, database=answer.database, source_kind=source_kind,
+                command=command),
+        "question": answer.question, "sql": answer.sql, "drafter": answer.drafter,
+        "attempts": [_attempt(a) for a in answer.attempts], "decision": "accepted",
+        "reason": None, "rule": None, "tables": list(answer.tables_read),
+        "columns": list(answer.columns_read), "rows": answer.row_count, "masking": [],
+        "elapsed_ms": round(answer.elapsed_ms, 2), "error": None,
+    }
+
+
+def failure_record(question_or_sql: str, error: NL2SQLError, *, is_sql: bool, user: str,
+                   role: str | None, database: str, source_kind: str | None, command: str,
+                   drafter: str | None, elapsed_ms: float) -> dict[str, Any]:
+    """The record of a query that was refused, declined or failed (pure)."""
+    attempts = [_attempt(a) for a in error.details.get("attempts", [])]
+    last_sql = attempts[-1]["sql"] if attempts else None
+    rule = error.details.get("rule")
+    return {
+        **_base(user=user, role=role, database=database, source_kind=source_kind,
+                command=command),
+        "question": None if is_sql else question_or_sql,
+        "sql": last_sql or (question_or_sql if is_sql else None),
+        "drafter": attempts[-1]["drafter"] if attempts else drafter,
+        "attempts": attempts, "decision": decision_for(error), "reason": error.message,
+        "rule": rule if isinstance(rule, str) else None, "tables": [], "columns": [],
+        "rows": None, "masking": [], "elapsed_ms": round(elapsed_ms, 2),
+        "error": {"kind": error.kind, "message": error.message},
+    }
+
+
+def record_answer(path: Path, answer: Answer, *, user: str, role: str | None = None,
+                  source_kind: str | None = None, command: str) -> dict[str, Any]:
+    """Build and append the record of an answered query; returns the record."""
+    record = answer_record(answer, user=user, role=role, source_kind=source_kind,
+                           command=command)
+    append(path, record)
+    return record
+
+
+def record_failure(path: Path, question_or_sql: str, error: NL2SQLError, *, is_sql: bool,
+                   user: str, role: str | None = None, database: str,
+                   source_kind: str | None = None, command: str, drafter: str | None = None,
+                   elapsed_ms: float = 0.0) -> dict[str, Any]:
+    """Build and append the record of a failed query; returns the record."""
+    record = failure_record(question_or_sql, error, is_sql=is_sql, user=user, role=role,
+                            database=database, source_kind=source_kind, command=command,
+                            drafter=drafter, elapsed_ms=elapsed_ms)
+    append(path, record)
+    return record
+
+
+@dataclass(frozen=True)
+class Auditor:
+    """Who is querying what, and where their records go (one per CLI run or shell)."""
+
+    path: Path
+    user: str
+    database: str
+    source_kind: str | None
+    command: str
+    role: str | None = None
+
+    def run(self, text: str, query: Callable[[], Answer], *, is_sql: bool,
+            drafter: str | None = None) -> Answer:
+        """Run ``query`` and append its record, answered or not (errors are re-raised)."""
+        started = time.perf_counter()
+        try:
+            answer = query()
+        except (NL2SQLError, KeyboardInterrupt) as exc:
+            error = exc if isinstance(exc, NL2SQLError) else Interrupted("interrupted")
+            record_failure(self.path, text, error, is_sql=is_sql, user=self.user,
+                           role=self.role, database=self.database,
+                           source_kind=self.source_kind, command=self.command, drafter=drafter,
+                           elapsed_ms=(time.perf_counter() - started) * 1000)
+            raise
+        record_answer(self.path, answer, user=self.user, role=self.role,
+                      source_kind=self.source_kind, command=self.command)
+        return answer
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def _open_log(path: Path) -> int:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # O_RDWR rather than O_WRONLY: the writer reads the last byte to detect a torn line.
+    return os.open(path, os.O_APPEND | os.O_CREAT | os.O_RDWR, 0o600)
+
+
+def prepare(path: Path) -> None:
+    """Create the log (and its 0700 folder) if needed; ConfigError when it cannot be opened."""
+    try:
+        os.close(_open_log(path))
+    except OSError as exc:
+        raise ConfigError(f"cannot open the audit log {path}: {exc.strerror or exc} "
+                          "(set NL2SQL_AUDIT_LOG to a writable file)") from exc
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    """One record as one UTF-8 JSON line (non-JSON values become text)."""
+    return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+
+
+def _ends_torn(fd: int) -> bool:
+    """True when the file does not end with a newline (a crash left a torn line)."""
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def append(path: Path, record: dict[str, Any]) -> bool:
+    """Append ``record`` as one line: locked, one write, fsync. Never raises on I/O errors.
+
+    Returns True when written; False when an ``OSError`` was swallowed (counted in STATS).
+    """
+    data = encode(record)
+    try:
+        fd = _open_log(path)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if _ends_torn(fd):
+                data = b"\n" + data  # never glue a record onto a crashed writer's fragment
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)  # closing releases the lock
+    except OSError as exc:
+        STATS.dropped += 1
+        STATS.last_error = f"{path}: {exc.strerror or exc}"
+        return False
+    STATS.written += 1
+    return True
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+_RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """``2026-01-01``, an ISO timestamp, or ``30m`` / ``1h`` / ``7d`` / ``2w`` ago (UTC).
+
+    >>> parse_since("2h", datetime(2026, 1, 1, 12, tzinfo=UTC)).isoformat()
+    '2026-01-01T10:00:00+00:00'
+    >>> parse_since("2026-01-01").isoformat()
+    '2026-01-01T00:00:00+00:00'
+    """
+    match = _RELATIVE.match(text)
+    if match:
+        delta = timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
+        return (now or datetime.now(UTC)) - delta
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"--since takes a date (2026-01-01), a timestamp or an age such as "
+                          f"30m, 1h, 7d; not {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _record_time(record: dict[str, Any]) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(record.get("time")))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _matches(record: dict[str, Any], since: datetime | None, user: str | None) -> bool:
+    if user is not None and record.get("user") != user:
+        return False
+    if since is not None:
+        moment = _record_time(record)
+        return moment is not None and moment >= since
+    return True
+
+
+class Records(Iterator[dict[str, Any]]):
+    """The records of a log, oldest first; ``skipped`` counts unparsable (torn) lines."""
+
+    def __init__(self, lines: Iterable[bytes], since: datetime | None = None,
+                 user: str | None = None) -> None:
+        self.skipped = 0
+        self._items = self._parse(lines, since, user)
+
+    def _parse(self, lines: Iterable[bytes], since: datetime | None,
+               user: str | None) -> Iterator[dict[str, Any]]:
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except (ValueError, UnicodeDecodeError):
+                self.skipped += 1
+                continue
+            if not isinstance(record, dict):
+                self.skipped += 1
+            elif _matches(record, since, user):
+                yield record
+
+    def __iter__(self) -> Records:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        return next(self._items)
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    try:
+        with path.open("rb") as fh:
+            yield from fh
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"cannot read the audit log {path}: {exc.strerror or exc}") from exc
+
+
+def read(path: Path, since: datetime | None = None, user: str | None = None) -> Records:
+    """The records of the log at ``path`` (none when it does not exist yet).
+
+    A torn line (a writer killed mid-write) is skipped and counted in ``.skipped``.
+    """
+    return Records(_lines(path), since, user)
+
+
+# --- showing ------------------------------------------------------------------------------
+
+
+def _shorten(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def list_row(record: dict[str, Any], width: int | None = 60) -> list[str]:
+    """One record as the cells of :data:`LIST_COLUMNS` (query text cut to ``width``)."""
+    query = record.get("question") or record.get("sql") or ""
+    rows = record.get("rows")
+    elapsed = record.get("elapsed_ms")
+    moment = str(record.get("time", ""))
+    if width:  # listings for people: "2026-01-01 09:30:00Z"
+        moment = moment[:19].replace("T", " ") + "Z" if len(moment) >= 19 else moment
+    return [moment, str(record.get("user", "")),
+            str(record.get("command", "")), str(record.get("decision", "")),
+            _shorten(str(query), width) if width else str(query),
+            "" if rows is None else str(rows), "" if elapsed is None else f"{elapsed:g}"]
+
+
+def to_csv(records: list[dict[str, Any]]) -> str:
+    """The listing as CSV, query text in full."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(LIST_COLUMNS)
+    writer.writerows(list_row(r, width=None) for r in records)
+    return buffer.getvalue()
+
+
+def to_markdown(records: list[dict[str, Any]]) -> str:
+    """The listing as a Markdown table."""
+    lines = ["| " + " | ".join(LIST_COLUMNS) + " |", "|" + "---|" * len(LIST_COLUMNS)]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in list_row(r)) + " |"
+              for r in records]
+    return "\n".join(lines) + "\n"
