@@ -31,7 +31,7 @@ from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from nl2sql.catalog import Catalog
-from nl2sql.errors import ConfigError, UnsafeSQL
+from nl2sql.errors import ConfigError, UnsafeSQL, first_line
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -130,7 +130,7 @@ def _parse(sql: str, dialect: str) -> list[exp.Expr]:
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except (ParseError, TokenError) as exc:
-        raise UnsafeSQL(f"the SQL does not parse as {dialect}: {_first_line(exc)}",
+        raise UnsafeSQL(f"the SQL does not parse as {dialect}: {first_line(exc)}",
                         rule="parse") from exc
     except RecursionError as exc:
         raise UnsafeSQL("the query is nested too deeply to check", rule="too_deep") from exc
@@ -141,10 +141,6 @@ def _parse(sql: str, dialect: str) -> list[exp.Expr]:
         raise UnsafeSQL("the query is empty", rule="empty")
     return statements
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # --- syntax habits the parser already understands ------------------------------------------

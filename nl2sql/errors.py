@@ -10,6 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text (DuckDB and sqlglot errors run on for lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class NL2SQLError(Exception):
     """Base of every error the product raises on purpose."""
 

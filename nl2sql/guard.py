@@ -22,7 +22,7 @@ from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
 
 from nl2sql.catalog import Catalog
-from nl2sql.errors import UnknownIdentifier, UnsafeSQL
+from nl2sql.errors import UnknownIdentifier, UnsafeSQL, first_line
 from nl2sql.values import GuardedQuery
 
 # sqlglot logs "unsupported syntax, falling back to Command" warnings; the
@@ -147,7 +147,7 @@ def _second_opinion(sql: str) -> None:
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
-        raise UnsafeSQL(f"DuckDB cannot parse the checked query: {_first_line(exc)}",
+        raise UnsafeSQL(f"DuckDB cannot parse the checked query: {first_line(exc)}",
                         rule="parse") from exc
     kinds = [s.type for s in statements]
     if kinds != [duckdb.StatementType.SELECT]:
@@ -206,7 +206,7 @@ def _parse_one(sql: str, dialect: str) -> exp.Expr:
         if word and word.split()[0] not in QUERY_WORDS:
             raise UnsafeSQL(f"only read-only queries may run: {word} is not a query",
                             rule="read_only") from exc
-        raise UnsafeSQL(f"the SQL does not parse: {_first_line(exc)}", rule="parse") from exc
+        raise UnsafeSQL(f"the SQL does not parse: {first_line(exc)}", rule="parse") from exc
     except RecursionError as exc:
         raise UnsafeSQL("the query is nested too deeply to check", rule="too_deep") from exc
     except (AttributeError, ValueError, TypeError, IndexError, KeyError) as exc:
@@ -328,10 +328,8 @@ def _check_function(node: exp.Func) -> None:
 
 def _check_size(node: exp.Func, name: str) -> None:
     """Refuse sizes that would exhaust memory or time before the engine's limits bite."""
-    args = [node.this, *node.expressions] if isinstance(node, exp.Anonymous) else [
+    args = list(node.expressions) if isinstance(node, exp.Anonymous) else [
         v for v in node.args.values() if isinstance(v, exp.Expr)]
-    if isinstance(node, exp.Anonymous):
-        args = list(node.expressions)
     if isinstance(node, exp.Pad):
         name = "lpad" if node.args.get("is_left") else "rpad"
     limit = SIZE_LIMITS.get(name) or SIZE_LIMITS.get(type(node).__name__.lower())
@@ -501,7 +499,7 @@ def _unknown_column(tree: exp.Expr, catalog: Catalog, exc: Exception) -> UnsafeS
             candidates = [c.name for t in referenced for c in t.columns] or [
                 c.name for t in catalog.tables.values() for c in t.columns]
             return _unknown("column", name, candidates)
-    return UnsafeSQL(f"a name in the query cannot be resolved: {_first_line(exc)}",
+    return UnsafeSQL(f"a name in the query cannot be resolved: {first_line(exc)}",
                      rule="unknown_identifier")
 
 
@@ -565,7 +563,3 @@ def _literal_int(node: exp.Expr | None) -> int | None:
         return int(node.this)
     return None
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

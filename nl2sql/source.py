@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from nl2sql.errors import ConfigError
+from nl2sql.errors import ConfigError, first_line
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of a DuckDB file
@@ -127,13 +127,10 @@ def connect(source: Source, cache_dir: Path) -> duckdb.DuckDBPyConnection:
         con.execute(f'USE "{source.alias}"')
     except duckdb.Error as exc:
         con.close()
-        raise ConfigError(f"cannot open {source.location}: {_first_line(exc)}") from exc
+        raise ConfigError(f"cannot open {source.location}: {first_line(exc)}") from exc
     return con
 
 
 def _quote(text: str) -> str:
     return text.replace("'", "''")
 
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

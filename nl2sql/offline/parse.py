@@ -404,7 +404,7 @@ def _count_measure(p: Parse, counted: idx.Match) -> Measure:
     tables = [t for t in counted.targets if t.kind == "table"]
     if tables:
         name = tables[0].table
-        return Measure("count", name, label=f"{_label(name)}_count" if False else "count")
+        return Measure("count", name, label="count")
     ref = _pick_column(p, counted)
     column = _column(p, ref)
     if column.primary_key:
@@ -527,7 +527,6 @@ def _groups(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
         p.use(target.start, target.end)
         if all(g.column != group.column for g in intent.groups):
             intent.groups.append(group)
-    _ungrouped_mentions_of_measure(p, intent, counted)
 
 
 def _is_han(ch: str) -> bool:
@@ -580,11 +579,6 @@ def _referenced_table(p: Parse, ref: ColumnRef) -> str | None:
             return p.catalog.table(fk.ref_table).name  # type: ignore[union-attr]
     return None
 
-
-def _ungrouped_mentions_of_measure(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
-    """Chinese puts the group first: "城市的客户数量" / "各城市客户数" are already handled by
-    cues; here a column named right before the counted table ("city customer counts") is not."""
-    return None
 
 
 ADJECTIVES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -1418,12 +1412,3 @@ def _han_leftovers(run: str) -> list[str]:
 def _in_used_match(p: Parse, pos: int) -> bool:
     return any(m.start <= pos < m.end and m.start in p.used for m in p.matches)
 
-
-def _merge_han(words: list[str]) -> list[str]:
-    merged: list[str] = []
-    for w in words:
-        if merged and len(w) == 1 and "\u4e00" <= w <= "\u9fff" and "\u4e00" <= merged[-1][-1] <= "\u9fff":
-            merged[-1] += w
-        else:
-            merged.append(w)
-    return list(dict.fromkeys(merged))
