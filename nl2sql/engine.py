@@ -65,13 +65,10 @@ class Engine:
     >>> #     engine.run(guard.check("select 1", catalog))
     """
 
-    def __init__(self, source: Source, limits: Limits, cache_dir: Path,
-                 con: duckdb.DuckDBPyConnection | None = None) -> None:
+    def __init__(self, source: Source, limits: Limits, cache_dir: Path) -> None:
         self.source = source
         self.limits = limits
         self.cache_dir = cache_dir
-        if con is not None:
-            con.close()  # the introspection connection is never used for untrusted SQL
         self._process: Any = None
         self._channel: Any = None
 

@@ -65,13 +65,12 @@ def open_session(settings: Settings, chat_client: ChatClient | None = None) -> S
     con = connect(source, settings.cache_dir)
     try:
         raw = introspect(source, con, settings.cache_dir)
-        catalog = semantic.apply(raw, settings.schemas_dir)
-        limits = Limits(timeout=settings.query_timeout, max_rows=settings.row_limit,
-                        memory_limit=settings.memory_limit, threads=settings.threads)
-        engine = Engine(source, limits, settings.cache_dir, con=con)
-    except BaseException:
-        con.close()
-        raise
+    finally:
+        con.close()  # introspection's own connection; untrusted SQL runs in the engine's worker
+    catalog = semantic.apply(raw, settings.schemas_dir)
+    limits = Limits(timeout=settings.query_timeout, max_rows=settings.row_limit,
+                    memory_limit=settings.memory_limit, threads=settings.threads)
+    engine = Engine(source, limits, settings.cache_dir)
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     return Session(settings, source, catalog, engine, chat_client, {"open": elapsed})
 
