@@ -138,18 +138,23 @@ def empty_schemas_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("no-schemas")
 
 
-@pytest.fixture(scope="session")
-def sample_catalog(sample_db_path: Path, shared_cache_dir: Path) -> Any:
-    """The introspected catalog of the sample database (no semantic layer)."""
+def introspect_db(path: Path, cache_dir: Path) -> Any:
+    """Resolve, attach, introspect and close, as ``pipeline.open_session`` does."""
     from nl2sql.introspect import introspect
     from nl2sql.source import connect, resolve
 
-    source = resolve(str(sample_db_path))
-    con = connect(source, shared_cache_dir)
+    source = resolve(str(path))
+    con = connect(source, cache_dir)
     try:
-        return introspect(source, con, shared_cache_dir)
+        return introspect(source, con, cache_dir)
     finally:
         con.close()
+
+
+@pytest.fixture(scope="session")
+def sample_catalog(sample_db_path: Path, shared_cache_dir: Path) -> Any:
+    """The introspected catalog of the sample database (no semantic layer)."""
+    return introspect_db(sample_db_path, shared_cache_dir)
 
 
 @pytest.fixture(scope="session")

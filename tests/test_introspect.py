@@ -14,27 +14,16 @@ from typing import Any
 
 import duckdb
 import pytest
+from conftest import introspect_db
 
 import nl2sql.introspect as introspect_mod
 from nl2sql.catalog import Catalog
 from nl2sql.errors import ConfigError
-from nl2sql.introspect import introspect
 from nl2sql.semantic import apply
-from nl2sql.source import connect, resolve
 
 SHOP_TABLES = {"customers", "products", "orders", "order_items", "agents", "reviews",
                "support_tickets"}
 ORDER_STATUSES = {"paid", "shipped", "delivered", "cancelled", "refunded"}
-
-
-def introspect_db(path: Path, cache_dir: Path) -> Catalog:
-    """Resolve, attach, introspect and close, as ``pipeline.open_session`` does."""
-    source = resolve(str(path))
-    con = connect(source, cache_dir)
-    try:
-        return introspect(source, con, cache_dir)
-    finally:
-        con.close()
 
 
 def cache_files(cache_dir: Path) -> list[Path]:
