@@ -8,7 +8,7 @@ Record schema (``v: 1``)::
     v            1
     time         ISO-8601 UTC, milliseconds ("2026-01-01T09:30:00.123+00:00")
     user         the OS user (getpass.getuser())
-    role         null for now (roles come later)
+    role         the access-policy role the query ran under (schemas/*.yaml roles:)
     database     catalog name ("shop");  source_kind: "duckdb" | "sqlite"
     command      "ask" | "sql" | "shell"
     question     the question as asked (null for SQL)
@@ -20,7 +20,9 @@ Record schema (``v: 1``)::
     rule         the guard rule that refused it, null otherwise
     tables       tables the accepted query read;  columns: "table.column" read
     rows         rows returned (null when nothing ran)
-    masking      [] — placeholder for the coming masking policy (what was masked, where)
+    masking      [{column, source, mode}]: output columns masked, the "table.column" they
+                 derive from (by lineage; column "*" when read through a whole row) and
+                 the mask (partial, hash, redact); [] when nothing was masked
     elapsed_ms   time spent on the query, model calls included
     error        {kind, message} or null
 
@@ -139,7 +141,8 @@ def answer_record(answer: Answer, *, user: str, role: str | None, source_kind: s
         "question": answer.question, "sql": answer.sql, "drafter": answer.drafter,
         "attempts": [_attempt(a) for a in answer.attempts], "decision": "accepted",
         "reason": None, "rule": None, "tables": list(answer.tables_read),
-        "columns": list(answer.columns_read), "rows": answer.row_count, "masking": [],
+        "columns": list(answer.columns_read), "rows": answer.row_count,
+        "masking": [dict(m) for m in answer.masking],
         "elapsed_ms": round(answer.elapsed_ms, 2), "error": None,
     }
 

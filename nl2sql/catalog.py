@@ -96,6 +96,27 @@ class Example:
 
 
 @dataclass
+class Role:
+    """Who may see what (``roles:`` in schemas/*.yaml); see :mod:`nl2sql.policy`.
+
+    ``columns`` maps ``table.column`` to overrides of that column's ``mask``/``deny``;
+    ``unmask``/``allow`` lift every mask/deny (``["*"]``) or those listed;
+    ``row_filters`` maps a table to a condition its rows must meet (``None`` lifts the
+    table's own filter); ``users`` limits who may take the role (empty: anyone).
+    """
+
+    name: str
+    description: str | None = None
+    default: bool = False
+    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unmask: list[str] = field(default_factory=list)
+    allow: list[str] = field(default_factory=list)
+    deny_tables: list[str] = field(default_factory=list)
+    row_filters: dict[str, str | None] = field(default_factory=dict)
+    users: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Catalog:
     """Everything known about one database.
 
@@ -113,6 +134,7 @@ class Catalog:
     examples: list[Example] = field(default_factory=list)
     fingerprint: str = ""
     semantic_files: list[str] = field(default_factory=list)
+    roles: dict[str, Role] = field(default_factory=dict)
 
     def table(self, name: str) -> Table | None:
         """Case-insensitive table lookup."""
@@ -139,6 +161,7 @@ class Catalog:
             examples=[Example(**e) for e in data.get("examples", [])],
             fingerprint=data.get("fingerprint", ""),
             semantic_files=list(data.get("semantic_files", [])),
+            roles={name: Role(**r) for name, r in data.get("roles", {}).items()},
         )
 
 

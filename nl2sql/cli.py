@@ -35,6 +35,9 @@ FormatOption = Annotated[str, typer.Option(
     "--format", "-f", help="Output format: table, csv, json or markdown.")]
 LimitOption = Annotated[int | None, typer.Option(
     "--limit", help="Row limit (a LIMIT is added or lowered to this).", min=1)]
+RoleOption = Annotated[str | None, typer.Option(
+    "--role", help="Access-policy role from schemas/*.yaml (e.g. analyst or steward); "
+                   "default NL2SQL_ROLE, else the most restricted role.")]
 
 
 def _settings(**flags: Any) -> Settings:
@@ -83,7 +86,7 @@ def _auditor(settings: Settings, session: Any, command: str) -> Any:
     from nl2sql import audit
 
     return audit.Auditor(settings.audit_log, audit.current_user(), session.catalog.name,
-                         session.source.kind, command)
+                         session.source.kind, command, role=session.access.role)
 
 
 def _planned_drafter(settings: Settings, requested: str | None) -> str:
@@ -119,16 +122,19 @@ def ask(
         "--drafter", help="auto (model when OPENAI_API_KEY is set), model or offline.")] = None,
     fmt: FormatOption = "table",
     limit: LimitOption = None,
+    role: RoleOption = None,
 ) -> None:
     """Answer a question about the database and show the SQL that produced the answer.
 
     Example: nl2sql ask "每个城市有多少客户？" --format json
+
+    Example: nl2sql ask "phone numbers of customers in Shanghai" --role steward
     """
     from nl2sql import audit, pipeline
 
     with _errors(fmt):
         _check_format(fmt, ("table", "csv", "json", "markdown"))
-        settings = _settings(db=db, drafter=drafter, row_limit=limit)
+        settings = _settings(db=db, drafter=drafter, row_limit=limit, role=role)
         audit.prepare(settings.audit_log)
         with _open(settings, quiet=fmt != "table") as session:
             answer = _auditor(settings, session, "ask").run(
@@ -147,6 +153,7 @@ def sql(
         "--dialect", help="The query's dialect: duckdb, sqlite, mysql or postgres. Other "
                           "than duckdb it is transpiled to DuckDB and common slips are "
                           "repaired (listed in the notes).")] = "duckdb",
+    role: RoleOption = None,
 ) -> None:
     """Run a hand-written query through the same guard and engine as model SQL.
 
@@ -160,7 +167,7 @@ def sql(
     with _errors(fmt):
         _check_format(fmt, ("table", "csv", "json", "markdown"))
         read = dialect_name(dialect)  # checked before the database is opened
-        settings = _settings(db=db, row_limit=limit)
+        settings = _settings(db=db, row_limit=limit, role=role)
         audit.prepare(settings.audit_log)
         with _open(settings, quiet=fmt != "table") as session:
             answer = _auditor(settings, session, "sql").run(
@@ -208,6 +215,7 @@ def shell(
     drafter: Annotated[str | None, typer.Option(
         "--drafter", help="auto (model when OPENAI_API_KEY is set), model or offline.")] = None,
     fmt: FormatOption = "table",
+    role: RoleOption = None,
 ) -> None:
     """Explore the database interactively: questions, SQL, follow-ups, \\help for commands.
 
@@ -220,7 +228,7 @@ def shell(
 
     with _errors("text"):
         _check_format(fmt, ("table", "csv", "json", "markdown"))
-        settings = _settings(db=db, drafter=drafter)
+        settings = _settings(db=db, drafter=drafter, role=role)
         audit.prepare(settings.audit_log)
         with _open(settings, quiet=False) as session:
             shell_module.start(session, fmt=fmt, drafter=drafter)

@@ -79,7 +79,7 @@ class Engine:
         self._ensure_worker()
         started = time.perf_counter()
         try:
-            self._channel.send((query.sql, self.limits.max_rows))
+            self._channel.send((query.executed_sql or query.sql, self.limits.max_rows))
             reply = self._wait(started)
         except KeyboardInterrupt:
             self._kill()
@@ -92,7 +92,8 @@ class Engine:
 
     def explain(self, query: GuardedQuery) -> str:
         """DuckDB's plan for an accepted query (``EXPLAIN`` of the checked SQL)."""
-        plan = GuardedQuery(sql=f"EXPLAIN {query.sql}", original=query.original)
+        plan = GuardedQuery(sql=f"EXPLAIN {query.executed_sql or query.sql}",
+                            original=query.original)
         result = self.run(plan)
         return "\n".join(str(row[-1]) for row in result.rows)
 

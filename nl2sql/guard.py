@@ -21,6 +21,7 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
 
+from nl2sql import policy as access_policy
 from nl2sql.catalog import Catalog
 from nl2sql.errors import UnknownIdentifier, UnsafeSQL, first_line
 from nl2sql.values import GuardedQuery
@@ -110,28 +111,53 @@ TABLE_FUNCTIONS_ALLOWED = (exp.GenerateSeries, exp.Unnest, exp.Explode)
 
 
 def check(sql: str, catalog: Catalog, policy: Policy | None = None,
-          dialect: str = "duckdb") -> GuardedQuery:
+          dialect: str = "duckdb", access: access_policy.AccessPolicy | None = None,
+          ) -> GuardedQuery:
     """Accept ``sql`` as a :class:`GuardedQuery` or raise :class:`UnsafeSQL`.
 
     The regenerated SQL is checked once more and must come out unchanged: what runs
-    is exactly what was checked.
+    is exactly what was checked. With an ``access`` policy, references to denied tables
+    and columns are refused, and the query that runs (``executed_sql``) reads restricted
+    tables through their secure views (:mod:`nl2sql.policy`).
     """
-    query = _check_once(sql, catalog, policy or Policy(), dialect)
-    again = _check_once(query.sql, catalog, policy or Policy(), "duckdb")
+    query = _check_once(sql, catalog, policy or Policy(), dialect, access)
+    again = _check_once(query.sql, catalog, policy or Policy(), "duckdb", access)
     if again.sql != query.sql:
         raise UnsafeSQL("the query does not read the same after it is rewritten; write it "
                         "more plainly", rule="parse")
+    if access is not None and access.restricts:
+        _secure(query, catalog, access)
     return query
 
 
-def _check_once(sql: str, catalog: Catalog, policy: Policy, dialect: str) -> GuardedQuery:
+def _secure(query: GuardedQuery, catalog: Catalog, access: access_policy.AccessPolicy) -> None:
+    """Fill ``executed_sql`` and ``masking`` for a query that passed under ``access``."""
+    tree = _parse_one(query.sql, "duckdb")
+    touched = access.restricted_tables() & set(query.tables)
+    if not touched:
+        return
+    executed = access_policy.rewrite(tree, catalog, access).sql(dialect="duckdb")
+    _second_opinion(executed)
+    query.executed_sql = executed
+    query.masking = access_policy.masking(_qualified(tree, catalog), catalog, access,
+                                          query.columns)
+    filtered = sorted(touched & set(access.row_filters))
+    if filtered:
+        query.notes.append(f"row filter of role {access.role} applied to {', '.join(filtered)}")
+
+
+def _check_once(sql: str, catalog: Catalog, policy: Policy, dialect: str,
+                access: access_policy.AccessPolicy | None = None) -> GuardedQuery:
     _check_text(sql, policy)
     tree = _parse_one(sql, dialect)
     _check_size_of(tree)
     _check_nodes(tree)
     _check_series_product(tree)
     tables = _check_tables(tree, catalog)
-    columns = _check_columns(tree, catalog)
+    qualified = _qualified(tree, catalog)
+    columns = _columns_read(qualified, catalog)
+    if access is not None and access.restricts:
+        access_policy.check_refs(tree, qualified, tables, columns, catalog, access)
     tree, limited, limit = _apply_limit(tree, policy.row_limit)
     notes = [f"LIMIT {limit} applied (row limit)"] if limited else []
     final = tree.sql(dialect="duckdb")
@@ -474,18 +500,16 @@ def _unknown(kind: str, name: str, candidates: list[str]) -> UnknownIdentifier:
     return UnknownIdentifier(f"no {kind} `{name}`{hint}", name=name, suggestions=suggestions)
 
 
-def _check_columns(tree: exp.Expr, catalog: Catalog) -> list[str]:
-    """Resolve every column with sqlglot's qualify; name the first unknown one."""
+def _qualified(tree: exp.Expr, catalog: Catalog) -> exp.Expr:
+    """Resolve every column with sqlglot's qualify (``*`` expanded); name the first unknown one."""
     try:
         schema: dict[str, object] = dict(catalog.sqlglot_schema())
-        qualified = qualify(tree.copy(), schema=schema, dialect="duckdb",
-                            validate_qualify_columns=True, quote_identifiers=False,
-                            identify=False)
+        return qualify(tree.copy(), schema=schema, dialect="duckdb",
+                       validate_qualify_columns=True, quote_identifiers=False, identify=False)
     except OptimizeError as exc:
         raise _unknown_column(tree, catalog, exc) from exc
     except RecursionError as exc:
         raise UnsafeSQL("the query is nested too deeply to check", rule="too_deep") from exc
-    return _columns_read(qualified, catalog)
 
 
 def _unknown_column(tree: exp.Expr, catalog: Catalog, exc: Exception) -> UnsafeSQL:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nl2sql import context as context_stage
-from nl2sql import guard, prompt, repair, semantic
+from nl2sql import guard, policy, prompt, repair, semantic
 from nl2sql.catalog import Catalog
 from nl2sql.engine import Engine, Limits
 from nl2sql.errors import ConfigError, DrafterDeclined, Interrupted, ModelError, ModelRefused
@@ -36,6 +36,13 @@ class Session:
     engine: Engine
     chat_client: ChatClient | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    access: policy.AccessPolicy = field(default_factory=policy.AccessPolicy)
+    # What the drafters may know of: the catalog less what the role may not see.
+    visible: Catalog | None = None
+
+    @property
+    def drafting_catalog(self) -> Catalog:
+        return self.visible if self.visible is not None else self.catalog
 
     def close(self) -> None:
         self.engine.close()
@@ -68,11 +75,36 @@ def open_session(settings: Settings, chat_client: ChatClient | None = None) -> S
     finally:
         con.close()  # introspection's own connection; untrusted SQL runs in the engine's worker
     catalog = semantic.apply(raw, settings.schemas_dir)
+    access = role_policy(catalog, settings)
     limits = Limits(timeout=settings.query_timeout, max_rows=settings.row_limit,
                     memory_limit=settings.memory_limit, threads=settings.threads)
     engine = Engine(source, limits, settings.cache_dir)
     elapsed = round((time.perf_counter() - started) * 1000, 2)
-    return Session(settings, source, catalog, engine, chat_client, {"open": elapsed})
+    return Session(settings, source, catalog, engine, chat_client, {"open": elapsed},
+                   access, policy.visible(catalog, access))
+
+
+def role_policy(catalog: Catalog, settings: Settings) -> policy.AccessPolicy:
+    """The access policy of the settings' role (default: the most restricted), with its
+    row filters checked by the guard before any query relies on them."""
+    from nl2sql.audit import current_user
+
+    access = policy.for_role(catalog, settings.role, current_user(), settings.mask_key_file)
+    for table, condition in access.row_filters.items():
+        try:
+            guard.check(f"SELECT * FROM {_quoted(table)} WHERE {condition}", catalog)
+        except Exception as exc:  # noqa: BLE001 - any failure is a broken policy file
+            from nl2sql.errors import first_line
+
+            raise ConfigError(f"row filter of role {access.role} on {table} is not valid: "
+                              f"{first_line(exc)}") from exc
+    return access
+
+
+def _quoted(name: str) -> str:
+    from sqlglot import exp
+
+    return exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
 
 
 def choose_drafter(settings: Settings, requested: str | None = None) -> str:
@@ -105,12 +137,13 @@ def ask(session: Session, question: str, conversation: list[Turn] | None = None,
     """
     question = _clean_question(question)
     kind = choose_drafter(session.settings, drafter)
-    policy = guard.Policy(row_limit=row_limit or session.settings.row_limit)
+    limits = guard.Policy(row_limit=row_limit or session.settings.row_limit)
     started = time.perf_counter()
-    ctx = context_stage.select(question, session.catalog)
+    ctx = context_stage.select(question, session.drafting_catalog)
     messages = prompt.build(question, ctx, conversation)
     context_ms = (time.perf_counter() - started) * 1000
-    check = _approving(lambda sql: guard.check(sql, session.catalog, policy),
+    check = _approving(lambda sql: guard.check(sql, session.catalog, limits,
+                                               access=session.access),
                        approve if kind == "model" else None)
     if kind == "offline":
         first = _offline_draft(session, question, conversation)
@@ -186,7 +219,7 @@ def _no_repair(messages: list[dict[str, str]]) -> Draft:
 def _offline_draft(session: Session, question: str, conversation: list[Turn] | None) -> Draft:
     from nl2sql.offline import draft
 
-    return draft(question, session.catalog, conversation)
+    return draft(question, session.drafting_catalog, conversation)
 
 
 def _clean_question(question: str) -> str:
@@ -211,9 +244,26 @@ def _answer(question: str | None, outcome: repair.Outcome, context_ms: float, st
         attempts=outcome.attempts, interpretation=outcome.draft.interpretation,
         prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens,
         timings_ms=timings, elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
-        truncated=outcome.result.truncated, notes=outcome.query.notes,
+        truncated=outcome.result.truncated,
+        notes=outcome.query.notes + _masking_notes(outcome.query, outcome.result.columns,
+                                                   session.access.role),
         database=session.catalog.name, tables_read=list(outcome.query.tables),
-        columns_read=list(outcome.query.columns))
+        columns_read=list(outcome.query.columns), role=session.access.role,
+        masking=_masking(outcome.query, outcome.result.columns))
+
+
+def _masking_notes(query: GuardedQuery, columns: list[str], role: str) -> list[str]:
+    shown = [f"{m['column']} ({m['source']}, {m['mode']})" for m in _masking(query, columns)]
+    return [f"masked for role {role}: {', '.join(shown)}"] if shown else []
+
+
+def _masking(query: GuardedQuery, columns: list[str]) -> list[dict[str, object]]:
+    """The guard's per-position masking report, named by the result's columns."""
+    def named(position: int | None) -> str:
+        return columns[position] if position is not None and position < len(columns) else "*"
+
+    return [{"column": named(m["position"]), "source": m["source"], "mode": m["mode"]}
+            for m in query.masking]
 
 
 def run_sql(session: Session, sql: str, row_limit: int | None = None,
@@ -227,11 +277,12 @@ def run_sql(session: Session, sql: str, row_limit: int | None = None,
     """
     from nl2sql.dialects import to_duckdb
 
-    policy = guard.Policy(row_limit=row_limit or session.settings.row_limit)
+    limits = guard.Policy(row_limit=row_limit or session.settings.row_limit)
     started = time.perf_counter()
-    transpiled = to_duckdb(sql, dialect, session.catalog, max_chars=policy.max_chars)
+    transpiled = to_duckdb(sql, dialect, session.catalog, max_chars=limits.max_chars)
     draft = Draft(sql=transpiled.sql, drafter="user")
-    outcome = repair.run([], _no_repair, lambda s: guard.check(s, session.catalog, policy),
+    outcome = repair.run([], _no_repair,
+                         lambda s: guard.check(s, session.catalog, limits, access=session.access),
                          session.engine.run, 0, first=draft)
     answer = _answer(None, outcome, 0.0, started, session)
     if transpiled.dialect != "duckdb":

@@ -8,6 +8,7 @@ model's to fix, and retrying it would double the wait.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -48,12 +49,34 @@ def run(messages: list[dict[str, str]], draft: Drafting,
             if isinstance(exc, QueryTimeout) or round_no == max_repairs:
                 _attach(exc, attempts, tokens)
                 raise
-            messages = messages + repair_message(current.sql, exc.message)
+            messages = messages + repair_message(current.sql, for_model(exc.message, current.sql))
             current = draft(messages)
             continue
         attempts.append(Attempt(sql=query.sql, drafter=current.drafter, ok=True))
         return Outcome(current, query, result, attempts, tokens[0], tokens[1], timings)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+# Quoted text, and long digit runs, inside an error message (not SQL: DuckDB's prose).
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\d{6,}")
+
+
+def for_model(message: str, sql: str) -> str:
+    """The error as the model may see it: data values DuckDB quotes in its errors
+    ("Could not convert string '13812345678' to INT32") are personal data the model must
+    not receive; text that is already in the model's own SQL is kept.
+
+    >>> for_model("Could not convert string '张伟' to INT32", "SELECT name + 1 FROM t")
+    "Could not convert string '…' to INT32"
+    """
+    def scrub(match: re.Match[str]) -> str:
+        text = match.group(0)
+        inner = text.strip("'\"")
+        if inner in sql:
+            return text
+        return f"{text[0]}…{text[-1]}" if text[0] in "'\"" else "…"
+
+    return _QUOTED.sub(scrub, message)
 
 
 def _try(current: Draft, check: Callable[[str], GuardedQuery],

@@ -14,13 +14,16 @@ from typing import Any
 
 import yaml
 
-from nl2sql.catalog import Catalog, Column, Example, Table, Term
+from nl2sql.catalog import Catalog, Column, Example, Role, Table, Term
 from nl2sql.errors import ConfigError
 
 TOP_KEYS = {"database", "description", "tables", "terms", "examples", "roles"}
 TERM_KEYS = {"sql", "synonyms", "description", "alternatives"}
 TABLE_KEYS = {"description", "synonyms", "columns", "deny", "row_filter", "tags"}
 COLUMN_KEYS = {"description", "synonyms", "values", "pii", "mask", "deny", "tags"}
+ROLE_KEYS = {"description", "default", "columns", "unmask", "allow", "deny_tables",
+             "row_filters", "users"}
+MASK_MODES = ("none", "partial", "hash", "redact")
 
 
 def find_file(schemas_dir: Path, database: str) -> Path | None:
@@ -68,6 +71,7 @@ def apply(catalog: Catalog, schemas_dir: Path) -> Catalog:
         _merge_table(merged, str(name), spec or {}, path)
     merged.terms = [_term(str(n), s, path) for n, s in (data.get("terms") or {}).items()]
     merged.examples = [_example(e, path) for e in data.get("examples") or []]
+    merged.roles = _roles(data.get("roles"), merged, path)
     return merged
 
 
@@ -83,12 +87,13 @@ def _merge_table(catalog: Catalog, name: str, spec: dict[str, Any], path: Path) 
         if column is None:
             raise ConfigError(f"{path}: column {name}.{column_name} does not exist")
         _merge_column(column, column_spec or {}, path, f"{name}.{column_name}")
-    _merge_table_tags(table, spec)
+    _merge_table_tags(table, spec, path)
 
 
-def _merge_table_tags(table: Table, spec: dict[str, Any]) -> None:
+def _merge_table_tags(table: Table, spec: dict[str, Any], path: Path) -> None:
     table.tags = {k: spec[k] for k in ("deny", "row_filter") if k in spec}
     table.tags.update(spec.get("tags") or {})
+    _check_policy(table.tags, path, f"tables.{table.name}")
 
 
 def _merge_column(column: Column, spec: dict[str, Any], path: Path, where: str) -> None:
@@ -101,6 +106,96 @@ def _merge_column(column: Column, spec: dict[str, Any], path: Path, where: str) 
     column.values = {str(k): _strings(v, path, f"{where}.values.{k}") for k, v in values.items()}
     column.tags = {k: spec[k] for k in ("pii", "mask", "deny") if k in spec}
     column.tags.update(spec.get("tags") or {})
+    _check_policy(column.tags, path, where)
+
+
+def _check_policy(tags: dict[str, Any], path: Path, where: str) -> None:
+    """``mask``, ``deny`` and ``row_filter`` decide what people see: typos must not pass."""
+    if "mask" in tags and tags["mask"] not in MASK_MODES:
+        raise ConfigError(f"{path}: {where}.mask must be one of {', '.join(MASK_MODES)}, "
+                          f"not {tags['mask']!r}")
+    if "deny" in tags and not isinstance(tags["deny"], bool):
+        raise ConfigError(f"{path}: {where}.deny must be true or false")
+    if "row_filter" in tags and not isinstance(tags["row_filter"], str):
+        raise ConfigError(f"{path}: {where}.row_filter must be an SQL condition in quotes")
+
+
+def _roles(spec: Any, catalog: Catalog, path: Path) -> dict[str, Role]:
+    if spec is None:
+        return {}
+    if not isinstance(spec, dict) or not spec:
+        raise ConfigError(f"{path}: roles must map role names to their rules")
+    return {str(name): _role(str(name), rules or {}, catalog, path)
+            for name, rules in spec.items()}
+
+
+def _role(name: str, spec: Any, catalog: Catalog, path: Path) -> Role:
+    where = f"{path}: roles.{name}"
+    _check_keys(spec, ROLE_KEYS, where)
+    columns = spec.get("columns") or {}
+    if not isinstance(columns, dict):
+        raise ConfigError(f"{where}.columns must map table.column to mask/deny")
+    role = Role(
+        name=name, description=_text(spec.get("description"), path, f"roles.{name}"),
+        default=bool(spec.get("default", False)),
+        columns={str(k): _role_column(str(k), v, catalog, where) for k, v in columns.items()},
+        unmask=_everything_or(spec.get("unmask"), catalog, path, f"roles.{name}.unmask"),
+        allow=_everything_or(spec.get("allow"), catalog, path, f"roles.{name}.allow"),
+        deny_tables=[_known_table(t, catalog, where)
+                     for t in _strings(spec.get("deny_tables"), path, "deny_tables")],
+        row_filters=_row_filters(spec.get("row_filters"), catalog, where),
+        users=_strings(spec.get("users"), path, f"roles.{name}.users"))
+    return role
+
+
+def _role_column(ref: str, rules: Any, catalog: Catalog, where: str) -> dict[str, Any]:
+    _known_column(ref, catalog, where)
+    _check_keys(rules, {"mask", "deny"}, f"{where}.columns.{ref}")
+    _check_policy(rules, Path(where.split(":")[0]), f"{where}.columns.{ref}")
+    return dict(rules)
+
+
+def _everything_or(value: Any, catalog: Catalog, path: Path, where: str) -> list[str]:
+    """``all`` or a list of ``table.column`` / ``table`` names."""
+    if value in ("all", "*", True):
+        return ["*"]
+    names = _strings(value, path, where)
+    for name in names:
+        if "." in name:
+            _known_column(name, catalog, f"{path}: {where}")
+        else:
+            _known_table(name, catalog, f"{path}: {where}")
+    return names
+
+
+def _row_filters(value: Any, catalog: Catalog, where: str) -> dict[str, str | None]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}.row_filters must map a table to an SQL condition")
+    filters: dict[str, str | None] = {}
+    for table, condition in value.items():
+        name = _known_table(str(table), catalog, where)
+        if condition is not None and condition != "none" and not isinstance(condition, str):
+            raise ConfigError(f"{where}.row_filters.{table} must be an SQL condition in quotes")
+        filters[name] = None if condition in (None, "none") else condition
+    return filters
+
+
+def _known_table(name: str, catalog: Catalog, where: str) -> str:
+    table = catalog.table(name)
+    if table is None:
+        raise ConfigError(f"{where}: table {name!r} is not in database {catalog.name!r}")
+    return table.name
+
+
+def _known_column(ref: str, catalog: Catalog, where: str) -> str:
+    table_name, _, column_name = ref.partition(".")
+    table = catalog.table(_known_table(table_name, catalog, where))
+    column = table.column(column_name) if table else None
+    if table is None or column is None:
+        raise ConfigError(f"{where}: {ref!r} is not a table.column of {catalog.name!r}")
+    return f"{table.name}.{column.name}"
 
 
 def _term(name: str, spec: Any, path: Path) -> Term:

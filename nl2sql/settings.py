@@ -33,6 +33,11 @@ def _default_audit_log() -> Path:
     return Path(base) / "nl2sql" / "audit.jsonl"
 
 
+def _default_mask_key_file() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "nl2sql" / "mask.key"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable. Field docs double as ``.env.example``."""
@@ -52,6 +57,11 @@ class Settings:
     cache_dir: Path = field(default_factory=_default_cache_dir)
     schemas_dir: Path = PROJECT_ROOT / "schemas"
     audit_log: Path = field(default_factory=_default_audit_log)
+    # Access policy (schemas/*.yaml ``roles:``): None means the most restricted role.
+    role: str | None = None
+    # Secret for ``mask: hash`` (created on first use, mode 0600): hashes stay joinable
+    # but cannot be reversed by hashing every possible phone number.
+    mask_key_file: Path = field(default_factory=_default_mask_key_file)
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with the non-None ``changes`` applied (how CLI flags win)."""
@@ -79,6 +89,8 @@ ENV_VARS: dict[str, str] = {
     "NL2SQL_CACHE_DIR": "cache_dir",
     "NL2SQL_SCHEMAS": "schemas_dir",
     "NL2SQL_AUDIT_LOG": "audit_log",
+    "NL2SQL_ROLE": "role",
+    "NL2SQL_MASK_KEY_FILE": "mask_key_file",
 }
 
 

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -152,7 +152,8 @@ def ask(state: State, question: str) -> None:
     kind = pipeline.choose_drafter(state.session.settings, state.drafter)
     asked = question
     if kind == "offline" and state.questions:
-        asked = refine_question(state.questions[-1], question, state.session.catalog) or question
+        asked = refine_question(state.questions[-1], question,
+                                state.session.drafting_catalog) or question
     approve = _approver(state) if state.confirm else None
     answer = _audited(state, asked, lambda: _draft_and_run(state, kind, asked, approve),
                       is_sql=False, drafter=kind)
@@ -273,7 +274,7 @@ def _tables(state: State, _arg: str) -> None:
     from rich.table import Table
 
     table = Table("table", "rows", "about", header_style="bold")
-    for t in state.session.catalog.tables.values():
+    for t in state.session.drafting_catalog.tables.values():
         table.add_row(t.name, "" if t.row_count is None else f"{t.row_count:,}", t.about or "")
     state.console.print(table)
 
@@ -284,15 +285,46 @@ def _describe(state: State, arg: str) -> None:
 
     from nl2sql.guard import _unknown  # the same "did you mean" as the guard
 
-    t = state.session.catalog.table(arg)
+    shown = state.session.drafting_catalog
+    t = shown.table(arg)
     if t is None:
-        raise _unknown("table", arg or "?", list(state.session.catalog.tables))
-    table = Table("column", "type", "key", "about", header_style="bold", title=t.name)
+        raise _unknown("table", arg or "?", list(shown.tables))
+    table = Table("column", "type", "key", "policy", "about", header_style="bold", title=t.name)
     fks = {c: f"→ {fk.ref_table}" for fk in t.foreign_keys for c in fk.columns}
+    masks = state.session.access.masks
     for c in t.columns:
         key = "PK" if c.name in t.primary_key else fks.get(c.name, "")
-        table.add_row(c.name, c.type, key, c.about or "")
+        mask = masks.get(f"{t.name}.{c.name}")
+        table.add_row(c.name, c.type, key, f"masked ({mask})" if mask else "", c.about or "")
     state.console.print(table)
+    hidden = sorted(ref for ref in state.session.access.denied_columns
+                    if ref.startswith(f"{t.name}."))
+    if hidden:
+        state.console.print(f"not available to role {state.session.access.role}: "
+                            f"{', '.join(hidden)}", style="dim", markup=False)
+
+
+@command("role", "\\role [NAME]", "the access-policy role: what it masks and hides; switch role")
+def _role(state: State, arg: str) -> None:
+    from nl2sql import policy
+
+    session = state.session
+    if arg:
+        settings = session.settings.with_overrides(role=arg)
+        session.access = pipeline.role_policy(session.catalog, settings)
+        session.visible = policy.visible(session.catalog, session.access)
+        session.settings = settings
+        if state.auditor is not None:
+            state.auditor = replace(state.auditor, role=session.access.role)
+    summary = session.access.summary()
+    lines = [f"role {summary['role']}" + (f": {summary['description']}"
+                                          if summary["description"] else ""),
+             f"roles: {', '.join(policy.role_names(session.catalog))}"]
+    lines += [f"masked: {ref} ({mode})" for ref, mode in summary["masked"].items()]
+    lines += [f"not available: {ref}" for ref in summary["denied_tables"]
+              + summary["denied_columns"]]
+    lines += [f"row filter on {t}: {cond}" for t, cond in summary["row_filters"].items()]
+    state.console.print("\n".join(lines), markup=False, highlight=False)
 
 
 @command("sql", "\\sql QUERY", "run a SQL query (same as typing it)")
@@ -414,7 +446,8 @@ def _explain(state: State, _arg: str) -> None:
     if answer.interpretation:
         state.console.print(f"Understood as: {answer.interpretation}", markup=False)
     query = guard.check(answer.sql, state.session.catalog,
-                        guard.Policy(row_limit=state.limit or state.session.settings.row_limit))
+                        guard.Policy(row_limit=state.limit or state.session.settings.row_limit),
+                        access=state.session.access)
     state.console.print(state.session.engine.explain(query), markup=False, highlight=False)
 
 
@@ -459,7 +492,7 @@ def history_file() -> Path:
 def completion_words(state: State) -> list[str]:
     """Tables, columns and value aliases of the catalog (for completion)."""
     words: list[str] = []
-    for t in state.session.catalog.tables.values():
+    for t in state.session.drafting_catalog.tables.values():
         words.append(t.name)
         for c in t.columns:
             words.append(c.name)
@@ -545,11 +578,13 @@ def start(session: pipeline.Session, fmt: str = "table", drafter: str | None = N
     console = Console()
     state = State(session=session, console=console, format=fmt, drafter=drafter,
                   auditor=audit.Auditor(session.settings.audit_log, audit.current_user(),
-                                        session.catalog.name, session.source.kind, "shell"))
+                                        session.catalog.name, session.source.kind, "shell",
+                                        role=session.access.role))
     source = stream if stream is not None else sys.stdin
     if source.isatty() and sys.stdout.isatty():
         console.print(f"nl2sql shell · database {session.catalog.name} · "
-                      f"{len(session.catalog.tables)} tables · \\help for commands, Ctrl-D to leave",
+                      f"{len(session.drafting_catalog.tables)} tables · role "
+                      f"{session.access.role} · \\help for commands, Ctrl-D to leave",
                       style="dim")
         interactive(state)
     else:

@@ -30,6 +30,11 @@ class GuardedQuery:
     limit: int | None = None
     limited: bool = False  # True when the guard added or lowered the LIMIT
     notes: list[str] = field(default_factory=list)
+    # With an access policy: the SQL that really runs (restricted tables read through their
+    # secure views; never shown, it may hold the mask key), and per output column
+    # position the masked source columns it derives from.
+    executed_sql: str | None = None
+    masking: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +80,9 @@ class Answer:
     database: str = ""
     tables_read: list[str] = field(default_factory=list)  # from the guard, for the audit log
     columns_read: list[str] = field(default_factory=list)  # "table.column", from the guard
+    role: str | None = None  # the access-policy role the query ran under
+    # [{"column": output name, "source": "table.column", "mode": "partial"}, ...]
+    masking: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def row_count(self) -> int:

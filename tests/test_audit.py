@@ -48,7 +48,7 @@ def test_ask_success_record(isolated_env: IsolatedEnv, sample_db_path: Path, tmp
     answer = json.loads(result.stdout)
     (record,) = records(log)
     assert record["v"] == 1 and record["command"] == "ask"
-    assert record["user"] == getpass.getuser() and record["role"] is None
+    assert record["user"] == getpass.getuser() and record["role"] == "analyst"
     assert record["database"] == "shop" and record["source_kind"] == "duckdb"
     assert record["question"] == "How many customers are in each city?"
     assert record["sql"] == answer["sql"] and record["drafter"] == "offline"

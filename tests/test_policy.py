@@ -1,0 +1,312 @@
+"""The access policy: roles, denied tables and columns, masking by lineage, row filters.
+
+Cases live in tests/fixtures/policy_cases.yaml and are checked by running queries through
+the real pipeline (guard + confined engine) and comparing with SQL run directly on the
+sample database, never by comparing SQL text.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rows import normalize
+
+from nl2sql import pipeline, policy
+from nl2sql.catalog import Catalog, Column, Role, Table
+from nl2sql.errors import ConfigError, UnsafeSQL
+from nl2sql.settings import PROJECT_ROOT, Settings
+
+CASES = yaml.safe_load(
+    (Path(__file__).parent / "fixtures" / "policy_cases.yaml").read_text(encoding="utf-8"))
+
+EXTRA_ROLES: dict[str, Any] = {
+    "online": {"description": "Marketplace partner: orders outside the store only.",
+               "unmask": "all", "allow": "all",
+               "row_filters": {"orders": "channel <> 'store'"}},
+    "shanghai": {"description": "The Shanghai office.", "unmask": "all", "allow": "all",
+                 "row_filters": {
+                     "customers": "city = 'Shanghai'",
+                     "orders": "customer_id IN (SELECT customer_id FROM customers "
+                               "WHERE city = 'Shanghai')"}},
+    "hasher": {"description": "Phone hashed, e-mail redacted, birth date as its year.",
+               "columns": {"customers.phone": {"mask": "hash"},
+                           "customers.email": {"mask": "redact"},
+                           "customers.birth_date": {"deny": False, "mask": "partial"}}},
+    "no_customers": {"description": "No customer table at all.", "unmask": "all",
+                     "deny_tables": ["customers"]},
+}
+
+
+@pytest.fixture(scope="module")
+def policy_schemas(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """schemas/shop.yaml plus the test roles above, in a folder of its own."""
+    data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
+    data["roles"].update(EXTRA_ROLES)
+    folder = tmp_path_factory.mktemp("policy-schemas")
+    (folder / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sessions(sample_db_path: Path, shared_cache_dir: Path, policy_schemas: Path,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, pipeline.Session]]:
+    """``sessions[role]``: one open session per role (opened on first use)."""
+    opened: dict[str, pipeline.Session] = {}
+    key_file = tmp_path_factory.mktemp("mask-key") / "mask.key"
+
+    class Lazy(dict[str, pipeline.Session]):
+        def __missing__(self, role: str) -> pipeline.Session:
+            settings = Settings(db=str(sample_db_path), cache_dir=shared_cache_dir,
+                                schemas_dir=policy_schemas, role=role, mask_key_file=key_file,
+                                drafter="offline", row_limit=100_000)
+            opened[role] = self[role] = pipeline.open_session(settings)
+            return opened[role]
+
+    try:
+        yield Lazy()
+    finally:
+        for session in opened.values():
+            session.close()
+
+
+def _strings(rows: list[tuple[Any, ...]]) -> list[str]:
+    return [str(v) for row in rows for v in row if v is not None]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_policy_case(case: dict[str, Any], sessions: dict[str, pipeline.Session],
+                     gold: Any) -> None:
+    session = sessions[case["role"]]
+    if "refused" in case:
+        with pytest.raises(UnsafeSQL) as caught:
+            pipeline.run_sql(session, case["sql"])
+        assert caught.value.details.get("rule") == case["refused"], caught.value.message
+        assert case["message"] in caught.value.message
+        return
+    answer = pipeline.run_sql(session, case["sql"])
+    assert answer.role == case["role"]
+    if "gold" in case:
+        assert normalize(answer.rows) == normalize(gold(case["gold"]))
+    reported = {(m["column"], m["source"]) for m in answer.masking}
+    for column, source in (case.get("masked") or {}).items():
+        assert (column, source) in reported, answer.masking
+    for column, pattern in (case.get("pattern") or {}).items():
+        values = [r[answer.columns.index(column)] for r in answer.rows]
+        assert values, "no rows to check"
+        bad = [v for v in values if v is not None and not re.search(pattern, str(v))]
+        assert not bad, f"{column}: {bad[:3]} do not match {pattern}"
+    if "raw_absent" in case:
+        raw = {str(v) for v in _strings(gold(case["raw_absent"])) if len(str(v)) >= 5}
+        shown = " ".join(_strings(answer.rows))
+        leaked = [v for v in raw if v in shown]
+        assert not leaked, f"raw values leaked: {leaked[:3]}"
+    if case["role"] == "steward" or not case.get("masked"):
+        assert not any(m["source"] in ("customers.phone",) for m in answer.masking) or \
+            case["role"] not in ("steward",)
+
+
+def test_masked_value_is_no_oracle(sessions: dict[str, pipeline.Session], gold: Any) -> None:
+    """Filtering on a real phone number finds nothing for the analyst: the mask applies
+    inside WHERE too, so masked data cannot be recovered by guessing."""
+    phone = gold("SELECT phone FROM customers WHERE customer_id = 1")[0][0]
+    sql = f"SELECT count(*) FROM customers WHERE phone = '{phone}'"
+    assert pipeline.run_sql(sessions["analyst"], sql).rows == [(0,)]
+    assert pipeline.run_sql(sessions["steward"], sql).rows == [(1,)]
+
+
+def test_steward_reports_no_masking(sessions: dict[str, pipeline.Session]) -> None:
+    answer = pipeline.run_sql(sessions["steward"], "SELECT phone, email FROM customers LIMIT 5")
+    assert answer.masking == [] and not any("masked" in n for n in answer.notes)
+    assert all(re.fullmatch(r"1\d{10}", r[0]) for r in answer.rows)
+
+
+def test_masking_is_reported_in_notes(sessions: dict[str, pipeline.Session]) -> None:
+    answer = pipeline.run_sql(sessions["analyst"], "SELECT upper(phone) AS p FROM customers")
+    assert "masked for role analyst: p (customers.phone, partial)" in answer.notes
+
+
+def test_shown_sql_is_the_checked_sql_not_the_secure_rewrite(
+        sessions: dict[str, pipeline.Session]) -> None:
+    """The answer shows the query as the user wrote it; the secure views (which hold the
+    mask key for hash masks) are internal."""
+    answer = pipeline.run_sql(sessions["hasher"], "SELECT phone FROM customers LIMIT 3")
+    assert "sha256" not in answer.sql and answer.sql.startswith("SELECT phone FROM customers")
+    key = sessions["hasher"].access.key
+    assert len(key) == 32 and key not in answer.sql
+
+
+def test_hash_key_file_is_private_and_stable(tmp_path: Path, sample_db_path: Path,
+                                             shared_cache_dir: Path,
+                                             policy_schemas: Path) -> None:
+    key_file = tmp_path / "state" / "mask.key"
+    settings = Settings(db=str(sample_db_path), cache_dir=shared_cache_dir,
+                        schemas_dir=policy_schemas, role="hasher", mask_key_file=key_file)
+    values = []
+    for _ in range(2):
+        with pipeline.open_session(settings) as session:
+            values.append(pipeline.run_sql(session, "SELECT phone FROM customers "
+                                                    "ORDER BY customer_id LIMIT 3").rows)
+    assert values[0] == values[1]
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key_file.write_text("another-key\n")
+    with pipeline.open_session(settings) as session:
+        changed = pipeline.run_sql(session, "SELECT phone FROM customers "
+                                            "ORDER BY customer_id LIMIT 3").rows
+    assert changed != values[0]
+
+
+# --- choosing roles ----------------------------------------------------------------------
+
+
+def test_default_role_is_the_most_restricted(sessions: dict[str, pipeline.Session]) -> None:
+    catalog = sessions["analyst"].catalog
+    assert policy.default_role(catalog) == "no_customers"  # a denied table outweighs masks
+    shop_only = Catalog(name="shop", tables=catalog.tables,
+                        roles={k: catalog.roles[k] for k in ("steward", "analyst")})
+    assert policy.default_role(shop_only) == "analyst"
+
+
+def test_shop_default_role_is_analyst(sample_db_path: Path, shared_cache_dir: Path) -> None:
+    settings = Settings(db=str(sample_db_path), cache_dir=shared_cache_dir)
+    with pipeline.open_session(settings) as session:
+        assert session.access.role == "analyst"
+        assert session.access.masks == {"customers.phone": "partial",
+                                        "customers.email": "partial",
+                                        "customers.id_number": "partial"}
+        assert session.access.denied_columns == {"customers.birth_date"}
+        shown = session.drafting_catalog.table("customers")
+        assert shown is not None and shown.column("birth_date") is None
+        assert session.catalog.table("customers").column("birth_date") is not None  # type: ignore[union-attr]
+
+
+def test_explicit_default_wins() -> None:
+    catalog = _tiny(roles={"open": Role("open", default=True, unmask=["*"]),
+                           "closed": Role("closed")})
+    assert policy.default_role(catalog) == "open"
+
+
+def test_unknown_role_and_user_limits() -> None:
+    catalog = _tiny(roles={"steward": Role("steward", users=["alice"])})
+    with pytest.raises(ConfigError, match="no role 'boss'"):
+        policy.for_role(catalog, "boss")
+    with pytest.raises(ConfigError, match="limited to alice"):
+        policy.for_role(catalog, "steward", user="mallory")
+    assert policy.for_role(catalog, "steward", user="alice").role == "steward"
+
+
+def test_no_roles_means_one_default_role() -> None:
+    catalog = _tiny()
+    assert policy.role_names(catalog) == ["default"]
+    access = policy.for_role(catalog)
+    assert access.masks == {"t.secret": "redact"} and access.role == "default"
+
+
+def _tiny(roles: dict[str, Role] | None = None) -> Catalog:
+    table = Table("t", [Column("id", "INTEGER"), Column("secret", "VARCHAR",
+                                                        tags={"mask": "redact"})])
+    return Catalog(name="tiny", tables={"t": table}, roles=roles or {})
+
+
+# --- the policy file is checked ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"tables": {"customers": {"columns": {"phone": {"mask": "blur"}}}}}, "mask must be one of"),
+    ({"tables": {"customers": {"columns": {"phone": {"deny": "yes"}}}}}, "deny must be true"),
+    ({"roles": {"x": {"columns": {"customers.nope": {"mask": "hash"}}}}}, "customers.nope"),
+    ({"roles": {"x": {"row_filters": {"nope": "1 = 1"}}}}, "table 'nope'"),
+    ({"roles": {"x": {"unmask": ["customers.nope"]}}}, "customers.nope"),
+    ({"roles": {"x": {"grant": "all"}}}, "unknown key 'grant'"),
+    ({"roles": {"x": {"row_filters": {"orders": "no_such_column = 1"}}}}, "row filter"),
+    ({"roles": {"x": {"row_filters": {"orders": "1 = 1; DROP TABLE orders"}}}}, "row filter"),
+])
+def test_policy_file_errors(change: dict[str, Any], message: str, tmp_path: Path,
+                            sample_db_path: Path, shared_cache_dir: Path) -> None:
+    data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
+    for key, value in change.items():
+        if key == "tables":
+            for table, spec in value.items():
+                for column, rules in spec["columns"].items():
+                    data["tables"][table]["columns"][column].update(rules)
+        else:
+            data[key] = value
+    (tmp_path / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True),
+                                        encoding="utf-8")
+    settings = Settings(db=str(sample_db_path), cache_dir=shared_cache_dir,
+                        schemas_dir=tmp_path, role="x" if "roles" in change else None)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        pipeline.open_session(settings).close()
+
+
+# --- the CLI, the audit log and the shell --------------------------------------------------
+
+
+def test_cli_role_json_and_audit(isolated_env: Any, sample_db_path: Path) -> None:
+    import json
+
+    sql = "SELECT name, upper(phone) AS p FROM customers ORDER BY customer_id LIMIT 2"
+    analyst = isolated_env.run("sql", sql, "--db", str(sample_db_path), "-f", "json")
+    assert analyst.returncode == 0, analyst.stderr
+    data = json.loads(analyst.stdout)
+    assert data["role"] == "analyst"
+    assert data["masking"] == [{"column": "p", "source": "customers.phone", "mode": "partial"}]
+    assert all("****" in row[1] for row in data["rows"])
+    steward = isolated_env.run("sql", sql, "--db", str(sample_db_path), "-f", "json",
+                               "--role", "steward")
+    assert json.loads(steward.stdout)["masking"] == []
+    refused = isolated_env.run("sql", "SELECT birth_date FROM customers", "--db",
+                               str(sample_db_path))
+    assert refused.returncode == 3
+    assert "customers.birth_date is not available to role analyst" in refused.stderr
+    bad = isolated_env.run("ask", "how many customers", "--db", str(sample_db_path),
+                           "--role", "boss")
+    assert bad.returncode == 2 and "no role 'boss'" in bad.stderr
+    log = isolated_env.run("audit", "-f", "json")
+    records = [json.loads(line) for line in log.stdout.splitlines()] if log.stdout.startswith(
+        "{") else json.loads(log.stdout)
+    by_role = {(r["role"], r["decision"]): r for r in records}
+    assert by_role[("analyst", "accepted")]["masking"][0]["source"] == "customers.phone"
+    assert by_role[("steward", "accepted")]["masking"] == []
+    assert by_role[("analyst", "refused")]["rule"] == "denied"
+
+
+def test_cli_ask_as_analyst_masks_and_hides(isolated_env: Any, sample_db_path: Path) -> None:
+    import json
+
+    out = isolated_env.run("ask", "list the name and phone of customers in Shanghai", "--db",
+                           str(sample_db_path), "-f", "json", "--drafter", "offline")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    phones = [row[data["columns"].index("phone")] for row in data["rows"]]
+    assert phones and all(re.fullmatch(r"1\d\d\*{4}\d{4}", p) for p in phones)
+    question = "earliest birth date of customers"
+    hidden = isolated_env.run("ask", question, "--db", str(sample_db_path), "--drafter",
+                              "offline")
+    assert hidden.returncode == 6 and "birth" in hidden.stderr  # not visible to the analyst
+    steward = isolated_env.run("ask", question, "--db", str(sample_db_path),
+                               "--drafter", "offline", "--role", "steward", "-f", "json")
+    assert steward.returncode == 0, steward.stderr
+
+
+def test_shell_role_command(isolated_env: Any, sample_db_path: Path) -> None:
+    script = ("\\role\n"
+              "SELECT phone FROM customers ORDER BY customer_id LIMIT 1\n"
+              "\\role steward\n"
+              "SELECT phone FROM customers ORDER BY customer_id LIMIT 1\n"
+              "\\describe customers\n")
+    proc = isolated_env.run("shell", "--db", str(sample_db_path), "-f", "csv", input=script)
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr
+    assert "role analyst" in out and "masked: customers.phone (partial)" in out
+    assert "not available: customers.birth_date" in out
+    lines = out.splitlines()
+    masked = [line for line in lines if re.fullmatch(r"1\d\d\*{4}\d{4}", line)]
+    clear = [line for line in lines if re.fullmatch(r"1\d{10}", line)]
+    assert len(masked) == 1 and len(clear) == 1
+    assert "role steward" in out and "birth_date" in out.split("role steward", 1)[1]
