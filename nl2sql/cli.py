@@ -308,6 +308,10 @@ def scan_pii(
     fmt: FormatOption = "table",
     sample: Annotated[int, typer.Option(
         "--sample", help="Rows sampled per column.", min=1)] = 1000,
+    write: Annotated[Path | None, typer.Option(
+        "--write", help="Add the findings to this semantic-layer YAML (pii: keys, "
+                        "tags.pii_mentions for free text) for review; keeps comments and "
+                        "every value already set.")] = None,
 ) -> None:
     """Find columns holding personal data: phones, e-mails, resident IDs, bank cards,
     IP and postal addresses, names, birth dates — also inside free text.
@@ -315,15 +319,28 @@ def scan_pii(
     Examples are masked (138****5678).
 
     Example: nl2sql scan-pii --format json --sample 500
+
+    Example: nl2sql scan-pii --write schemas/shop.yaml
     """
     with _errors(fmt):
         _check_format(fmt, ("table", "csv", "json", "markdown"))
-        findings = _scan_pii(_settings(db=db), sample, quiet=fmt != "table")
-        _print_findings(findings, fmt)
+        findings, written = _scan_pii(_settings(db=db), sample, quiet=fmt != "table", write=write)
+        _print_findings(findings, fmt, written)
+        if written is not None and fmt != "json":
+            _print_written(written, fmt)
 
 
-def _scan_pii(settings: Settings, sample: int, quiet: bool) -> Any:
-    from nl2sql import pii, pipeline
+def _print_written(report: Any, fmt: str) -> None:
+    """What --write did; on stderr for csv/markdown so standard output stays one table."""
+    from nl2sql.pii_write import report_lines
+
+    for line in report_lines(report):
+        typer.echo(line, err=fmt in ("csv", "markdown"))
+
+
+def _scan_pii(settings: Settings, sample: int, quiet: bool,
+              write: Path | None = None) -> tuple[Any, Any]:
+    from nl2sql import pii, pii_write, pipeline
     from nl2sql.introspect import introspect
     from nl2sql.source import connect, resolve
 
@@ -335,14 +352,17 @@ def _scan_pii(settings: Settings, sample: int, quiet: bool) -> Any:
         catalog = introspect(source, con, settings.cache_dir)
     finally:
         con.close()
-    return pii.scan(source, catalog, settings.cache_dir, sample=sample)
+    target = pii_write.load_target(write, catalog.name) if write else None  # refuse before scanning
+    findings = pii.scan(source, catalog, settings.cache_dir, sample=sample)
+    return findings, (pii_write.write_findings(target, findings) if target else None)
 
 
-def _print_findings(findings: Any, fmt: str) -> None:
+def _print_findings(findings: Any, fmt: str, written: Any = None) -> None:
     from nl2sql import pii, render
 
     if fmt == "json":
-        typer.echo(render.to_json({"columns": [f.to_json() for f in findings]}))
+        data = {"columns": [f.to_json() for f in findings]}
+        typer.echo(render.to_json(data | (written.to_json() if written is not None else {})))
         return
     rows = pii.findings_rows(findings)
     if fmt == "csv":

@@ -596,3 +596,59 @@ def findings_rows(findings: list[ColumnFinding]) -> list[list[str]]:
 
 
 REPORT_COLUMNS = ["table", "column", "kinds", "share", "confidence", "evidence", "examples"]
+
+
+# --------------------------------------------------------------------------------------
+# Precision and recall on labelled values
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KindScore:
+    """How ``detect`` did on one kind over a labelled set (with the values it got wrong)."""
+
+    kind: str
+    tp: int
+    fp: int
+    fn: int
+    false_positives: tuple[str, ...] = ()
+    false_negatives: tuple[str, ...] = ()
+
+    @property
+    def precision(self) -> float:
+        """Share of reported values that hold the kind (1.0 when nothing was reported)."""
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        """Share of values holding the kind that were reported (1.0 when there were none)."""
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+
+def score(entries: Iterable[dict[str, Any]]) -> dict[str, KindScore]:
+    """Per-kind true/false positives and false negatives of ``detect`` on labelled entries.
+
+    Each entry is ``{"value": ..., "kinds": [...], "column": optional name}`` as in
+    ``tests/fixtures/pii_values.yaml``; one place computes this so the test that holds the
+    floors and ``benchmarks/bench_pii.py`` that prints the table cannot drift apart.
+
+    >>> s = score([{"value": "13812345678", "kinds": ["phone"]}, {"value": "ORD13812345678", "kinds": []}])
+    >>> s["phone"].tp, s["phone"].fp, s["phone"].fn
+    (1, 0, 0)
+    """
+    tp = dict.fromkeys(KINDS, 0)
+    fps: dict[str, list[str]] = {kind: [] for kind in KINDS}
+    fns: dict[str, list[str]] = {kind: [] for kind in KINDS}
+    for entry in entries:
+        value = str(entry["value"])
+        expected = set(entry["kinds"])
+        got = detect(value, column=entry.get("column"))
+        for kind in KINDS:
+            if kind in expected and kind in got:
+                tp[kind] += 1
+            elif kind in got:
+                fps[kind].append(value)
+            elif kind in expected:
+                fns[kind].append(value)
+    return {kind: KindScore(kind, tp[kind], len(fps[kind]), len(fns[kind]),
+                            tuple(fps[kind]), tuple(fns[kind])) for kind in KINDS}
