@@ -243,6 +243,7 @@ def eval_(
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
     show: Annotated[str, typer.Option(
         "--show", help="Also list questions that were: none, failed (wrong/declined) or all.")] = "none",
+    role: RoleOption = None,
 ) -> None:
     """Run a question set and compare execution results with its gold SQL.
 
@@ -258,7 +259,7 @@ def eval_(
         _check_format(fmt, ("table", "json"))
         named, cases = evaluate.load_cases(questions)
         database = db or evaluate.resolve_database(named, questions, PROJECT_ROOT)
-        settings = _settings(db=database, drafter=drafter, row_limit=100_000)
+        settings = _settings(db=database, drafter=drafter, row_limit=100_000, role=role)
         with _open(settings, quiet=fmt != "table") as session:
             report = evaluate.run(cases, lambda q: pipeline.ask(session, q),
                                   lambda s: pipeline.run_sql(session, s))
