@@ -360,6 +360,34 @@ def _timed(rounds: int, items: list[Any], fn: Callable[[Any], object]) -> list[f
     return samples
 
 
+# Queries that read masked and filtered columns, for the cost of the access policy.
+POLICY_SQL = [
+    "SELECT name, upper(phone) AS p, email FROM customers WHERE city = 'Shanghai'",
+    "WITH c AS (SELECT customer_id, phone FROM customers) SELECT o.order_id, c.phone "
+    "FROM orders AS o JOIN c ON c.customer_id = o.customer_id",
+    "SELECT phone FROM customers UNION ALL SELECT email FROM customers",
+    "SELECT * EXCLUDE (birth_date) FROM customers",
+]
+
+
+def bench_policy(catalog: Any, limits: Any, rounds: int) -> list[Measurement]:
+    """guard.check on queries touching personal data: no policy, steward, analyst (deny
+    check, secure-view rewrite and lineage). Same run, so the ratio is what counts."""
+    from nl2sql import guard, policy
+
+    analyst = policy.for_role(catalog, "analyst")
+    steward = policy.for_role(catalog, "steward")
+    plain = _timed(rounds, POLICY_SQL, lambda sql: guard.check(sql, catalog, limits))
+    base = statistics.median(plain)
+    rows = [Measurement("policy: guard.check, no policy", plain)]
+    for name, access in (("steward", steward), ("analyst", analyst)):
+        samples = _timed(rounds, POLICY_SQL,
+                         lambda sql, a=access: guard.check(sql, catalog, limits, access=a))
+        rows.append(Measurement(f"policy: guard.check as {name}", samples,
+                                note=f"{statistics.median(samples) / base:.2f}x no policy"))
+    return rows
+
+
 def bench_per_question(sample: Path, work: Path, rounds: int) -> list[Measurement]:
     from nl2sql import context, guard, pipeline, prompt
     from nl2sql.errors import NL2SQLError
@@ -398,6 +426,7 @@ def bench_per_question(sample: Path, work: Path, rounds: int) -> list[Measuremen
         results = [
             Measurement("per question: guard.check", _timed(
                 rounds, [c.sql for c in cases], lambda sql: guard.check(sql, catalog, policy))),
+            *bench_policy(catalog, policy, rounds),
             Measurement("per question: context + prompt (en)",
                         _timed(rounds, [c.en for c in cases], ctx_prompt)),
             Measurement("per question: context + prompt (zh)",
