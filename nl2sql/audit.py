@@ -69,7 +69,8 @@ from nl2sql.values import Answer
 VERSION = 1
 COMMANDS = ("ask", "sql", "shell")
 FORMATS = ("table", "json", "csv", "markdown")
-LIST_COLUMNS = ("time", "user", "command", "decision", "query", "rows", "elapsed_ms")
+LIST_COLUMNS = ("time", "user", "role", "command", "decision", "query", "rows", "masked",
+                "elapsed_ms")
 
 
 @dataclass
@@ -385,10 +386,12 @@ def list_row(record: dict[str, Any], width: int | None = 60) -> list[str]:
     moment = str(record.get("time", ""))
     if width:  # listings for people: "2026-01-01 09:30:00Z"
         moment = moment[:19].replace("T", " ") + "Z" if len(moment) >= 19 else moment
-    return [moment, str(record.get("user", "")),
+    masked = sorted({str(m.get("source")) for m in record.get("masking") or []})
+    return [moment, str(record.get("user", "")), str(record.get("role") or ""),
             str(record.get("command", "")), str(record.get("decision", "")),
             _shorten(str(query), width) if width else str(query),
-            "" if rows is None else str(rows), "" if elapsed is None else f"{elapsed:g}"]
+            "" if rows is None else str(rows), " ".join(masked),
+            "" if elapsed is None else f"{elapsed:g}"]
 
 
 def to_csv(records: list[dict[str, Any]]) -> str:

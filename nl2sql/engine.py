@@ -136,10 +136,12 @@ class Engine:
         import sys
 
         # A fresh interpreter (never a fork of a process holding DuckDB), in its own session
-        # so the terminal's Ctrl-C reaches only us; we stop it ourselves.
+        # so the terminal's Ctrl-C reaches only us; we stop it ourselves. Isolated (-I): the
+        # current directory is not on its path, so a stray inspect.py or json.py where the
+        # user happens to stand is never imported into the worker, nor are PYTHON* variables.
         parent, child = multiprocessing.Pipe()
         process = subprocess.Popen(
-            [sys.executable, "-m", "nl2sql.sandbox", str(child.fileno())],
+            [sys.executable, "-I", "-m", "nl2sql.sandbox", str(child.fileno())],
             pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
         child.close()

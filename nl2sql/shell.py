@@ -304,6 +304,46 @@ def _describe(state: State, arg: str) -> None:
                             f"{', '.join(hidden)}", style="dim", markup=False)
 
 
+@command("pii", "\\pii [SAMPLE]", "scan the database for personal data (as nl2sql scan-pii)")
+def _pii(state: State, arg: str) -> None:
+    from rich.table import Table
+
+    from nl2sql import pii
+
+    sample = _count(arg, 1000)
+    session = state.session
+    findings = pii.scan(session.source, session.catalog, session.settings.cache_dir,
+                        sample=sample)
+    for finding in findings:  # even masked, examples of what the role may not see stay out
+        if (finding.table in session.access.denied_tables
+                or f"{finding.table}.{finding.column}" in session.access.denied_columns):
+            finding.examples = ["(not available to role " + session.access.role + ")"]
+    table = Table(*pii.REPORT_COLUMNS, header_style="bold", title="personal data")
+    for row in pii.findings_rows(findings):
+        table.add_row(*row)
+    state.console.print(table)
+
+
+@command("audit", "\\audit [N]", "the last N audit-log records (default 10), yours included")
+def _audit(state: State, arg: str) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    records = list(audit.read(state.session.settings.audit_log))[-_count(arg, 10):]
+    table = Table(*audit.LIST_COLUMNS, header_style="bold", title="audit log")
+    for record in records:
+        table.add_row(*(Text(cell) for cell in audit.list_row(record)))
+    state.console.print(table)
+
+
+def _count(arg: str, default: int) -> int:
+    if not arg:
+        return default
+    if not arg.isdigit() or int(arg) < 1:
+        raise ConfigError(f"expected a positive number, not {arg!r}")
+    return int(arg)
+
+
 @command("role", "\\role [NAME]", "the access-policy role: what it masks and hides; switch role")
 def _role(state: State, arg: str) -> None:
     from nl2sql import policy

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,17 @@ def test_a_killed_worker_is_replaced(engine: Engine) -> None:
     # A worker found dead between queries is replaced before the next query runs.
     assert engine.run(raw("SELECT 2")).rows == [(2,)]
     assert engine._process.poll() is None
+
+
+def test_worker_ignores_modules_in_the_current_directory(isolated_env: Any,
+                                                         sample_db_path: Path) -> None:
+    """A json.py or inspect.py where the user stands is never imported by the worker."""
+    marker = isolated_env.cwd / "imported.txt"
+    for name in ("inspect", "json", "duckdb"):
+        (isolated_env.cwd / f"{name}.py").write_text(
+            f"open({str(marker)!r}, 'a').write({name!r})\nraise SystemExit(3)\n")
+    result = isolated_env.run("sql", "SELECT count(*) AS n FROM customers", "--db",
+                              str(sample_db_path), "-f", "csv")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].isdigit()
+    assert not marker.exists()

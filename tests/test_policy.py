@@ -310,3 +310,20 @@ def test_shell_role_command(isolated_env: Any, sample_db_path: Path) -> None:
     clear = [line for line in lines if re.fullmatch(r"1\d{10}", line)]
     assert len(masked) == 1 and len(clear) == 1
     assert "role steward" in out and "birth_date" in out.split("role steward", 1)[1]
+
+
+def test_shell_pii_and_audit_commands(isolated_env: Any, sample_db_path: Path) -> None:
+    script = ("SELECT count(*) AS n FROM customers\n"
+              "\\audit 1\n"
+              "\\pii 300\n")
+    proc = isolated_env.run("shell", "--db", str(sample_db_path), "-f", "csv", input=script,
+                            env={"COLUMNS": "400"})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    audit_part = out.split("audit log", 1)[1].split("personal data", 1)[0]
+    assert "SELECT COUNT(*) AS n FROM customers" in audit_part and "analyst" in audit_part
+    scan_part = out.split("personal data", 1)[1]
+    for column in ("phone", "email", "id_number", "birth_date"):
+        assert column in scan_part
+    assert "(not available to role analyst)" in scan_part  # birth_date examples withheld
+    assert not re.search(r"\b(19|20)\d\d-\*\*", scan_part)
