@@ -455,6 +455,59 @@ def _print_audit(records: list[dict[str, Any]], fmt: str) -> None:
         console.print(f"{len(records)} records", style="dim")
 
 
+@app.command("catalog")
+def catalog_(
+    db: DbOption = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="markdown (default), html (one self-contained page) or json "
+                               "(the document model).")] = "markdown",
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write to this file (replaced atomically) instead of standard "
+                               "output.")] = None,
+) -> None:
+    """Write the data dictionary: every table and column with type, description, keys,
+    profile, personal-data tags and what each role may see.
+
+    Values of personal-data columns, and of columns masked or denied for any role, are
+    never shown.
+
+    Example: nl2sql catalog --format html --output shop.html
+    """
+    import datetime as dt
+
+    from nl2sql import datadict
+
+    with _errors(fmt):
+        _check_format(fmt, datadict.FORMATS)
+        settings = _settings(db=db)
+        doc = datadict.build(_semantic_catalog(settings), dt.datetime.now(dt.UTC))
+        text = datadict.render(doc, fmt)
+        if output is None:
+            sys.stdout.write(text)
+            return
+        datadict.write_file(output, text)
+        typer.echo(f"wrote the data dictionary of {doc['database']['name']} "
+                   f"({doc['summary']['tables']} tables) to {output}", err=True)
+
+
+def _semantic_catalog(settings: Settings) -> Any:
+    """Introspection plus the semantic layer, without the query engine or a chosen role:
+    the dictionary shows every role."""
+    from nl2sql import pipeline, semantic
+    from nl2sql.introspect import introspect
+    from nl2sql.source import connect, resolve
+
+    if pipeline.ensure_sample_db(settings.db):
+        typer.echo(f"built the sample database at {settings.db}", err=True)
+    source = resolve(settings.db)
+    con = connect(source, settings.cache_dir)
+    try:
+        raw = introspect(source, con, settings.cache_dir)
+    finally:
+        con.close()
+    return semantic.apply(raw, settings.schemas_dir)
+
+
 @app.command("sample-db")
 def sample_db(
     scale: Annotated[float, typer.Option("--scale", help="1 ≈ 20,000 orders; 50 ≈ 1M.",
