@@ -344,6 +344,26 @@ def _count(arg: str, default: int) -> int:
     return int(arg)
 
 
+@command("catalog", "\\catalog [FILE.html|.md|.json]",
+         "the data dictionary (as nl2sql catalog): print it, or write it to a file")
+def _catalog(state: State, arg: str) -> None:
+    import datetime as dt
+
+    from nl2sql import datadict
+
+    doc = datadict.build(state.session.catalog, dt.datetime.now(dt.UTC))
+    if not arg:
+        state.console.print(datadict.to_markdown(doc), markup=False, highlight=False)
+        return
+    path = Path(arg).expanduser()
+    formats = {".html": "html", ".htm": "html", ".md": "markdown", ".json": "json"}
+    fmt = formats.get(path.suffix.lower())
+    if fmt is None:
+        raise ConfigError(f"\\catalog writes .html, .md or .json files, not {path.name!r}")
+    datadict.write_file(path, datadict.render(doc, fmt))
+    state.console.print(f"wrote the data dictionary to {path}", style="dim", markup=False)
+
+
 @command("role", "\\role [NAME]", "the access-policy role: what it masks and hides; switch role")
 def _role(state: State, arg: str) -> None:
     from nl2sql import policy

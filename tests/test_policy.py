@@ -327,3 +327,13 @@ def test_shell_pii_and_audit_commands(isolated_env: Any, sample_db_path: Path) -
         assert column in scan_part
     assert "(not available to role analyst)" in scan_part  # birth_date examples withheld
     assert not re.search(r"\b(19|20)\d\d-\*\*", scan_part)
+
+
+def test_shell_catalog_command(isolated_env: Any, sample_db_path: Path) -> None:
+    target = isolated_env.cwd / "dictionary.html"
+    script = f"\\catalog\n\\catalog {target}\n\\catalog out.txt\n"
+    proc = isolated_env.run("shell", "--db", str(sample_db_path), input=script)
+    assert proc.returncode == 0, proc.stderr
+    assert "# Data dictionary: shop" in proc.stdout and "masked (partial)" in proc.stdout
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert "writes .html, .md or .json files" in proc.stdout + proc.stderr
