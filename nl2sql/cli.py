@@ -526,6 +526,77 @@ def sample_db(
         typer.echo(str(target))
 
 
+@app.command()
+def extract(
+    source: Annotated[str, typer.Option(
+        "--from", help="The text to read: TABLE.COLUMN of the source database.")],
+    spec: Annotated[str, typer.Option(
+        "--spec", help="The fields to extract: a spec YAML file, or the name of one in "
+                       "schemas/extract/ (review_insights, ticket_qa, pii_mentions).")],
+    db: DbOption = None,
+    key: Annotated[str | None, typer.Option(
+        "--key", help="The column that identifies a row (default: the primary key).")] = None,
+    into: Annotated[str | None, typer.Option(
+        "--into", help="The table to write in the workspace (default: the spec's name).")] = None,
+    where: Annotated[str | None, typer.Option(
+        "--where", help="Only rows meeting this SQL condition (checked by the guard).")] = None,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", help="Only the first N rows by key.", min=1)] = None,
+    concurrency: Annotated[int, typer.Option(
+        "--concurrency", help="Model requests in flight at once.", min=1, max=256)] = 8,
+    budget_tokens: Annotated[int | None, typer.Option(
+        "--budget-tokens", help="Stop before the run's tokens (in + out) would exceed this.",
+        min=1)] = None,
+    sample: Annotated[int | None, typer.Option(
+        "--sample", help="Extract N rows spread over the selection and show them beside "
+                         "their text; writes no table (answers are cached).", min=1)] = None,
+    workspace: Annotated[Path | None, typer.Option(
+        "--workspace", help="The workspace DuckDB file (default: NL2SQL_WORKSPACE, else one "
+                            "per database under $XDG_DATA_HOME/nl2sql/workspace).")] = None,
+    retry_invalid: Annotated[bool, typer.Option(
+        "--retry-invalid", help="Ask again for rows whose answer was invalid.")] = False,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Rebuild the table when it was made with a different spec.")] = False,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
+    """Turn free text into a table of typed fields with the model: sentiment, labels,
+    flags, dates, personal-data mentions, one row per source key, with provenance.
+
+    Results go to a separate workspace file (the database stays read-only) that questions
+    read, so `nl2sql ask` works on the new table right away. Reruns skip finished rows
+    and reuse cached answers. Without OPENAI_API_KEY only detector fields (pii.*) are
+    filled.
+
+    Example: nl2sql extract --from reviews.review_text --key review_id --spec review_insights --sample 20
+
+    Example: nl2sql extract --from support_tickets.transcript --spec ticket_qa --budget-tokens 900000
+    """
+    from nl2sql import pipeline
+    from nl2sql.errors import ModelError
+    from nl2sql.extract import report, runner
+
+    with _errors(fmt):
+        _check_format(fmt, ("table", "json"))
+        settings = _settings(db=db, workspace=workspace)
+        if pipeline.ensure_sample_db(settings.db) and fmt == "table":
+            typer.echo(f"built the sample database at {settings.db}", err=True)
+        request = runner.Request(
+            source=source, spec=spec, key=key, into=into, where=where, limit=limit,
+            concurrency=concurrency, budget_tokens=budget_tokens, sample=sample,
+            retry_invalid=retry_invalid, replace=replace)
+        job = runner.prepare(settings, request)
+        with report.progress_bar(fmt == "table") as on_progress:
+            outcome = runner.run(job, on_progress)
+        failed = outcome.summary.status.get("failed", 0)
+        message = (f"{failed:,} rows failed ({outcome.summary.last_failure}); run the same "
+                   "command again to retry them")
+        if failed and fmt == "json":  # one JSON document: the error carries the summary
+            raise ModelError(message, summary=outcome.summary.to_json())
+        report.print_outcome(outcome, fmt)
+        if failed:
+            raise ModelError(message)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     command: Callable[..., Any] = typer.main.get_command(app)

@@ -147,7 +147,7 @@ class Engine:
         child.close()
         self._process, self._channel = process, parent
         parent.send(({"kind": self.source.kind, "location": self.source.location,
-                      "alias": self.source.alias},
+                      "alias": self.source.alias, "workspace": self.source.workspace},
                      {"timeout": self.limits.timeout, "max_rows": self.limits.max_rows,
                       "memory_limit": self.limits.memory_limit, "threads": self.limits.threads},
                      str(self.cache_dir)))

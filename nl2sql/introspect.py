@@ -41,13 +41,18 @@ def fingerprint(con: duckdb.DuckDBPyConnection, source: Source) -> str:
         [source.alias],
     ).fetchall()
     stat = os.stat(source.location)
-    payload = json.dumps([CACHE_VERSION, rows, constraints, stat.st_size, stat.st_mtime_ns],
+    from nl2sql.extract.workspace import fingerprint_part
+
+    payload = json.dumps([CACHE_VERSION, rows, constraints, stat.st_size, stat.st_mtime_ns,
+                          *fingerprint_part(con, source)],
                          default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
 def _cache_file(cache_dir: Path, source: Source) -> Path:
-    key = hashlib.sha256(source.location.encode()).hexdigest()[:24]
+    # With and without the extraction workspace are two catalogs: keep both warm.
+    where = source.location + (f"\0{source.workspace}" if source.workspace else "")
+    key = hashlib.sha256(where.encode()).hexdigest()[:24]
     return cache_dir / "catalogs" / f"{key}.json"
 
 
@@ -86,6 +91,9 @@ def introspect(source: Source, con: duckdb.DuckDBPyConnection, cache_dir: Path) 
     if cached is not None:
         return cached
     tables = reflect(source)
+    from nl2sql.extract.workspace import catalog_tables
+
+    tables.update(catalog_tables(con, source, tables))  # the extracted tables, if any
     referenced = {fk.ref_table.lower() for t in tables.values() for fk in t.foreign_keys}
     for table in tables.values():
         profile_table(con, table, lookup=table.name.lower() in referenced)

@@ -68,7 +68,9 @@ def ensure_sample_db(db: str) -> bool:
 def open_session(settings: Settings, chat_client: ChatClient | None = None) -> Session:
     """Resolve and attach the database, introspect it (cached) and confine the engine."""
     started = time.perf_counter()
-    source = resolve(settings.db)
+    from nl2sql.extract.workspace import for_questions
+
+    source = for_questions(resolve(settings.db), settings)  # extracted tables, read-only
     con = connect(source, settings.cache_dir)
     try:
         raw = introspect(source, con, settings.cache_dir)

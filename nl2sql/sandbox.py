@@ -77,15 +77,17 @@ def serve(channel: Connection) -> None:
             return
         if request is None:
             return
-        channel.send(_run(con, src.alias, *request))
+        channel.send(_run(con, src, *request))
 
 
-def _run(con: Any, alias: str, sql: str, max_rows: int) -> tuple[str, Any]:
+def _run(con: Any, src: Any, sql: str, max_rows: int) -> tuple[str, Any]:
     import duckdb
+
+    from nl2sql.source import use
 
     cursor = con.cursor()
     try:
-        cursor.execute(f'USE "{alias}"')  # a cursor starts in the default catalog
+        use(cursor, src)  # a cursor starts in the default catalog, without the search path
         cursor.execute(sql)
         rows = cursor.fetchmany(max_rows + 1)
         description = [(d[0], str(d[1])) for d in cursor.description or []]

@@ -33,6 +33,12 @@ def _default_audit_log() -> Path:
     return Path(base) / "nl2sql" / "audit.jsonl"
 
 
+def _default_workspace_dir() -> Path:
+    """Extraction workspaces are the user's derived data: $XDG_DATA_HOME, per user."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "nl2sql" / "workspace"
+
+
 def _default_mask_key_file() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "nl2sql" / "mask.key"
@@ -57,6 +63,12 @@ class Settings:
     cache_dir: Path = field(default_factory=_default_cache_dir)
     schemas_dir: Path = PROJECT_ROOT / "schemas"
     audit_log: Path = field(default_factory=_default_audit_log)
+    # nl2sql extract: a workspace .duckdb file, or a folder with one file per database
+    # (default: one file per database in workspace_dir); prices in USD per 1M tokens.
+    workspace: Path | None = None
+    workspace_dir: Path = field(default_factory=_default_workspace_dir)
+    price_input: float = 0.0
+    price_output: float = 0.0
     # Access policy (schemas/*.yaml ``roles:``): None means the most restricted role.
     role: str | None = None
     # Secret for ``mask: hash`` (created on first use, mode 0600): hashes stay joinable
@@ -89,6 +101,9 @@ ENV_VARS: dict[str, str] = {
     "NL2SQL_CACHE_DIR": "cache_dir",
     "NL2SQL_SCHEMAS": "schemas_dir",
     "NL2SQL_AUDIT_LOG": "audit_log",
+    "NL2SQL_WORKSPACE": "workspace",
+    "NL2SQL_PRICE_INPUT": "price_input",
+    "NL2SQL_PRICE_OUTPUT": "price_output",
     "NL2SQL_ROLE": "role",
     "NL2SQL_MASK_KEY_FILE": "mask_key_file",
 }
@@ -125,7 +140,7 @@ def _convert(name: str, raw: str) -> Any:
             value: Any = int(raw)
         elif kind == "float":
             value = float(raw)
-        elif kind == "Path":
+        elif kind in ("Path", "Path | None"):
             value = Path(raw).expanduser()
         else:
             value = raw
@@ -153,6 +168,11 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError(f"memory limit must look like 512MB or 2GB, not {settings.memory_limit!r}")
     if not 1 <= settings.threads <= 256:
         raise ConfigError(f"threads must be between 1 and 256, not {settings.threads}")
+    for name in ("price_input", "price_output"):
+        value = getattr(settings, name)
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{name.replace('_', ' ')} must be a non-negative number of USD per "
+                              f"million tokens, not {value}")
     if settings.base_url:
         parsed = urlsplit(settings.base_url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:

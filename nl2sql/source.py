@@ -30,10 +30,17 @@ class Source:
     kind: str
     location: str
     alias: str
+    # The extraction workspace (nl2sql extract), attached read-only beside the source
+    # so questions can read the extracted tables; None when there is none.
+    workspace: str | None = None
 
     @property
     def path(self) -> Path:
         return Path(self.location)
+
+    @property
+    def workspace_alias(self) -> str:
+        return "workspace" if self.alias != "workspace" else "nl2sql_workspace"
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -124,11 +131,36 @@ def connect(source: Source, cache_dir: Path) -> duckdb.DuckDBPyConnection:
         else:
             options = "READ_ONLY"
         con.execute(f"ATTACH '{_quote(source.location)}' AS \"{source.alias}\" ({options})")
-        con.execute(f'USE "{source.alias}"')
+        _attach_workspace(con, source)
+        use(con, source)
     except duckdb.Error as exc:
         con.close()
         raise ConfigError(f"cannot open {source.location}: {first_line(exc)}") from exc
     return con
+
+
+def _attach_workspace(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    """Attach the extraction workspace read-only, if it can be: while an extraction is
+    writing to it, DuckDB's file lock keeps others out and questions go on without it."""
+    if not source.workspace:
+        return
+    try:
+        con.execute(f"ATTACH '{_quote(source.workspace)}' AS \"{source.workspace_alias}\" "
+                    "(READ_ONLY)")
+    except duckdb.Error:
+        pass
+
+
+def use(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    """Make ``source`` the current database, and let unqualified names fall back to the
+    workspace (source tables first). Needed on every new cursor: both are per connection."""
+    con.execute(f'USE "{source.alias}"')
+    if source.workspace:
+        try:
+            con.execute(f"SET search_path = '\"{source.alias}\".main,"
+                        f"\"{source.workspace_alias}\".main'")
+        except duckdb.Error:
+            pass  # the workspace is not attached (see _attach_workspace)
 
 
 def _quote(text: str) -> str:

@@ -256,3 +256,26 @@ def isolated_env(tmp_path: Path, shared_cache_dir: Path) -> IsolatedEnv:
 
 # END shared databases and isolated CLI environment
 # ---------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------
+# BEGIN private data home (nl2sql extract workspaces, shell history). Appended.
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Workspaces the suite creates go to a temporary XDG_DATA_HOME, never to the real
+    ``~/.local/share/nl2sql`` (subprocesses inherit it via the env)."""
+    previous = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("XDG_DATA_HOME", None)
+        else:
+            os.environ["XDG_DATA_HOME"] = previous
+
+
+# END private data home
+# ---------------------------------------------------------------------------------------

@@ -94,6 +94,9 @@ def test_every_environment_variable_reaches_its_field(tmp_path: Path) -> None:
         "NL2SQL_CACHE_DIR": str(tmp_path / "cache"),
         "NL2SQL_SCHEMAS": str(tmp_path / "schemas"),
         "NL2SQL_AUDIT_LOG": str(tmp_path / "audit" / "log.jsonl"),
+        "NL2SQL_WORKSPACE": str(tmp_path / "ws.duckdb"),
+        "NL2SQL_PRICE_INPUT": "0.15",
+        "NL2SQL_PRICE_OUTPUT": "0.6",
         "NL2SQL_ROLE": "steward",
         "NL2SQL_MASK_KEY_FILE": str(tmp_path / "mask.key"),
     }
@@ -106,6 +109,7 @@ def test_every_environment_variable_reaches_its_field(tmp_path: Path) -> None:
     assert s.cache_dir == tmp_path / "cache"
     assert s.schemas_dir == tmp_path / "schemas"
     assert s.audit_log == tmp_path / "audit" / "log.jsonl"
+    assert (s.workspace, s.price_input, s.price_output) == (tmp_path / "ws.duckdb", 0.15, 0.6)
     assert (s.role, s.mask_key_file) == ("steward", tmp_path / "mask.key")
     assert isinstance(s.cache_dir, Path) and isinstance(s.schemas_dir, Path)
     assert s.has_model
