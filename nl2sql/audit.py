@@ -10,7 +10,7 @@ Record schema (``v: 1``)::
     user         the OS user (getpass.getuser())
     role         the access-policy role the query ran under (schemas/*.yaml roles:)
     database     catalog name ("shop");  source_kind: "duckdb" | "sqlite"
-    command      "ask" | "sql" | "shell"
+    command      "ask" | "sql" | "shell" | "extract"
     question     the question as asked (null for SQL)
     sql          the SQL that ran (accepted), else the last SQL tried / the SQL given
     drafter      "offline", "model:<name>", "user" (hand-written SQL), or null
@@ -20,6 +20,8 @@ Record schema (``v: 1``)::
     rule         the guard rule that refused it, null otherwise
     tables       tables the accepted query read;  columns: "table.column" read
     rows         rows returned (null when nothing ran)
+    extract      (command "extract" only) the run's summary: table, workspace, spec, model,
+                 rows per status, tokens, cost; sql is the selection that read the text
     masking      [{column, source, mode}]: output columns masked, the "table.column" they
                  derive from (by lineage; column "*" when read through a whole row) and
                  the mask (partial, hash, redact); [] when nothing was masked
@@ -187,6 +189,30 @@ def record_failure(path: Path, question_or_sql: str, error: NL2SQLError, *, is_s
                             drafter=drafter, elapsed_ms=elapsed_ms)
     append(path, record)
     return record
+
+
+def extract_record(summary: dict[str, Any], *, user: str, role: str | None, database: str,
+                   source_kind: str | None, sql: str | None, tables: list[str],
+                   columns: list[str], elapsed_ms: float,
+                   error: NL2SQLError | None = None) -> dict[str, Any]:
+    """The record of an ``nl2sql extract`` run: what text it read (the guarded selection),
+    which model saw it, and the run's summary under ``extract`` (pure)."""
+    model = summary.get("model")
+    return {
+        **_base(user=user, role=role, database=database, source_kind=source_kind,
+                command="extract"),
+        "question": f"extract {summary.get('source')} into {summary.get('table')} "
+                    f"(spec {summary.get('spec')})",
+        "sql": sql, "drafter": None if model is None else (
+            "detectors" if model == "detectors" else f"model:{model}"),
+        "attempts": [], "decision": "accepted" if error is None else decision_for(error),
+        "reason": None if error is None else error.message,
+        "rule": None if error is None else error.details.get("rule"),
+        "tables": tables, "columns": columns, "rows": summary.get("written"), "masking": [],
+        "elapsed_ms": round(elapsed_ms, 2),
+        "error": None if error is None else {"kind": error.kind, "message": error.message},
+        "extract": summary,
+    }
 
 
 @dataclass(frozen=True)

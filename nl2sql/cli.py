@@ -557,6 +557,11 @@ def extract(
         "--retry-invalid", help="Ask again for rows whose answer was invalid.")] = False,
     replace: Annotated[bool, typer.Option(
         "--replace", help="Rebuild the table when it was made with a different spec.")] = False,
+    send_personal_data: Annotated[bool, typer.Option(
+        "--send-personal-data", help="Send phone numbers, e-mails, ID numbers and addresses "
+                                     "found in the texts to the model as they are (default: "
+                                     "each is replaced by its kind, e.g. [phone]).")] = False,
+    role: RoleOption = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
 ) -> None:
     """Turn free text into a table of typed fields with the model: sentiment, labels,
@@ -577,16 +582,16 @@ def extract(
 
     with _errors(fmt):
         _check_format(fmt, ("table", "json"))
-        settings = _settings(db=db, workspace=workspace)
+        settings = _settings(db=db, workspace=workspace, role=role)
         if pipeline.ensure_sample_db(settings.db) and fmt == "table":
             typer.echo(f"built the sample database at {settings.db}", err=True)
         request = runner.Request(
             source=source, spec=spec, key=key, into=into, where=where, limit=limit,
             concurrency=concurrency, budget_tokens=budget_tokens, sample=sample,
-            retry_invalid=retry_invalid, replace=replace)
-        job = runner.prepare(settings, request)
-        with report.progress_bar(fmt == "table") as on_progress:
-            outcome = runner.run(job, on_progress)
+            retry_invalid=retry_invalid, replace=replace,
+            send_personal_data=send_personal_data)
+        job = _prepared_extract(settings, request)
+        outcome = _audited_extract(settings, job, fmt)
         failed = outcome.summary.status.get("failed", 0)
         message = (f"{failed:,} rows failed ({outcome.summary.last_failure}); run the same "
                    "command again to retry them")
@@ -595,6 +600,53 @@ def extract(
         report.print_outcome(outcome, fmt)
         if failed:
             raise ModelError(message)
+
+
+def _prepared_extract(settings: Settings, request: Any) -> Any:
+    """Plan an extraction; a refused ``--where`` (or any other refusal) is audited too."""
+    from nl2sql import audit
+    from nl2sql.extract import runner
+
+    audit.prepare(settings.audit_log)
+    try:
+        return runner.prepare(settings, request)
+    except NL2SQLError as exc:
+        audit.record_failure(
+            settings.audit_log, f"extract {request.source} (spec {request.spec})"
+            + (f" where {request.where}" if request.where else ""), exc, is_sql=False,
+            user=audit.current_user(), role=settings.role, database=Path(settings.db).stem,
+            command="extract", drafter=None)
+        raise
+
+
+def _audited_extract(settings: Settings, job: Any, fmt: str) -> Any:
+    """Run an extraction and append its audit record, whether it finished or not."""
+    import time
+
+    from nl2sql import audit
+    from nl2sql.extract import report, runner
+
+    audit.prepare(settings.audit_log)
+    started = time.perf_counter()
+    error: NL2SQLError | None = None
+    summary: dict[str, Any] = {"source": job.request.source, "table": job.target.table,
+                               "spec": job.spec.name, "model": job.model}
+    try:
+        with report.progress_bar(fmt == "table") as on_progress:
+            outcome = runner.run(job, on_progress)
+        summary = outcome.summary.to_json()
+        return outcome
+    except (NL2SQLError, KeyboardInterrupt) as exc:
+        error = exc if isinstance(exc, NL2SQLError) else Interrupted("interrupted")
+        raise
+    finally:
+        # samples too: their texts went to the model
+        audit.append(settings.audit_log, audit.extract_record(
+            summary | {"sample": job.request.sample}, user=audit.current_user(),
+            role=job.role, database=job.target.source.alias,
+            source_kind=job.target.source.kind, sql=job.selection_sql,
+            tables=[job.target.source_table], columns=job.read,
+            elapsed_ms=(time.perf_counter() - started) * 1000, error=error))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -289,3 +289,52 @@ def test_progress_bar_in_a_terminal(model: ChatServer, sample_db_path: Path,
         child.close()
     assert child.exitstatus == 0
     assert "review_insights: 60 rows written" in child.before
+
+
+def test_personal_values_are_replaced_before_the_model_sees_them(
+        isolated_env: IsolatedEnv, model: ChatServer, sample_db_path: Path,
+        tmp_path: Path) -> None:
+    """By default every phone, e-mail, ID and address the scanner's detectors find in a
+    transcript reaches the model as [phone], [email]...; --send-personal-data sends them."""
+    from nl2sql.pii import find_all
+
+    texts = read(sample_db_path, "SELECT transcript FROM support_tickets ORDER BY ticket_id "
+                                 "LIMIT 400")
+    values = {m.text for (text,) in texts for m in find_all(text) if len(m.text) >= 6}
+    assert values, "the sample transcripts carry personal values"
+    ticket = ("extract", "--from", "support_tickets.transcript", "--spec", "ticket_qa",
+              "--db", str(sample_db_path), "--limit", "400", "-f", "json")
+    result = isolated_env.run(*ticket, env=model_env(model, tmp_path / "ws.duckdb"))
+    assert result.returncode == 0, result.stderr
+    sent = model.all_text()
+    assert not [v for v in values if v in sent]
+    assert "[phone]" in sent or "[email]" in sent
+
+    model.requests.clear()
+    raw = isolated_env.run(*ticket, "--send-personal-data", "--into", "ticket_qa_raw",
+                           env=model_env(model, tmp_path / "ws.duckdb"))
+    assert raw.returncode == 0, raw.stderr
+    assert [v for v in values if v in model.all_text()]  # the opt-out really sends them
+
+
+def test_extract_runs_are_audited(isolated_env: IsolatedEnv, model: ChatServer,
+                                  sample_db_path: Path, tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    env = model_env(model, tmp_path / "ws.duckdb", NL2SQL_AUDIT_LOG=str(log))
+    result = isolated_env.run(*REVIEWS, "--db", str(sample_db_path), "--limit", "30",
+                              "--where", "rating <= 2", "--role", "steward", "-f", "json",
+                              env=env)
+    assert result.returncode == 0, result.stderr
+    refused = isolated_env.run(*REVIEWS, "--db", str(sample_db_path), "--where",
+                               "customer_id IN (SELECT customer_id FROM customers "
+                               "WHERE birth_date > DATE '2000-01-01')", env=env)
+    assert refused.returncode == 3 and "birth_date" in refused.stderr  # analyst by default
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    record, refusal = [r for r in records if r["command"] == "extract"]
+    assert (refusal["decision"], refusal["rule"]) == ("refused", "denied")
+    assert "birth_date" in refusal["question"] and "birth_date" in refusal["reason"]
+    assert record["role"] == "steward" and record["decision"] == "accepted"
+    assert record["tables"] == ["reviews"]
+    assert {"reviews.review_text", "reviews.review_id", "reviews.rating"} <= set(record["columns"])
+    assert "rating <= 2" in record["sql"] and record["rows"] == 30
+    assert record["drafter"].startswith("model:") and record["extract"]["tokens"]["prompt"] > 0

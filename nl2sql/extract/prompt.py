@@ -38,16 +38,46 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def prompt_hash(spec: Spec) -> str:
-    """Changes when anything the model is told changes (templates or the spec's schema)."""
+def prompt_hash(spec: Spec, redact_pii: bool = True) -> str:
+    """Changes when anything the model is told changes (templates, the spec's schema, and
+    whether personal values are replaced before sending)."""
     parts = [SYSTEM, SCHEMA_LEAD, REASK, FENCE, schema_text(spec)]
+    if redact_pii:
+        parts.append("redact:" + REDACTED)
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
-def messages(spec: Spec, text: str, structured: bool) -> list[dict[str, str]]:
+REDACTED = "[{kind}]"
+
+
+def redact(text: str) -> str:
+    """``text`` with every personal value the governance scanner's detectors find (phones,
+    e-mails, ID and card numbers, IP and postal addresses) replaced by its kind.
+
+    The model needs "the customer left a phone number", not the number: by default no
+    personal value in a text is sent to it (``--send-personal-data`` turns this off).
+
+    >>> redact("call 138-1234-5678 or mail z@qq.com")
+    'call [phone] or mail [email]'
+    """
+    from nl2sql.pii import find_all
+
+    pieces: list[str] = []
+    end = 0
+    for match in find_all(text):
+        if match.start < end:
+            continue  # inside a span already replaced (an address around a number)
+        pieces += [text[end:match.start], REDACTED.format(kind=match.kind)]
+        end = match.end
+    return "".join(pieces) + text[end:]
+
+
+def messages(spec: Spec, text: str, structured: bool,
+             redact_pii: bool = True) -> list[dict[str, str]]:
     """The chat for one text; ``structured``: the schema goes in ``response_format``."""
     system = SYSTEM if structured else SYSTEM + SCHEMA_LEAD + schema_text(spec)
-    fenced = FENCE.format(id=text_hash(text)[:12], text=text)
+    shown = redact(text) if redact_pii else text
+    fenced = FENCE.format(id=text_hash(text)[:12], text=shown)
     return [{"role": "system", "content": system}, {"role": "user", "content": fenced}]
 
 

@@ -52,6 +52,7 @@ class Request:
     sample: int | None = None
     retry_invalid: bool = False
     replace: bool = False
+    send_personal_data: bool = False  # False: personal values are replaced before sending
 
 
 @dataclass
@@ -153,6 +154,10 @@ class Job:
     model: str  # the model asked, or "detectors"
     asks: bool  # the model is asked (some field needs it and one is configured)
     workspace: Workspace
+    # for the audit log: the guarded selection that read the text, and under which role
+    selection_sql: str = ""
+    read: list[str] = field(default_factory=list)  # "table.column"
+    role: str | None = None
 
 
 def prepare(settings: Settings, request: Request) -> Job:
@@ -184,10 +189,12 @@ def prepare(settings: Settings, request: Request) -> Job:
                           "for a local server)")
     target = Target(table=into, source=source, source_table=table, source_column=column,
                     key_column=key, key_type=chosen.key_type, spec=spec,
-                    spec_hash=spec_module.spec_hash(spec), prompt_hash=prompt.prompt_hash(spec))
+                    spec_hash=spec_module.spec_hash(spec), prompt_hash=prompt.prompt_hash(
+                        spec, redact_pii=not request.send_personal_data))
     workspace = Workspace(path_for(settings, source), source)
     return Job(settings, request, spec, target, chosen.rows,
-               settings.model if asks else "detectors", asks, workspace)
+               settings.model if asks else "detectors", asks, workspace,
+               selection_sql=query.sql, read=list(query.columns), role=access.role)
 
 
 def _check_into(into: str, catalog: Any, spec: spec_module.Spec, key: str) -> str:
@@ -427,9 +434,10 @@ class _Run:
                    found: dict[str, Any]) -> Row | None:
         """One row: ask, validate, re-ask once if invalid. None: the budget is spent."""
         spec, model_cls = self.job.spec, self._validator()
+        redact = not self.job.request.send_personal_data
 
         def base(structured: bool) -> list[dict[str, str]]:
-            return prompt.messages(spec, text, structured)
+            return prompt.messages(spec, text, structured, redact)
 
         spent = [0, 0]
         try:
@@ -441,7 +449,8 @@ class _Run:
                 first = answer
 
                 def again(structured: bool) -> list[dict[str, str]]:
-                    return prompt.reask(prompt.messages(spec, text, structured), first.content,
+                    return prompt.reask(prompt.messages(spec, text, structured, redact),
+                                        first.content,
                                         reason or "")
 
                 second = await self._request(client, again, spent)
