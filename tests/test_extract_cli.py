@@ -97,6 +97,11 @@ def test_extract_then_ask_about_the_new_table(isolated_env: IsolatedEnv, model: 
     count = both(sample_db_path, ws, "SELECT count(*) FROM review_insights "
                                      "WHERE delivery = 'negative'")
     assert json.loads(offline.stdout)["rows"] == [list(count[0])] and count[0][0] > 0
+    top = isolated_env.run("ask", "Which product has the most delivery complaints?", "--db",
+                           str(sample_db_path), "--drafter", "offline", "-f", "json", env=env)
+    assert top.returncode == 0, top.stderr
+    best = json.loads(top.stdout)
+    assert len(best["rows"]) == 1 and best["rows"][0][-1] == gold[0][1]  # the top count
 
 
 def _run_until(proc: subprocess.Popen[str], server: ChatServer, requests: int,

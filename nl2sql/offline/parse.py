@@ -246,6 +246,10 @@ def _measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
                 m.targets = second + [t for t in m.targets if t.kind != "term"]
                 return _term_measure(p, m), None
     for cue in _cues(p, "count", "most", "fewest", "distinct"):
+        valued = _value_table_after(p, cue) if cue.kind in ("most", "fewest") else None
+        if valued is not None:  # "the most cancelled orders": rows of that value's table
+            p.use(cue.start, cue.end)
+            return Measure("count", valued, label="count"), None
         counted = _counted(p, cue)
         if counted is None and cue.kind == "count":
             table = _table_of_values(p)
@@ -258,6 +262,23 @@ def _measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
         _use_distinct_next_to(p, counted)
         return _count_measure(p, counted), counted
     return None, None
+
+
+def _value_table_after(p: Parse, cue: Cue) -> str | None:
+    """The table of a value named next to "most" ("the most delivery complaints", "物流投诉
+    最多"), whose rows are then what is counted; None when a table is named there ("most
+    orders", "订单最多")."""
+    if _is_han(p.text[cue.start]):  # Chinese puts 最多 after what is counted
+        def beside(m: idx.Match) -> bool:
+            return 0 <= cue.start - m.end <= 2
+    else:
+        def beside(m: idx.Match) -> bool:
+            return 0 <= m.start - cue.end <= 3
+    if any(m.kind == "table" and beside(m) for m in p.matches):
+        return None
+    values = [m for m in p.matches if m.kind == "value" and beside(m)]
+    tables = sorted({t.table for m in values[-1:] for t in m.targets if t.kind == "value"})
+    return tables[0] if len(tables) == 1 else None
 
 
 def _table_of_values(p: Parse) -> str | None:
