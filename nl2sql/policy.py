@@ -398,6 +398,13 @@ def mask_expression(ref: exp.Expr, column: Column, mode: str, key: str = "") -> 
     "CASE WHEN phone IS NULL THEN NULL ELSE '[redacted]' END"
     """
     kind = column.type.upper()
+    if kind.endswith("[]"):  # a list (extracted names): mask each item, or redact the list
+        if mode == "redact":
+            return exp.Cast(this=exp.Null(), to=exp.DataType.build(column.type, dialect="duckdb"))
+        item = Column(name="x", type=column.type[:-2], tags=column.tags)
+        masked = mask_expression(exp.column("x"), item, mode, key)
+        return exp.Anonymous(this="list_transform", expressions=[
+            ref, exp.Lambda(this=masked, expressions=[exp.to_identifier("x")])])
     if mode == "hash":
         salt = exp.Literal.string(key)
         text = exp.Cast(this=ref, to=exp.DataType.build("VARCHAR"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -675,3 +676,33 @@ def test_empty_long_and_duplicate_keyed_texts(chat_server: ChatServer,
     with pytest.raises(ConfigError, match="not unique"):
         extract(settings, source="notes.body", spec="review_insights", key="grp",
                 into="by_group")
+
+
+def test_extracted_personal_fields_follow_the_access_policy(
+        model: ChatServer, make_settings: Callable[..., Settings]) -> None:
+    """pii_mentions.person_names is tagged ``pii: person_name, mask: partial`` in its spec:
+    the analyst sees 张** style names, the steward the names; no prompt shows them."""
+    from nl2sql import pipeline
+    from nl2sql.prompt import schema_text
+
+    settings = make_settings(model, schemas_dir=PROJECT_ROOT / "schemas")
+    extract(settings, source="support_tickets.transcript", spec="pii_mentions",
+            into="ticket_pii", limit=400)
+    sql = ("SELECT ticket_id, person_names FROM ticket_pii WHERE len(person_names) > 0 "
+           "ORDER BY ticket_id")
+    raw = read(settings.workspace, sql)  # type: ignore[arg-type]
+    assert raw, "the stand-in model found names in the sample transcripts"
+    with pipeline.open_session(settings.with_overrides(role="steward")) as steward:
+        assert [tuple(r) for r in pipeline.run_sql(steward, sql).rows] == raw
+    with pipeline.open_session(settings.with_overrides(role="analyst")) as analyst:
+        answer = pipeline.run_sql(analyst, sql)
+        masked = [name for _, names in answer.rows for name in names]
+        assert masked and all(re.fullmatch(r".\*+", name) for name in masked)
+        assert {"column": "person_names", "source": "ticket_pii.person_names",
+                "mode": "partial"} in answer.masking
+        table = analyst.catalog.table("ticket_pii")
+        assert table is not None and table.column("person_names").tags["pii"] == "person_name"  # type: ignore[union-attr]
+        from nl2sql.context import Context
+
+        shown = schema_text(Context(tables=[table], terms=[], examples=[]))
+        assert "personal data (person_name); values withheld" in shown

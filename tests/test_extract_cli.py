@@ -103,6 +103,12 @@ def test_extract_then_ask_about_the_new_table(isolated_env: IsolatedEnv, model: 
     best = json.loads(top.stdout)
     assert len(best["rows"]) == 1 and best["rows"][0][-1] == gold[0][1]  # the top count
 
+    # The data dictionary describes the extracted table too.
+    described = isolated_env.run("catalog", "--db", str(sample_db_path), "-f", "json", env=env)
+    assert described.returncode == 0, described.stderr
+    tables = {t["name"]: t for t in json.loads(described.stdout)["tables"]}
+    assert "review_insights" in tables and "delivery" in json.dumps(tables["review_insights"])
+
 
 def _run_until(proc: subprocess.Popen[str], server: ChatServer, requests: int,
                timeout: float = 60) -> None:

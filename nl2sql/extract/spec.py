@@ -13,6 +13,11 @@ A spec is a small YAML file; the ones for the sample database ship in ``schemas/
         description: Overall tone of the review.
         nullable: false                   # may the value be null when the text says nothing?
         synonyms: [tone, 情感]
+      names:
+        type: list
+        description: People named in the text.
+        pii: person_name                  # optional: the values are personal data (never
+        mask: partial                     # sent to a model); optional access-policy mask
       phones:
         type: integer
         detector: pii.count               # computed without the model (see detectors.py)
@@ -21,8 +26,8 @@ A spec is a small YAML file; the ones for the sample database ship in ``schemas/
 Everything is validated here (pydantic), so a spec that loads can be turned into a JSON
 schema for the model, a validator for its answers and typed DuckDB columns without
 further checks. The spec hash covers only what changes an extraction (names, types,
-descriptions, labels, nullability, detectors) — editing synonyms or label aliases keeps
-the cache.
+descriptions, labels, nullability, detectors) — editing synonyms, label aliases, ``pii``
+or ``mask`` keeps the cache.
 """
 
 from __future__ import annotations
@@ -74,6 +79,11 @@ class FieldSpec(BaseModel):
     nullable: bool = False
     detector: Literal["pii.kinds", "pii.count", "pii.masked", "pii.any"] | None = None
     synonyms: list[str] = Field(default_factory=list)
+    # Governance of the extracted column, as in schemas/*.yaml: a personal-data kind (its
+    # values never reach a prompt) and the mask every role gets unless its policy says
+    # otherwise (roles: unmask / columns: in the database's semantic layer).
+    pii: str | None = Field(default=None, pattern=r"^[a-z_]{1,40}$")
+    mask: Literal["none", "partial", "hash", "redact"] | None = None
 
     @field_validator("labels", mode="before")
     @classmethod

@@ -166,7 +166,8 @@ def describe(name: str, spec: Spec, meta: dict[str, Any], types: dict[str, str])
             name=field_name, type=types.get(field_name, "VARCHAR"), nullable=True,
             description=f"{field.description}{labels} Extracted from {origin} {how}.",
             synonyms=list(field.synonyms),
-            values={label: aliases for label, aliases in field.labels.items() if aliases}))
+            values={label: aliases for label, aliases in field.labels.items() if aliases},
+            tags={k: v for k, v in (("pii", field.pii), ("mask", field.mask)) if v}))
     for column in PROVENANCE_DOCS:
         columns.append(Column(name=column, type=types.get(column, "VARCHAR"),
                               nullable=column in ("reason", "text_hash"),
