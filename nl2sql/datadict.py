@@ -17,11 +17,8 @@ Profile ``labels`` (every value of a naming column) are never shown.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import html
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -639,35 +636,10 @@ def render(doc: dict[str, Any], fmt: str) -> str:
 
 
 def write_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file in the same folder, fsync,
-    rename): a reader never sees half a dictionary, and a failure leaves the old file."""
-    target = Path(os.path.realpath(path))
-    try:
-        mode = target.stat().st_mode & 0o7777
-    except OSError:
-        mode = 0o666 & ~_umask()
-    try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write ``text`` to ``path`` atomically: a reader never sees half a dictionary, and a
+    failure leaves the old file."""
+    from nl2sql.files import write_atomic
+
+    write_atomic(path, text)
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
