@@ -20,6 +20,7 @@ Column lineage (``sqlglot.lineage``) then says which output columns carry masked
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from collections.abc import Mapping
@@ -433,11 +434,19 @@ def _partial_kind(column: Column) -> str:
     return "number"
 
 
+PLACEHOLDER = "__nl2sql_value__"
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_template(sql: str) -> exp.Expr:
+    return sqlglot.parse_one(sql.format(c=PLACEHOLDER), read="duckdb")
+
+
 def _template(sql: str, ref: exp.Expr) -> exp.Expr:
-    placeholder = "__nl2sql_value__"
-    tree = sqlglot.parse_one(sql.format(c=placeholder), read="duckdb")
-    return tree.transform(lambda node: ref.copy() if isinstance(node, exp.Column)
-                          and node.name == placeholder else node)
+    # parsed once per template (the parse was most of a masked query's check time)
+    return _parsed_template(sql).transform(
+        lambda node: ref.copy() if isinstance(node, exp.Column) and node.name == PLACEHOLDER
+        else node)
 
 
 # --- what the answer says about masking -------------------------------------------------------
@@ -452,17 +461,20 @@ def masking(qualified: exp.Expr, catalog: Catalog, policy: AccessPolicy,
     against it (the values are masked either way: this only decides what is reported).
     """
     from sqlglot.lineage import lineage
+    from sqlglot.optimizer.scope import build_scope
 
     masked_read = [ref for ref in columns_read if ref in policy.masks]
-    if not masked_read and not _opaque_reads(qualified, catalog, policy):
+    opaque = _opaque_reads(qualified, catalog, policy)
+    if not masked_read and not opaque:
         return []
     schema: dict[str, object] = dict(catalog.sqlglot_schema())
-    report: list[dict[str, Any]] = []
+    report: list[dict[str, Any]] = list(opaque)
     selects = qualified.selects if isinstance(qualified, (exp.Select, exp.SetOperation)) else []
-    report += _opaque_reads(qualified, catalog, policy)
+    scope = build_scope(qualified)  # once: lineage would qualify the query again per column
     for position, name in enumerate(s.alias_or_name for s in selects):
         try:
-            node = lineage(name, qualified, schema=schema, dialect="duckdb")
+            node = lineage(name, qualified, schema=schema, dialect="duckdb", scope=scope,
+                           copy=False)
             sources = {leaf for n in node.walk() if (leaf := _leaf(n)) is not None}
         except Exception:  # noqa: BLE001 - lineage gives up on some shapes; report all then
             sources = set(masked_read)
