@@ -348,6 +348,27 @@ def _matches(record: dict[str, Any], since: datetime | None, user: str | None) -
     return True
 
 
+def narrow(records: Iterable[dict[str, Any]], *, role: str | None = None,
+           command: str | None = None, decision: str | None = None,
+           column: str | None = None) -> list[dict[str, Any]]:
+    """The records matching every filter given: ``column`` ("customers.phone", or a table
+    name for any of its columns) answers "who read this?".
+
+    >>> narrow([{"role": "analyst", "columns": ["customers.phone"]}], column="customers")
+    [{'role': 'analyst', 'columns': ['customers.phone']}]
+    """
+    def reads(record: dict[str, Any]) -> bool:
+        wanted = (column or "").lower()
+        read = [str(c).lower() for c in record.get("columns") or []]
+        return wanted in read or any(c.split(".")[0] == wanted for c in read)
+
+    return [r for r in records
+            if (role is None or r.get("role") == role)
+            and (command is None or r.get("command") == command)
+            and (decision is None or r.get("decision") == decision)
+            and (column is None or reads(r))]
+
+
 class Records(Iterator[dict[str, Any]]):
     """The records of a log, oldest first; ``skipped`` counts unparsable (torn) lines."""
 

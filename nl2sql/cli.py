@@ -404,12 +404,24 @@ def audit_(
         "--format", "-f", help="table, json (one array), csv or markdown.")] = "table",
     limit: Annotated[int | None, typer.Option(
         "--limit", help="Only the newest N records.", min=1)] = None,
+    role: Annotated[str | None, typer.Option(
+        "--role", help="Only records made under this access-policy role.")] = None,
+    command: Annotated[str | None, typer.Option(
+        "--command", help="Only this command: ask, sql, shell or extract.")] = None,
+    decision: Annotated[str | None, typer.Option(
+        "--decision", help="Only accepted, refused, declined or failed records.")] = None,
+    column: Annotated[str | None, typer.Option(
+        "--column", help="Only queries that read this table.column (or any column of a "
+                         "table): who read customers.phone?")] = None,
 ) -> None:
-    """Show the audit log: every ask, sql and shell query, who ran it and what became of it.
+    """Show the audit log: every ask, sql, shell query and extraction, who ran it and what
+    became of it.
 
     Records are listed oldest first (newest last). The log is NL2SQL_AUDIT_LOG.
 
     Example: nl2sql audit --since 7d --user alice --format json
+
+    Example: nl2sql audit --column customers.phone --decision accepted
     """
     from nl2sql import audit
 
@@ -418,7 +430,8 @@ def audit_(
         moment = audit.parse_since(since) if since else None
         settings = _settings()
         records = audit.read(settings.audit_log, since=moment, user=user)
-        listed = list(records)
+        listed = audit.narrow(records, role=role, command=command, decision=decision,
+                              column=column)
         if limit is not None:
             listed = listed[-limit:]
         _print_audit(listed, fmt)

@@ -337,3 +337,26 @@ def test_shell_catalog_command(isolated_env: Any, sample_db_path: Path) -> None:
     assert "# Data dictionary: shop" in proc.stdout and "masked (partial)" in proc.stdout
     assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert "writes .html, .md or .json files" in proc.stdout + proc.stderr
+
+
+def test_audit_answers_who_read_a_column(isolated_env: Any, sample_db_path: Path) -> None:
+    import json
+
+    db = ("--db", str(sample_db_path))
+    isolated_env.run("sql", "SELECT upper(phone) AS p FROM customers LIMIT 1", *db)
+    isolated_env.run("sql", "SELECT city FROM customers LIMIT 1", *db, "--role", "steward")
+    isolated_env.run("sql", "SELECT birth_date FROM customers", *db)
+    isolated_env.run("sql", "SELECT count(*) FROM orders", *db)
+
+    def listed(*filters: str) -> list[dict[str, Any]]:
+        out = isolated_env.run("audit", "-f", "json", *filters)
+        assert out.returncode == 0, out.stderr
+        return list(json.loads(out.stdout))
+
+    phone = listed("--column", "customers.phone")
+    assert [(r["role"], r["decision"]) for r in phone] == [("analyst", "accepted")]
+    assert len(listed("--column", "customers")) == 2  # phone and city; the refusal read nothing
+    assert [r["sql"] for r in listed("--decision", "refused")] == [
+        "SELECT birth_date FROM customers"]
+    assert len(listed("--role", "steward")) == 1 and len(listed("--command", "sql")) == 4
+    assert listed("--command", "extract") == []
