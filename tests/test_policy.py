@@ -247,29 +247,32 @@ def test_policy_file_errors(change: dict[str, Any], message: str, tmp_path: Path
 # --- the CLI, the audit log and the shell --------------------------------------------------
 
 
-def test_cli_role_json_and_audit(isolated_env: Any, sample_db_path: Path) -> None:
+def test_cli_role_json_and_audit(isolated_env: Any, sample_db_path: Path,
+                                 tmp_path: Path) -> None:
     import json
 
+    env = {"NL2SQL_AUDIT_LOG": str(tmp_path / "audit.jsonl")}  # this test's records only
+
     sql = "SELECT name, upper(phone) AS p FROM customers ORDER BY customer_id LIMIT 2"
-    analyst = isolated_env.run("sql", sql, "--db", str(sample_db_path), "-f", "json")
+    analyst = isolated_env.run("sql", sql, "--db", str(sample_db_path), "-f", "json", env=env)
     assert analyst.returncode == 0, analyst.stderr
     data = json.loads(analyst.stdout)
     assert data["role"] == "analyst"
     assert data["masking"] == [{"column": "p", "source": "customers.phone", "mode": "partial"}]
     assert all("****" in row[1] for row in data["rows"])
     steward = isolated_env.run("sql", sql, "--db", str(sample_db_path), "-f", "json",
-                               "--role", "steward")
+                               "--role", "steward", env=env)
     assert json.loads(steward.stdout)["masking"] == []
     refused = isolated_env.run("sql", "SELECT birth_date FROM customers", "--db",
-                               str(sample_db_path))
+                               str(sample_db_path), env=env)
     assert refused.returncode == 3
     assert "customers.birth_date is not available to role analyst" in refused.stderr
     bad = isolated_env.run("ask", "how many customers", "--db", str(sample_db_path),
-                           "--role", "boss")
+                           "--role", "boss", env=env)
     assert bad.returncode == 2 and "no role 'boss'" in bad.stderr
-    log = isolated_env.run("audit", "-f", "json")
-    records = [json.loads(line) for line in log.stdout.splitlines()] if log.stdout.startswith(
-        "{") else json.loads(log.stdout)
+    log = isolated_env.run("audit", "-f", "json", env=env)
+    records = json.loads(log.stdout)
+    assert len(records) == 3  # the unknown role stopped before anything was asked
     by_role = {(r["role"], r["decision"]): r for r in records}
     assert by_role[("analyst", "accepted")]["masking"][0]["source"] == "customers.phone"
     assert by_role[("steward", "accepted")]["masking"] == []
@@ -339,17 +342,20 @@ def test_shell_catalog_command(isolated_env: Any, sample_db_path: Path) -> None:
     assert "writes .html, .md or .json files" in proc.stdout + proc.stderr
 
 
-def test_audit_answers_who_read_a_column(isolated_env: Any, sample_db_path: Path) -> None:
+def test_audit_answers_who_read_a_column(isolated_env: Any, sample_db_path: Path,
+                                         tmp_path: Path) -> None:
     import json
 
+    env = {"NL2SQL_AUDIT_LOG": str(tmp_path / "audit.jsonl")}  # this test's records only
     db = ("--db", str(sample_db_path))
-    isolated_env.run("sql", "SELECT upper(phone) AS p FROM customers LIMIT 1", *db)
-    isolated_env.run("sql", "SELECT city FROM customers LIMIT 1", *db, "--role", "steward")
-    isolated_env.run("sql", "SELECT birth_date FROM customers", *db)
-    isolated_env.run("sql", "SELECT count(*) FROM orders", *db)
+    isolated_env.run("sql", "SELECT upper(phone) AS p FROM customers LIMIT 1", *db, env=env)
+    isolated_env.run("sql", "SELECT city FROM customers LIMIT 1", *db, "--role", "steward",
+                     env=env)
+    isolated_env.run("sql", "SELECT birth_date FROM customers", *db, env=env)
+    isolated_env.run("sql", "SELECT count(*) FROM orders", *db, env=env)
 
     def listed(*filters: str) -> list[dict[str, Any]]:
-        out = isolated_env.run("audit", "-f", "json", *filters)
+        out = isolated_env.run("audit", "-f", "json", *filters, env=env)
         assert out.returncode == 0, out.stderr
         return list(json.loads(out.stdout))
 
