@@ -324,9 +324,23 @@ def rewrite(tree: exp.Expr, catalog: Catalog, policy: AccessPolicy) -> exp.Expr:
             continue
         real = catalog.table(table.name)
         if real is not None and real.name in restricted:
+            if table.db or table.catalog:
+                _unqualify_columns(rewritten, table)
             table.replace(secure_view(table, real, policy))
     _drop_denied_exclusions(rewritten, tree, catalog, policy)
     return rewritten
+
+
+def _unqualify_columns(tree: exp.Expr, table: exp.Table) -> None:
+    """``shop.customers.phone`` names the table by its full path, which the secure view
+    (aliased ``customers``) no longer has: the column keeps only the alias."""
+    if table.alias:
+        return  # with an alias, columns already use it
+    for column in tree.find_all(exp.Column):
+        if column.table.lower() == table.name.lower() and (column.args.get("db")
+                                                          or column.args.get("catalog")):
+            column.set("db", None)
+            column.set("catalog", None)
 
 
 def _drop_denied_exclusions(rewritten: exp.Expr, original: exp.Expr, catalog: Catalog,
