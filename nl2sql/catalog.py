@@ -63,6 +63,7 @@ class Table:
     description: str | None = None
     synonyms: list[str] = field(default_factory=list)
     tags: dict[str, Any] = field(default_factory=dict)
+    definition: str | None = None  # a view's SQL (the access policy follows it to its tables)
 
     @property
     def about(self) -> str | None:

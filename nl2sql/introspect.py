@@ -21,7 +21,7 @@ from nl2sql.catalog import Catalog, Column, ForeignKey, Profile, Table
 from nl2sql.errors import ConfigError
 from nl2sql.source import Source
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 TOP_VALUES_MAX_DISTINCT = 60  # text columns with at most this many values get frequent values
 TOP_VALUES_KEEP = 12
 TEXT_TYPES = ("VARCHAR", "TEXT", "CHAR", "STRING", "CLOB", "ENUM", "NVARCHAR", "NCHAR")
@@ -123,6 +123,7 @@ def reflect(source: Source) -> dict[str, Table]:
             "pks": inspector.get_multi_pk_constraint(kind=ObjectKind.ANY),
             "fks": inspector.get_multi_foreign_keys(kind=ObjectKind.TABLE),
             "comments": _multi_comments(inspector, ObjectKind.ANY),
+            "definitions": {name: _view_definition(inspector, name) for name in views},
         }
     except sa.exc.SQLAlchemyError as exc:
         raise ConfigError(f"cannot introspect {source.location}: {_one_line(exc)}") from exc
@@ -131,6 +132,15 @@ def reflect(source: Source) -> dict[str, Table]:
     keys: list[Any] = list(facts["columns"])
     return {key[1]: _table_from_facts(key[1], "view" if key[1] in views else "table", key, facts)
             for key in keys}
+
+
+def _view_definition(inspector: Any, name: str) -> str | None:
+    """A view's SQL: the access policy must know which tables a view reads."""
+    try:
+        definition = inspector.get_view_definition(name)
+    except (NotImplementedError, Exception):  # noqa: BLE001 - a dialect may not say
+        return None
+    return str(definition) if definition else None
 
 
 def _multi_comments(inspector: Any, kind: Any) -> dict[Any, Any]:
@@ -155,7 +165,7 @@ def _table_from_facts(name: str, kind: str, key: Any, facts: dict[str, Any]) -> 
     ]
     comment = (facts["comments"].get(key) or {}).get("text") or None
     return Table(name=name, columns=columns, kind=kind, primary_key=pk, foreign_keys=fks,
-                 comment=comment)
+                 comment=comment, definition=facts["definitions"].get(name))
 
 
 def _one_line(exc: BaseException) -> str:

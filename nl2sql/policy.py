@@ -50,6 +50,7 @@ class AccessPolicy:
     denied_tables: frozenset[str] = frozenset()
     row_filters: Mapping[str, str] = field(default_factory=dict)
     key: str = ""  # secret for ``hash`` masks
+    reasons: Mapping[str, str] = field(default_factory=dict)  # denied table -> why
 
     @property
     def restricts(self) -> bool:
@@ -128,10 +129,54 @@ def resolve(catalog: Catalog, name: str) -> AccessPolicy:
                 denied.add(ref)
             elif mode != "none":
                 masks[ref] = mode
-    return AccessPolicy(role=name, description=spec.description, masks=masks,
-                        denied_columns=frozenset(denied),
-                        denied_tables=frozenset(_denied_tables(catalog, spec)),
-                        row_filters=_filters(catalog, spec))
+    policy = AccessPolicy(role=name, description=spec.description, masks=masks,
+                          denied_columns=frozenset(denied),
+                          denied_tables=frozenset(_denied_tables(catalog, spec)),
+                          row_filters=_filters(catalog, spec))
+    return _close_views(catalog, spec, policy)
+
+
+def _close_views(catalog: Catalog, role: Role, policy: AccessPolicy) -> AccessPolicy:
+    """A view runs over its tables without the secure rewrite, so a view that reads a table
+    with rules (or whose SQL cannot be read) is denied, unless the role's ``allow`` names it:
+    a person then vouches for what the view shows."""
+    guarded = policy.restricted_tables() | set(policy.denied_tables)
+    reasons: dict[str, str] = {}
+    changed = True
+    while changed:  # views over views
+        changed = False
+        for view in (t for t in catalog.tables.values() if t.kind == "view"):
+            if view.name in reasons or view.name in role.allow or "*" in role.allow:
+                continue
+            read = _tables_read_by(view, catalog)
+            hit = sorted(read & (guarded | set(reasons))) if read is not None else None
+            if read is None and guarded:
+                reasons[view.name] = (f"view {view.name} cannot be checked (its SQL is unknown) "
+                                      f"and role {policy.role} has access rules")
+            elif hit:
+                which = "which has" if len(hit) == 1 else "which have"
+                reasons[view.name] = (f"view {view.name} reads {', '.join(hit)}, {which} access "
+                                      f"rules for role {policy.role}; list it under "
+                                      f"roles.{policy.role}.allow to vouch for it")
+            changed = changed or view.name in reasons
+    if not reasons:
+        return policy
+    return AccessPolicy(**{**policy.__dict__,
+                           "denied_tables": policy.denied_tables | frozenset(reasons),
+                           "reasons": reasons})
+
+
+def _tables_read_by(view: Table, catalog: Catalog) -> set[str] | None:
+    """Catalog tables a view's SQL reads (None when it cannot be parsed)."""
+    if not view.definition:
+        return None
+    try:
+        tree = sqlglot.parse_one(view.definition, read=catalog.dialect)
+    except Exception:  # noqa: BLE001 - any parse failure means "unknown"
+        return None
+    own = view.name.lower()
+    return {real.name for t in tree.find_all(exp.Table)
+            if t.name.lower() != own and (real := catalog.table(t.name)) is not None}
 
 
 def _column_rule(table: Table, column: Column, role: Role) -> tuple[str, bool]:
@@ -238,7 +283,9 @@ def check_refs(tree: exp.Expr, qualified: exp.Expr, tables: list[str], columns: 
     tree, so ``*``, aliases, subqueries and CTEs are seen through."""
     for table in tables:
         if table in policy.denied_tables:
-            raise UnsafeSQL(f"table {table} is not available to role {policy.role}",
+            reason = policy.reasons.get(table)
+            raise UnsafeSQL(f"table {table} is not available to role {policy.role}"
+                            + (f": {reason}" if reason else ""),
                             rule="denied", table=table, role=policy.role)
     named = {c.name.lower() for c in tree.find_all(exp.Column)}
     for ref in columns:

@@ -366,3 +366,40 @@ def test_audit_answers_who_read_a_column(isolated_env: Any, sample_db_path: Path
         "SELECT birth_date FROM customers"]
     assert len(listed("--role", "steward")) == 1 and len(listed("--command", "sql")) == 4
     assert listed("--command", "extract") == []
+
+
+def test_views_over_tables_with_rules_are_denied(sample_db_copy: Path, shared_cache_dir: Path,
+                                                  tmp_path: Path) -> None:
+    """A view runs over its tables without the secure rewrite: a view reading a table with
+    rules is denied (also through another view) unless the role's allow vouches for it."""
+    import duckdb
+
+    con = duckdb.connect(str(sample_db_copy))
+    try:
+        con.execute("CREATE VIEW contacts AS SELECT name, phone FROM customers")
+        con.execute("CREATE VIEW vip_contacts AS SELECT * FROM contacts")
+        con.execute("CREATE VIEW city_counts AS SELECT city, count(*) AS n FROM customers "
+                    "GROUP BY city")
+        con.execute("CREATE VIEW product_names AS SELECT name FROM products")
+    finally:
+        con.close()
+    data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
+    data["roles"]["analyst"]["allow"] = ["city_counts"]
+    (tmp_path / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True),
+                                        encoding="utf-8")
+
+    def settings(role: str) -> Settings:
+        return Settings(db=str(sample_db_copy), cache_dir=shared_cache_dir,
+                        schemas_dir=tmp_path, role=role)
+
+    with pipeline.open_session(settings("analyst")) as analyst:
+        for view in ("contacts", "vip_contacts"):
+            with pytest.raises(UnsafeSQL, match=f"view {view} reads") as caught:
+                pipeline.run_sql(analyst, f"SELECT * FROM {view}")
+            assert caught.value.details["rule"] == "denied"
+        assert analyst.drafting_catalog.table("contacts") is None
+        assert pipeline.run_sql(analyst, "SELECT count(*) FROM product_names").rows[0][0] > 0
+        assert pipeline.run_sql(analyst, "SELECT sum(n) FROM city_counts").rows[0][0] > 0
+    with pipeline.open_session(settings("steward")) as steward:
+        rows = pipeline.run_sql(steward, "SELECT phone FROM vip_contacts LIMIT 3").rows
+        assert all(re.fullmatch(r"1\d{10}", r[0]) for r in rows)
