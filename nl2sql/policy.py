@@ -133,7 +133,42 @@ def resolve(catalog: Catalog, name: str) -> AccessPolicy:
                           denied_columns=frozenset(denied),
                           denied_tables=frozenset(_denied_tables(catalog, spec)),
                           row_filters=_filters(catalog, spec))
-    return _close_views(catalog, spec, policy)
+    return _close_extracted(catalog, spec, _close_views(catalog, spec, policy))
+
+
+def _close_extracted(catalog: Catalog, role: Role, policy: AccessPolicy) -> AccessPolicy:
+    """A table ``nl2sql extract`` derived from a text column follows that column: denied
+    when the role may not see the text in clear (denied or masked), and filtered like the
+    source's rows, so extraction never launders data a role may not read."""
+    denied: dict[str, str] = {}
+    filters = dict(policy.row_filters)
+    for table in catalog.tables.values():
+        origin = table.tags.get("extracted")
+        if not isinstance(origin, dict) or table.name in role.allow or "*" in role.allow:
+            continue
+        source, column, key = (str(origin.get(k)) for k in ("source_table", "source_column",
+                                                            "key"))
+        ref = f"{source}.{column}"
+        if source in policy.denied_tables or ref in policy.denied_columns or ref in policy.masks:
+            denied[table.name] = (f"it was extracted from {ref}, which role {policy.role} may "
+                                  "not read in clear; list it under "
+                                  f"roles.{policy.role}.allow to vouch for it")
+        elif source in policy.row_filters and table.name not in filters:
+            filters[table.name] = _inherited_filter(key, source, policy.row_filters[source])
+    if not denied and filters == policy.row_filters:
+        return policy
+    return AccessPolicy(**{**policy.__dict__, "row_filters": filters,
+                           "denied_tables": policy.denied_tables | frozenset(denied),
+                           "reasons": {**policy.reasons, **denied}})
+
+
+def _inherited_filter(key: str, source: str, condition: str) -> str:
+    """``key IN (SELECT key FROM source WHERE condition)``, built on the syntax tree."""
+    inner = exp.select(exp.column(key, quoted=True)).from_(
+        exp.to_table(exp.to_identifier(source, quoted=True).sql(dialect="duckdb"))).where(
+        exp.Paren(this=sqlglot.parse_one(condition, read="duckdb")))
+    return exp.In(this=exp.column(key, quoted=True), query=exp.Subquery(this=inner)).sql(
+        dialect="duckdb")
 
 
 def _close_views(catalog: Catalog, role: Role, policy: AccessPolicy) -> AccessPolicy:

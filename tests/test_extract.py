@@ -706,3 +706,39 @@ def test_extracted_personal_fields_follow_the_access_policy(
 
         shown = schema_text(Context(tables=[table], terms=[], examples=[]))
         assert "personal data (person_name); values withheld" in shown
+
+
+def test_extracted_tables_follow_their_source_columns_policy(
+        model: ChatServer, make_settings: Callable[..., Settings], tmp_path: Path,
+        sample_db_path: Path) -> None:
+    """Extraction never launders data: the extracted table is filtered like its source's
+    rows, and denied to a role that may not read the source text in clear."""
+    import yaml
+
+    from nl2sql import pipeline
+    from nl2sql.errors import UnsafeSQL
+
+    settings = make_settings(model)
+    extract(settings, source="reviews.review_text", spec="review_insights", limit=80)
+    data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
+    data["roles"]["low_ratings"] = {"unmask": "all", "allow": ["customers"],
+                                    "row_filters": {"reviews": "rating <= 2"}}
+    data["roles"]["no_texts"] = {"unmask": "all", "allow": ["customers"],
+                                 "columns": {"reviews.review_text": {"mask": "redact"}}}
+    folder = tmp_path / "schemas"
+    folder.mkdir()
+    (folder / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    done = [k for (k,) in read(settings.workspace, "SELECT review_id FROM review_insights")]  # type: ignore[arg-type]
+    low = read(sample_db_path, f"SELECT count(*) FROM reviews WHERE rating <= 2 AND review_id "
+                               f"IN ({', '.join(map(str, done))})")[0][0]
+    assert 0 < low < len(done)
+    with pipeline.open_session(settings.with_overrides(role="low_ratings",
+                                                       schemas_dir=folder)) as session:
+        answer = pipeline.run_sql(session, "SELECT count(*) FROM review_insights")
+        assert answer.rows == [(low,)]
+        assert any("row filter" in n and "review_insights" in n for n in answer.notes)
+    with pipeline.open_session(settings.with_overrides(role="no_texts",
+                                                       schemas_dir=folder)) as session:
+        with pytest.raises(UnsafeSQL, match="extracted from reviews.review_text"):
+            pipeline.run_sql(session, "SELECT count(*) FROM review_insights")
+        assert session.drafting_catalog.table("review_insights") is None
