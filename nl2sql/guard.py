@@ -12,6 +12,7 @@ the model wrote.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 from dataclasses import dataclass
@@ -139,6 +140,9 @@ def _secure(query: GuardedQuery, catalog: Catalog, access: access_policy.AccessP
     executed = access_policy.rewrite(tree, catalog, access).sql(dialect="duckdb")
     _second_opinion(executed)
     query.executed_sql = executed
+    if access.key:  # the same plan without the mask key, for EXPLAIN output people see
+        blank = dataclasses.replace(access, key="*" * len(access.key))
+        query.explain_sql = access_policy.rewrite(tree, catalog, blank).sql(dialect="duckdb")
     query.masking = access_policy.masking(_qualified(tree, catalog), catalog, access,
                                           query.columns)
     filtered = sorted(touched & set(access.row_filters))

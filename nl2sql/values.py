@@ -34,6 +34,7 @@ class GuardedQuery:
     # secure views; never shown, it may hold the mask key), and per output column
     # position the masked source columns it derives from.
     executed_sql: str | None = None
+    explain_sql: str | None = None  # executed_sql with the mask key blanked (for EXPLAIN)
     masking: list[dict[str, Any]] = field(default_factory=list)
 
 

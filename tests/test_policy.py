@@ -403,3 +403,19 @@ def test_views_over_tables_with_rules_are_denied(sample_db_copy: Path, shared_ca
     with pipeline.open_session(settings("steward")) as steward:
         rows = pipeline.run_sql(steward, "SELECT phone FROM vip_contacts LIMIT 3").rows
         assert all(re.fullmatch(r"1\d{10}", r[0]) for r in rows)
+
+
+def test_explain_never_shows_the_mask_key(sessions: dict[str, pipeline.Session]) -> None:
+    """EXPLAIN of a hashed query has the same plan, with the key blanked: the plan prints
+    expressions (wrapped across lines), and a key in it would make hashes reversible."""
+    from nl2sql import guard
+
+    session = sessions["hasher"]
+    key = session.access.key
+    query = guard.check("SELECT count(*) FROM customers WHERE phone = 'x'", session.catalog,
+                        access=session.access)
+    assert query.executed_sql is not None and key in query.executed_sql
+    plan = session.engine.explain(query)
+    flat = "".join(ch for ch in plan if ch.isalnum())
+    assert key[:8] not in flat and key not in flat
+    assert "sha256" in flat.lower() or "FILTER" in plan
