@@ -89,24 +89,22 @@ def open_session(settings: Settings, chat_client: ChatClient | None = None) -> S
 def role_policy(catalog: Catalog, settings: Settings) -> policy.AccessPolicy:
     """The access policy of the settings' role (default: the most restricted), with its
     row filters checked by the guard before any query relies on them."""
+    from sqlglot import exp
+
     from nl2sql.audit import current_user
+    from nl2sql.errors import NL2SQLError
 
     access = policy.for_role(catalog, settings.role, current_user(), settings.mask_key_file)
     for table, condition in access.row_filters.items():
-        try:
-            guard.check(f"SELECT * FROM {_quoted(table)} WHERE {condition}", catalog)
-        except Exception as exc:  # noqa: BLE001 - any failure is a broken policy file
-            from nl2sql.errors import first_line
-
+        try:  # the condition exactly as the secure view will use it, checked by the guard
+            query = exp.select("*").from_(exp.to_table(exp.to_identifier(table, quoted=True)
+                                                       .sql(dialect="duckdb"))
+                                          ).where(policy.row_condition(condition))
+            guard.check(query.sql(dialect="duckdb"), catalog)
+        except NL2SQLError as exc:
             raise ConfigError(f"row filter of role {access.role} on {table} is not valid: "
-                              f"{first_line(exc)}") from exc
+                              f"{exc.message}") from exc
     return access
-
-
-def _quoted(name: str) -> str:
-    from sqlglot import exp
-
-    return exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
 
 
 def choose_drafter(settings: Settings, requested: str | None = None) -> str:

@@ -30,10 +30,11 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
 from sqlglot.optimizer.scope import traverse_scope
 
 from nl2sql.catalog import Catalog, Column, Role, Table
-from nl2sql.errors import ConfigError, UnsafeSQL
+from nl2sql.errors import ConfigError, UnsafeSQL, first_line
 
 DEFAULT_ROLE = "default"  # the name of the one role a file without ``roles:`` has
 STRENGTH = {"none": 0, "partial": 1, "hash": 2, "redact": 3}
@@ -166,7 +167,7 @@ def _inherited_filter(key: str, source: str, condition: str) -> str:
     """``key IN (SELECT key FROM source WHERE condition)``, built on the syntax tree."""
     inner = exp.select(exp.column(key, quoted=True)).from_(
         exp.to_table(exp.to_identifier(source, quoted=True).sql(dialect="duckdb"))).where(
-        exp.Paren(this=sqlglot.parse_one(condition, read="duckdb")))
+        exp.Paren(this=row_condition(condition)))
     return exp.In(this=exp.column(key, quoted=True), query=exp.Subquery(this=inner)).sql(
         dialect="duckdb")
 
@@ -452,9 +453,26 @@ def secure_view(table: exp.Table, real: Table, policy: AccessPolicy) -> exp.Subq
     inner = exp.select(*projections).from_(source)
     condition = policy.row_filters.get(real.name)
     if condition:
-        inner = inner.where(exp.Paren(this=sqlglot.parse_one(condition, read="duckdb")))
+        inner = inner.where(exp.Paren(this=row_condition(condition)))
     alias = exp.TableAlias(this=exp.to_identifier(table.alias_or_name, quoted=True))
     return exp.Subquery(this=inner, alias=alias)
+
+
+def row_condition(text: str) -> exp.Expr:
+    """A row filter as the secure view will use it: one SQL condition, parsed once.
+
+    Raises ConfigError for anything else (``true ORDER BY 1``, a second statement), so a
+    filter that would fail every query is refused when the session opens.
+    """
+    try:
+        return _parsed_condition(text).copy()
+    except (ParseError, TokenError) as exc:
+        raise ConfigError(f"not one SQL condition: {first_line(exc)}") from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_condition(text: str) -> exp.Expr:
+    return sqlglot.parse_one(text, read="duckdb")
 
 
 def _projection(table: Table, column: Column, policy: AccessPolicy) -> exp.Expr:

@@ -225,6 +225,8 @@ def _tiny(roles: dict[str, Role] | None = None) -> Catalog:
     ({"roles": {"x": {"grant": "all"}}}, "unknown key 'grant'"),
     ({"roles": {"x": {"row_filters": {"orders": "no_such_column = 1"}}}}, "row filter"),
     ({"roles": {"x": {"row_filters": {"orders": "1 = 1; DROP TABLE orders"}}}}, "row filter"),
+    # valid after WHERE, but not one condition: it would break every query on orders
+    ({"roles": {"x": {"row_filters": {"orders": "true ORDER BY 1"}}}}, "not one SQL condition"),
 ])
 def test_policy_file_errors(change: dict[str, Any], message: str, tmp_path: Path,
                             sample_db_path: Path, shared_cache_dir: Path) -> None:
