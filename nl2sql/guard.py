@@ -121,19 +121,21 @@ def check(sql: str, catalog: Catalog, policy: Policy | None = None,
     and columns are refused, and the query that runs (``executed_sql``) reads restricted
     tables through their secure views (:mod:`nl2sql.policy`).
     """
-    query = _check_once(sql, catalog, policy or Policy(), dialect, access)
-    again = _check_once(query.sql, catalog, policy or Policy(), "duckdb", access)
+    query, _, _ = _check_once(sql, catalog, policy or Policy(), dialect, access)
+    again, tree, qualified = _check_once(query.sql, catalog, policy or Policy(), "duckdb",
+                                         access)
     if again.sql != query.sql:
         raise UnsafeSQL("the query does not read the same after it is rewritten; write it "
                         "more plainly", rule="parse")
     if access is not None and access.restricts:
-        _secure(query, catalog, access)
+        _secure(query, tree, qualified, catalog, access)
     return query
 
 
-def _secure(query: GuardedQuery, catalog: Catalog, access: access_policy.AccessPolicy) -> None:
-    """Fill ``executed_sql`` and ``masking`` for a query that passed under ``access``."""
-    tree = _parse_one(query.sql, "duckdb")
+def _secure(query: GuardedQuery, tree: exp.Expr, qualified: exp.Expr, catalog: Catalog,
+            access: access_policy.AccessPolicy) -> None:
+    """Fill ``executed_sql`` and ``masking`` for a query that passed under ``access``;
+    ``tree`` and ``qualified`` are the second pass's, i.e. of exactly ``query.sql``."""
     touched = access.restricted_tables() & set(query.tables)
     if not touched:
         return
@@ -143,15 +145,16 @@ def _secure(query: GuardedQuery, catalog: Catalog, access: access_policy.AccessP
     if access.key:  # the same plan without the mask key, for EXPLAIN output people see
         blank = dataclasses.replace(access, key="*" * len(access.key))
         query.explain_sql = access_policy.rewrite(tree, catalog, blank).sql(dialect="duckdb")
-    query.masking = access_policy.masking(_qualified(tree, catalog), catalog, access,
-                                          query.columns)
+    query.masking = access_policy.masking(qualified, catalog, access, query.columns)
     filtered = sorted(touched & set(access.row_filters))
     if filtered:
         query.notes.append(f"row filter of role {access.role} applied to {', '.join(filtered)}")
 
 
 def _check_once(sql: str, catalog: Catalog, policy: Policy, dialect: str,
-                access: access_policy.AccessPolicy | None = None) -> GuardedQuery:
+                access: access_policy.AccessPolicy | None = None,
+                ) -> tuple[GuardedQuery, exp.Expr, exp.Expr]:
+    """One pass: the accepted query, its final tree and its qualified tree."""
     _check_text(sql, policy)
     tree = _parse_one(sql, dialect)
     _check_size_of(tree)
@@ -166,8 +169,9 @@ def _check_once(sql: str, catalog: Catalog, policy: Policy, dialect: str,
     notes = [f"LIMIT {limit} applied (row limit)"] if limited else []
     final = tree.sql(dialect="duckdb")
     _second_opinion(final)
-    return GuardedQuery(sql=final, original=sql, tables=tables,
-                        columns=columns, limit=limit, limited=limited, notes=notes)
+    query = GuardedQuery(sql=final, original=sql, tables=tables,
+                         columns=columns, limit=limit, limited=limited, notes=notes)
+    return query, tree, qualified
 
 
 def _second_opinion(sql: str) -> None:

@@ -235,6 +235,7 @@ def _clean_question(question: str) -> str:
 
 def _answer(question: str | None, outcome: repair.Outcome, context_ms: float, started: float,
             session: Session) -> Answer:
+    masking = _masking(outcome.query, outcome.result.columns)
     timings = {k: round(v, 2) for k, v in outcome.timings_ms.items()}
     timings["context"] = round(context_ms, 2)
     timings.update(session.timings_ms)
@@ -245,15 +246,14 @@ def _answer(question: str | None, outcome: repair.Outcome, context_ms: float, st
         prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens,
         timings_ms=timings, elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         truncated=outcome.result.truncated,
-        notes=outcome.query.notes + _masking_notes(outcome.query, outcome.result.columns,
-                                                   session.access.role),
+        notes=outcome.query.notes + _masking_notes(masking, session.access.role),
         database=session.catalog.name, tables_read=list(outcome.query.tables),
         columns_read=list(outcome.query.columns), role=session.access.role,
-        masking=_masking(outcome.query, outcome.result.columns))
+        masking=masking)
 
 
-def _masking_notes(query: GuardedQuery, columns: list[str], role: str) -> list[str]:
-    shown = [f"{m['column']} ({m['source']}, {m['mode']})" for m in _masking(query, columns)]
+def _masking_notes(masking: list[dict[str, object]], role: str) -> list[str]:
+    shown = [f"{m['column']} ({m['source']}, {m['mode']})" for m in masking]
     return [f"masked for role {role}: {', '.join(shown)}"] if shown else []
 
 
