@@ -24,7 +24,7 @@ import functools
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ def for_role(catalog: Catalog, role: str | None = None, user: str | None = None,
                           f"{user or 'this user'} may not take it")
     policy = resolve(catalog, name)
     if "hash" in policy.masks.values() and key_file is not None:
-        policy = AccessPolicy(**{**policy.__dict__, "key": load_key(key_file)})
+        policy = replace(policy, key=load_key(key_file))
     return policy
 
 
@@ -145,7 +145,7 @@ def _close_extracted(catalog: Catalog, role: Role, policy: AccessPolicy) -> Acce
     filters = dict(policy.row_filters)
     for table in catalog.tables.values():
         origin = table.tags.get("extracted")
-        if not isinstance(origin, dict) or table.name in role.allow or "*" in role.allow:
+        if not isinstance(origin, dict) or _listed(table.name, role.allow):
             continue
         source, column, key = (str(origin.get(k)) for k in ("source_table", "source_column",
                                                             "key"))
@@ -158,9 +158,9 @@ def _close_extracted(catalog: Catalog, role: Role, policy: AccessPolicy) -> Acce
             filters[table.name] = _inherited_filter(key, source, policy.row_filters[source])
     if not denied and filters == policy.row_filters:
         return policy
-    return AccessPolicy(**{**policy.__dict__, "row_filters": filters,
-                           "denied_tables": policy.denied_tables | frozenset(denied),
-                           "reasons": {**policy.reasons, **denied}})
+    return replace(policy, row_filters=filters,
+                   denied_tables=policy.denied_tables | frozenset(denied),
+                   reasons={**policy.reasons, **denied})
 
 
 def _inherited_filter(key: str, source: str, condition: str) -> str:
@@ -182,7 +182,7 @@ def _close_views(catalog: Catalog, role: Role, policy: AccessPolicy) -> AccessPo
     while changed:  # views over views
         changed = False
         for view in (t for t in catalog.tables.values() if t.kind == "view"):
-            if view.name in reasons or view.name in role.allow or "*" in role.allow:
+            if view.name in reasons or _listed(view.name, role.allow):
                 continue
             read = _tables_read_by(view, catalog)
             hit = sorted(read & (guarded | set(reasons))) if read is not None else None
@@ -197,9 +197,8 @@ def _close_views(catalog: Catalog, role: Role, policy: AccessPolicy) -> AccessPo
             changed = changed or view.name in reasons
     if not reasons:
         return policy
-    return AccessPolicy(**{**policy.__dict__,
-                           "denied_tables": policy.denied_tables | frozenset(reasons),
-                           "reasons": reasons})
+    return replace(policy, denied_tables=policy.denied_tables | frozenset(reasons),
+                   reasons=reasons)
 
 
 def _tables_read_by(view: Table, catalog: Catalog) -> set[str] | None:
@@ -233,7 +232,7 @@ def _listed(ref: str, names: list[str]) -> bool:
 
 def _denied_tables(catalog: Catalog, role: Role) -> set[str]:
     base = {t.name for t in catalog.tables.values() if t.tags.get("deny")}
-    lifted = {t for t in base if "*" in role.allow or t in role.allow}
+    lifted = {t for t in base if _listed(t, role.allow)}
     return (base - lifted) | set(role.deny_tables)
 
 
