@@ -20,6 +20,7 @@ Column lineage (``sqlglot.lineage``) then says which output columns carry masked
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import secrets
@@ -57,10 +58,13 @@ class AccessPolicy:
     def restricts(self) -> bool:
         return bool(self.masks or self.denied_columns or self.denied_tables or self.row_filters)
 
+    def tables_with_denied_columns(self) -> set[str]:
+        return {ref.split(".")[0] for ref in self.denied_columns}
+
     def restricted_tables(self) -> set[str]:
         """Tables whose references the engine must replace by a secure derived table."""
-        tables = {ref.split(".")[0] for ref in [*self.masks, *self.denied_columns]}
-        return tables | set(self.row_filters)
+        masked = {ref.split(".")[0] for ref in self.masks}
+        return masked | self.tables_with_denied_columns() | set(self.row_filters)
 
     def summary(self) -> dict[str, Any]:
         """The policy as plain data (``nl2sql catalog``, ``\\role`` in the shell)."""
@@ -277,8 +281,6 @@ def visible(catalog: Catalog, policy: AccessPolicy) -> Catalog:
     The drafters work from this, so neither the model nor the offline drafter proposes
     a column the guard would then refuse.
     """
-    import copy
-
     if not policy.restricts:
         return catalog
     shown = copy.copy(catalog)
@@ -291,8 +293,6 @@ def visible(catalog: Catalog, policy: AccessPolicy) -> Catalog:
 
 
 def _visible_table(table: Table, policy: AccessPolicy) -> Table:
-    import copy
-
     kept = copy.copy(table)
     kept.columns = []
     for column in table.columns:
@@ -334,7 +334,7 @@ def check_refs(tree: exp.Expr, qualified: exp.Expr, tables: list[str], columns: 
 
 def _check_columns_expressions(tree: exp.Expr, tables: list[str], policy: AccessPolicy) -> None:
     """``COLUMNS(...)`` picks columns at run time, so the guard cannot see which."""
-    denied_in = {ref.split(".")[0] for ref in policy.denied_columns} & set(tables)
+    denied_in = policy.tables_with_denied_columns() & set(tables)
     if denied_in and any(True for _ in tree.find_all(exp.Columns)):
         raise UnsafeSQL(f"COLUMNS(...) cannot be checked against the columns denied to role "
                         f"{policy.role} in {', '.join(sorted(denied_in))}; name the columns",
@@ -372,7 +372,7 @@ def _check_restricted_tables(tree: exp.Expr, catalog: Catalog, policy: AccessPol
 
 def _check_row_references(qualified: exp.Expr, catalog: Catalog, policy: AccessPolicy) -> None:
     """``SELECT c FROM customers c`` yields the whole row; refuse it where columns are denied."""
-    denied_in = {ref.split(".")[0] for ref in policy.denied_columns}
+    denied_in = policy.tables_with_denied_columns()
     for table in row_references(qualified, catalog):
         if table in denied_in:
             raise UnsafeSQL(f"a whole-row reference to {table} would include columns "
@@ -431,8 +431,9 @@ def _drop_denied_exclusions(rewritten: exp.Expr, original: exp.Expr, catalog: Ca
     no such column, so DuckDB would reject the EXCLUDE. Drop it from the list, unless another
     table in the query has a column of that name (the exclusion then still means something)."""
     tables = [t for t in (catalog.table(x.name) for x in original.find_all(exp.Table)) if t]
+    names = {t.name for t in tables}
     denied = {ref.split(".", 1)[1].lower() for ref in policy.denied_columns
-              if ref.split(".")[0] in {t.name for t in tables}}
+              if ref.split(".")[0] in names}
     elsewhere = {c.name.lower() for t in tables for c in t.columns
                  if f"{t.name}.{c.name}" not in policy.denied_columns}
     droppable = denied - elsewhere
