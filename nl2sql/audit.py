@@ -441,6 +441,20 @@ def list_row(record: dict[str, Any], width: int | None = 60) -> list[str]:
             "" if elapsed is None else f"{elapsed:g}"]
 
 
+def rich_table(records: list[dict[str, Any]]) -> Any:
+    """The records as a rich table for people (``nl2sql audit``, ``\\audit`` in the shell)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="audit log", header_style="bold")
+    for name in LIST_COLUMNS:
+        table.add_column(name, justify="right" if name in ("rows", "elapsed_ms") else "left",
+                         no_wrap=name != "query")
+    for record in records:
+        table.add_row(*(Text(cell) for cell in list_row(record)))  # Text: no markup in SQL
+    return table
+
+
 def to_csv(records: list[dict[str, Any]]) -> str:
     """The listing as CSV, query text in full."""
     buffer = io.StringIO()

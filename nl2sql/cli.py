@@ -382,15 +382,9 @@ def _print_findings(findings: Any, fmt: str, written: Any = None) -> None:
         sys.stdout.write("\n".join(lines) + "\n")
     else:
         from rich.console import Console
-        from rich.table import Table
 
-        table = Table(title="personal data", header_style="bold")
-        for name in pii.REPORT_COLUMNS:
-            table.add_column(name, justify="right" if name == "share" else "left")
-        for row in rows:
-            table.add_row(*row)
         console = Console()
-        console.print(table)
+        console.print(pii.rich_table(findings))
         console.print(f"{len(findings)} columns with personal data", style="dim")
 
 
@@ -453,18 +447,9 @@ def _print_audit(records: list[dict[str, Any]], fmt: str) -> None:
         sys.stdout.write(audit.to_markdown(records))
     else:
         from rich.console import Console
-        from rich.table import Table
 
-        table = Table(title="audit log", header_style="bold")
-        for name in audit.LIST_COLUMNS:
-            table.add_column(name, justify="right" if name in ("rows", "elapsed_ms") else "left",
-                             no_wrap=name != "query")
-        from rich.text import Text
-
-        for record in records:
-            table.add_row(*(Text(cell) for cell in audit.list_row(record)))
         console = Console()
-        console.print(table)
+        console.print(audit.rich_table(records))
         console.print(f"{len(records)} records", style="dim")
 
 

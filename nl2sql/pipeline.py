@@ -86,6 +86,15 @@ def open_session(settings: Settings, chat_client: ChatClient | None = None) -> S
                    access, policy.visible(catalog, access))
 
 
+def switch_role(session: Session, role: str) -> None:
+    """Make ``role`` the session's role (the shell's ``\\role``): its policy and what the
+    drafters may see, checked as when a session opens."""
+    settings = session.settings.with_overrides(role=role)
+    session.access = role_policy(session.catalog, settings)
+    session.visible = policy.visible(session.catalog, session.access)
+    session.settings = settings
+
+
 def role_policy(catalog: Catalog, settings: Settings) -> policy.AccessPolicy:
     """The access policy of the settings' role (default: the most restricted), with its
     row filters checked by the guard before any query relies on them."""

@@ -306,8 +306,6 @@ def _describe(state: State, arg: str) -> None:
 
 @command("pii", "\\pii [SAMPLE]", "scan the database for personal data (as nl2sql scan-pii)")
 def _pii(state: State, arg: str) -> None:
-    from rich.table import Table
-
     from nl2sql import pii
 
     sample = _count(arg, 1000)
@@ -318,22 +316,13 @@ def _pii(state: State, arg: str) -> None:
         if (finding.table in session.access.denied_tables
                 or f"{finding.table}.{finding.column}" in session.access.denied_columns):
             finding.examples = ["(not available to role " + session.access.role + ")"]
-    table = Table(*pii.REPORT_COLUMNS, header_style="bold", title="personal data")
-    for row in pii.findings_rows(findings):
-        table.add_row(*row)
-    state.console.print(table)
+    state.console.print(pii.rich_table(findings))
 
 
 @command("audit", "\\audit [N]", "the last N audit-log records (default 10), yours included")
 def _audit(state: State, arg: str) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
     records = list(audit.read(state.session.settings.audit_log))[-_count(arg, 10):]
-    table = Table(*audit.LIST_COLUMNS, header_style="bold", title="audit log")
-    for record in records:
-        table.add_row(*(Text(cell) for cell in audit.list_row(record)))
-    state.console.print(table)
+    state.console.print(audit.rich_table(records))
 
 
 def _count(arg: str, default: int) -> int:
@@ -370,10 +359,7 @@ def _role(state: State, arg: str) -> None:
 
     session = state.session
     if arg:
-        settings = session.settings.with_overrides(role=arg)
-        session.access = pipeline.role_policy(session.catalog, settings)
-        session.visible = policy.visible(session.catalog, session.access)
-        session.settings = settings
+        pipeline.switch_role(session, arg)
         if state.auditor is not None:
             state.auditor = replace(state.auditor, role=session.access.role)
     summary = session.access.summary()
