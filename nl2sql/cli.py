@@ -491,20 +491,11 @@ def catalog_(
 def _semantic_catalog(settings: Settings) -> Any:
     """Introspection plus the semantic layer, without the query engine or a chosen role:
     the dictionary shows every role."""
-    from nl2sql import pipeline, semantic
-    from nl2sql.extract.workspace import for_questions
-    from nl2sql.introspect import introspect
-    from nl2sql.source import connect, resolve
+    from nl2sql import pipeline
 
     if pipeline.ensure_sample_db(settings.db):
         typer.echo(f"built the sample database at {settings.db}", err=True)
-    source = for_questions(resolve(settings.db), settings)  # extracted tables too
-    con = connect(source, settings.cache_dir)
-    try:
-        raw = introspect(source, con, settings.cache_dir)
-    finally:
-        con.close()
-    return semantic.apply(raw, settings.schemas_dir)
+    return pipeline.load_catalog(settings)[1]  # extracted tables too
 
 
 @app.command("sample-db")

@@ -68,15 +68,7 @@ def ensure_sample_db(db: str) -> bool:
 def open_session(settings: Settings, chat_client: ChatClient | None = None) -> Session:
     """Resolve and attach the database, introspect it (cached) and confine the engine."""
     started = time.perf_counter()
-    from nl2sql.extract.workspace import for_questions
-
-    source = for_questions(resolve(settings.db), settings)  # extracted tables, read-only
-    con = connect(source, settings.cache_dir)
-    try:
-        raw = introspect(source, con, settings.cache_dir)
-    finally:
-        con.close()  # introspection's own connection; untrusted SQL runs in the engine's worker
-    catalog = semantic.apply(raw, settings.schemas_dir)
+    source, catalog = load_catalog(settings)
     access = role_policy(catalog, settings)
     limits = Limits(timeout=settings.query_timeout, max_rows=settings.row_limit,
                     memory_limit=settings.memory_limit, threads=settings.threads)
@@ -84,6 +76,22 @@ def open_session(settings: Settings, chat_client: ChatClient | None = None) -> S
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     return Session(settings, source, catalog, engine, chat_client, {"open": elapsed},
                    access, policy.visible(catalog, access))
+
+
+def load_catalog(settings: Settings, workspace: bool = True) -> tuple[Source, Catalog]:
+    """The database (with the extraction workspace attached read-only, unless
+    ``workspace`` is False) and its catalog: introspection (cached) plus the semantic layer."""
+    from nl2sql.extract.workspace import for_questions
+
+    source = resolve(settings.db)
+    if workspace:
+        source = for_questions(source, settings)  # extracted tables, read-only
+    con = connect(source, settings.cache_dir)
+    try:
+        raw = introspect(source, con, settings.cache_dir)
+    finally:
+        con.close()  # introspection's own connection; untrusted SQL runs in the engine's worker
+    return source, semantic.apply(raw, settings.schemas_dir)
 
 
 def switch_role(session: Session, role: str) -> None:

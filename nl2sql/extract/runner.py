@@ -162,19 +162,12 @@ class Job:
 
 def prepare(settings: Settings, request: Request) -> Job:
     """Resolve spec, names and rows; open the workspace. Raises before any cost."""
-    from nl2sql import pipeline, semantic
+    from nl2sql import pipeline
     from nl2sql.extract.workspace import path_for
-    from nl2sql.introspect import introspect
-    from nl2sql.source import connect, resolve
 
     spec, _ = spec_module.load(request.spec, settings.schemas_dir / "extract")
     table, column = selection.split_from(request.source)
-    source = resolve(settings.db)
-    con = connect(source, settings.cache_dir)
-    try:
-        catalog = semantic.apply(introspect(source, con, settings.cache_dir), settings.schemas_dir)
-    finally:
-        con.close()
+    source, catalog = pipeline.load_catalog(settings, workspace=False)  # the database's own
     table, column, key = selection.resolve_names(catalog, table, column, request.key)
     into = _check_into(request.into or spec.name, catalog, spec, key)
     access = pipeline.role_policy(catalog, settings)
