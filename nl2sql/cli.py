@@ -610,13 +610,13 @@ def _prepared_extract(settings: Settings, request: Any) -> Any:
 
 
 def _audited_extract(settings: Settings, job: Any, fmt: str) -> Any:
-    """Run an extraction and append its audit record, whether it finished or not."""
+    """Run an extraction and append its audit record, whether it finished or not (the
+    log was opened by :func:`_prepared_extract`)."""
     import time
 
     from nl2sql import audit
     from nl2sql.extract import report, runner
 
-    audit.prepare(settings.audit_log)
     started = time.perf_counter()
     error: NL2SQLError | None = None
     summary: dict[str, Any] = {"source": job.request.source, "table": job.target.table,
