@@ -73,7 +73,7 @@ class OpenAIChatClient:
                              f"{self._retries} retries") from exc
         except openai.APIStatusError as exc:
             raise ModelError(f"the model server answered HTTP {exc.status_code}: "
-                             f"{_error_text(exc)}") from exc
+                             f"{error_text(exc)}") from exc
         except (openai.OpenAIError, ValueError) as exc:
             # A body that is not JSON surfaces as ValueError (JSONDecodeError).
             raise ModelError("the model server sent a reply that is not chat-completions "
@@ -81,19 +81,27 @@ class OpenAIChatClient:
         return _reply_from(response)
 
 
-def _error_text(exc: Any) -> str:
+def error_text(exc: Any) -> str:
+    """The server's own words for an HTTP error, on one line (also used by extract)."""
     body = getattr(exc, "body", None)
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body["message"])[:200]
-    return str(getattr(exc, "message", exc))[:200]
+    if isinstance(body, dict):
+        inner: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
+        if isinstance(inner.get("message"), str):
+            return " ".join(str(inner["message"]).split())[:200]
+    return " ".join(str(getattr(exc, "message", exc)).split())[:200]
 
 
-def _reply_from(response: Any) -> ChatReply:
-    """Validate the shape ourselves: lenient servers send odd bodies with HTTP 200."""
+def first_message(response: Any) -> Any:
+    """The first choice's message; lenient servers send odd bodies with HTTP 200, so the
+    shape is checked here rather than trusted (also used by extract)."""
     choices = getattr(response, "choices", None)
     if not choices:
         raise ModelError("the model server sent a reply with no choices")
-    message = getattr(choices[0], "message", None)
+    return getattr(choices[0], "message", None)
+
+
+def _reply_from(response: Any) -> ChatReply:
+    message = first_message(response)
     content = getattr(message, "content", None)
     if not isinstance(content, str):
         raise ModelError("the model server sent a reply with no text")

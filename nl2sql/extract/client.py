@@ -25,6 +25,7 @@ from typing import Any
 from nl2sql.errors import ModelError
 from nl2sql.extract.prompt import response_format
 from nl2sql.extract.spec import Spec
+from nl2sql.model_drafter import error_text, first_message
 
 MAX_RETRY_AFTER = 60.0
 BACKOFF_START = 0.5
@@ -121,7 +122,7 @@ class ExtractClient:
 
         backoff = min(BACKOFF_START * 2 ** attempt, BACKOFF_MAX) * random.uniform(0.8, 1.2)
         if isinstance(exc, openai.BadRequestError):
-            text = _error_text(exc)
+            text = error_text(exc)
             if structured and any(w in text.lower() for w in SCHEMA_WORDS):
                 self.structured = False
                 return None, text
@@ -145,7 +146,7 @@ class ExtractClient:
                 raise ModelError(f"cannot reach the model server at {self.base_url}") from exc
             return backoff, "the connection to the model server failed"
         if isinstance(exc, openai.APIStatusError):
-            text = f"HTTP {exc.status_code}: {_error_text(exc)}"
+            text = f"HTTP {exc.status_code}: {error_text(exc)}"
             if exc.status_code >= 500 or exc.status_code in (408, 409):
                 return backoff, f"the model server failed ({text})"
             raise RequestFailed(f"the model server refused the request ({text})") from exc
@@ -160,11 +161,8 @@ class ExtractClient:
 
 
 def _reply(response: Any) -> Reply:
-    """Check the shape ourselves: lenient servers send odd bodies with HTTP 200."""
-    choices = getattr(response, "choices", None)
-    if not choices:
-        raise ModelError("the model server sent a reply with no choices")
-    message = getattr(choices[0], "message", None)
+    """The answer's text (or refusal) and usage, from a checked shape."""
+    message = first_message(response)
     content = getattr(message, "content", None)
     refusal = getattr(message, "refusal", None)
     if not isinstance(content, str) and not isinstance(refusal, str):
@@ -190,12 +188,3 @@ def _retry_after(exc: Any) -> float | None:
         if seconds is not None and seconds >= 0:
             return min(seconds, MAX_RETRY_AFTER)
     return None
-
-
-def _error_text(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
-        if isinstance(inner.get("message"), str):
-            return " ".join(str(inner["message"]).split())[:200]
-    return " ".join(str(getattr(exc, "message", exc)).split())[:200]
