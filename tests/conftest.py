@@ -42,7 +42,9 @@ def chat_server() -> Iterator[ChatServer]:
 # test_pipeline, test_cli, ...). Appended; the blocks above are untouched.
 import os  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import subprocess  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -227,6 +229,22 @@ class IsolatedEnv:
         return subprocess.Popen(
             [*cli_command(), *args], cwd=self.cwd, env={**self.env, **(env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8")
+
+    def interrupted(self, *args: str, when: Callable[[subprocess.Popen[str]], None],
+                    env: dict[str, str] | None = None) -> tuple[int, str, str]:
+        """Start ``nl2sql *args``, press Ctrl-C (SIGINT) once ``when(proc)`` returns, and
+        give (exit code, stdout, stderr); the process never outlives the test."""
+        proc = self.popen(*args, env=env)
+        try:
+            when(proc)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert NO_TRACEBACK not in err, err
+        return proc.returncode, out, err
 
 
 def clean_environ(cache_dir: Path) -> dict[str, str]:

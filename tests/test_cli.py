@@ -11,7 +11,6 @@ import csv
 import io
 import json
 import re
-import signal
 import socket
 import sqlite3
 import time
@@ -532,18 +531,10 @@ def test_exit_5_server_error_with_multiline_text(isolated_env: IsolatedEnv,
 
 
 def test_exit_130_ctrl_c_during_a_query(isolated_env: IsolatedEnv, sample_db_path: Path) -> None:
-    proc = isolated_env.popen("sql", SLOW_SQL, "--db", str(sample_db_path),
-                              env={"NL2SQL_QUERY_TIMEOUT": "30"})
-    try:
-        time.sleep(2.0)  # imports, introspection (cached), then the slow query runs
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert NO_TRACEBACK not in err, err
-    assert proc.returncode == 130, err
+    code, out, err = isolated_env.interrupted(
+        "sql", SLOW_SQL, "--db", str(sample_db_path), env={"NL2SQL_QUERY_TIMEOUT": "30"},
+        when=lambda _proc: time.sleep(2.0))  # imports, introspection, then the slow query
+    assert code == 130, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error (interrupted)"), err
     assert out == ""

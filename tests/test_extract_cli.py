@@ -7,7 +7,6 @@ and the progress bar. The model is the scripted chat server answering with
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -161,18 +160,10 @@ def test_ctrl_c_keeps_the_finished_rows(isolated_env: IsolatedEnv, model: ChatSe
                                         sample_db_path: Path, tmp_path: Path) -> None:
     ws = tmp_path / "ws.duckdb"
     model.default_delay = 0.05
-    proc = isolated_env.popen(*REVIEWS, "--db", str(sample_db_path), "--limit", "300",
-                              "--concurrency", "2", env=model_env(model, ws))
-    try:
-        _run_until(proc, model, 20)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert NO_TRACEBACK not in err, err
-    assert proc.returncode == 130, err
+    code, out, err = isolated_env.interrupted(
+        *REVIEWS, "--db", str(sample_db_path), "--limit", "300", "--concurrency", "2",
+        env=model_env(model, ws), when=lambda proc: _run_until(proc, model, 20))
+    assert code == 130, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error (interrupted): stopped: "), err
     saved = read(ws, "SELECT count(*) FROM review_insights")[0][0]
