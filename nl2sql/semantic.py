@@ -138,7 +138,8 @@ def _role(name: str, spec: Any, catalog: Catalog, path: Path) -> Role:
     role = Role(
         name=name, description=_text(spec.get("description"), path, f"roles.{name}"),
         default=bool(spec.get("default", False)),
-        columns={str(k): _role_column(str(k), v, catalog, where) for k, v in columns.items()},
+        columns={str(k): _role_column(str(k), v, catalog, path, f"roles.{name}")
+                 for k, v in columns.items()},
         unmask=_everything_or(spec.get("unmask"), catalog, path, f"roles.{name}.unmask"),
         allow=_everything_or(spec.get("allow"), catalog, path, f"roles.{name}.allow"),
         deny_tables=[_known_table(t, catalog, where)
@@ -148,10 +149,11 @@ def _role(name: str, spec: Any, catalog: Catalog, path: Path) -> Role:
     return role
 
 
-def _role_column(ref: str, rules: Any, catalog: Catalog, where: str) -> dict[str, Any]:
-    _known_column(ref, catalog, where)
-    _check_keys(rules, {"mask", "deny"}, f"{where}.columns.{ref}")
-    _check_policy(rules, Path(where.split(":")[0]), f"{where}.columns.{ref}")
+def _role_column(ref: str, rules: Any, catalog: Catalog, path: Path,
+                 where: str) -> dict[str, Any]:
+    _known_column(ref, catalog, f"{path}: {where}")
+    _check_keys(rules, {"mask", "deny"}, f"{path}: {where}.columns.{ref}")
+    _check_policy(rules, path, f"{where}.columns.{ref}")
     return dict(rules)
 
 
