@@ -176,7 +176,7 @@ def _cli_command() -> list[str]:
     script = Path(sys.executable).parent / "nl2sql"
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
-    return [sys.executable, "-m", "nl2sql.cli"]
+    return [sys.executable, "-m", "nl2sql.interfaces.cli"]
 
 
 def _clean_env(db: Path, cache_dir: Path) -> dict[str, str]:
@@ -219,8 +219,8 @@ def bench_cli(db: Path, work: Path, runs: int) -> list[Measurement]:
 
 
 def _introspect_once(db: Path, cache_dir: Path) -> tuple[float, int]:
-    from nl2sql.introspect import introspect
-    from nl2sql.source import connect, resolve
+    from nl2sql.schema.introspect import introspect
+    from nl2sql.schema.source import connect, resolve
 
     started = time.perf_counter()
     source = resolve(str(db))
@@ -340,7 +340,7 @@ class FakeChat:
         self.sql = "SELECT 1"
 
     def complete(self, messages: list[dict[str, str]]) -> Any:
-        from nl2sql.model_drafter import ChatReply
+        from nl2sql.drafting.model_drafter import ChatReply
 
         chars = sum(len(m["content"]) for m in messages)
         return ChatReply(content=f"Here you go:\n```sql\n{self.sql}\n```",
@@ -373,7 +373,7 @@ POLICY_SQL = [
 def bench_policy(catalog: Any, limits: Any, rounds: int) -> list[Measurement]:
     """guard.check on queries touching personal data: no policy, steward, analyst (deny
     check, secure-view rewrite and lineage). Same run, so the ratio is what counts."""
-    from nl2sql import guard, policy
+    from nl2sql.safety import guard, policy
 
     analyst = policy.for_role(catalog, "analyst")
     steward = policy.for_role(catalog, "steward")
@@ -389,8 +389,10 @@ def bench_policy(catalog: Any, limits: Any, rounds: int) -> list[Measurement]:
 
 
 def bench_per_question(sample: Path, work: Path, rounds: int) -> list[Measurement]:
-    from nl2sql import context, guard, pipeline, prompt
+    from nl2sql import pipeline
+    from nl2sql.drafting import context, prompt
     from nl2sql.errors import NL2SQLError
+    from nl2sql.safety import guard
     from nl2sql.settings import Settings
 
     cache_dir = Path(tempfile.mkdtemp(prefix="session-cache-", dir=work))

@@ -8,7 +8,7 @@ Run::
 
 Every entry of ``tests/fixtures/pii_values.yaml`` (a value, the kinds it holds — none
 for a look-alike — and optionally the column name it is judged under) goes through
-:func:`nl2sql.pii.detect`; :func:`nl2sql.pii.score` counts, per kind, true positives,
+:func:`nl2sql.governance.pii.detect`; :func:`nl2sql.governance.pii.score` counts, per kind, true positives,
 false positives (reported, not labelled) and false negatives (labelled, missed).
 ``tests/test_pii.py`` holds the floors on the same numbers.
 """
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the numbers here")
     args = parser.parse_args(argv)
 
-    from nl2sql import pii
+    from nl2sql.governance import pii
 
     entries = load(args.fixture)
     started = time.perf_counter()

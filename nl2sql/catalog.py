@@ -98,7 +98,7 @@ class Example:
 
 @dataclass
 class Role:
-    """Who may see what (``roles:`` in schemas/*.yaml); see :mod:`nl2sql.policy`.
+    """Who may see what (``roles:`` in schemas/*.yaml); see :mod:`nl2sql.safety.policy`.
 
     ``columns`` maps ``table.column`` to overrides of that column's ``mask``/``deny``;
     ``unmask``/``allow`` lift every mask/deny (``["*"]``) or those listed;

@@ -13,16 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nl2sql import context as context_stage
-from nl2sql import guard, policy, prompt, repair, semantic
 from nl2sql.catalog import Catalog
-from nl2sql.engine import Engine, Limits
+from nl2sql.drafting import context as context_stage
+from nl2sql.drafting import prompt, repair
+from nl2sql.drafting.model_drafter import ChatClient, ModelDrafter, OpenAIChatClient
+from nl2sql.drafting.prompt import Turn
 from nl2sql.errors import ConfigError, DrafterDeclined, Interrupted, ModelError, ModelRefused
-from nl2sql.introspect import introspect
-from nl2sql.model_drafter import ChatClient, ModelDrafter, OpenAIChatClient
-from nl2sql.prompt import Turn
+from nl2sql.safety import guard, policy
+from nl2sql.safety.engine import Engine, Limits
+from nl2sql.schema import semantic
+from nl2sql.schema.introspect import introspect
+from nl2sql.schema.source import Source, connect, resolve
 from nl2sql.settings import DEFAULT_DB, Settings
-from nl2sql.source import Source, connect, resolve
 from nl2sql.values import Answer, Draft, GuardedQuery
 
 
@@ -108,8 +110,8 @@ def role_policy(catalog: Catalog, settings: Settings) -> policy.AccessPolicy:
     row filters checked by the guard before any query relies on them."""
     from sqlglot import exp
 
-    from nl2sql.audit import current_user
     from nl2sql.errors import NL2SQLError
+    from nl2sql.governance.audit import current_user
 
     access = policy.for_role(catalog, settings.role, current_user(), settings.mask_key_file)
     for table, condition in access.row_filters.items():
@@ -199,8 +201,8 @@ def _with_dialect_repairs(draft_fn: Callable[[list[dict[str, str]]], Draft],
     bare GROUP BY columns): repair them deterministically before any round trip."""
     if session.source.kind == "duckdb":
         return draft_fn
-    from nl2sql.dialects import to_duckdb
     from nl2sql.errors import NL2SQLError
+    from nl2sql.safety.dialects import to_duckdb
 
     def drafted(messages: list[dict[str, str]]) -> Draft:
         draft = draft_fn(messages)
@@ -234,7 +236,7 @@ def _no_repair(messages: list[dict[str, str]]) -> Draft:
 
 
 def _offline_draft(session: Session, question: str, conversation: list[Turn] | None) -> Draft:
-    from nl2sql.offline import draft
+    from nl2sql.drafting.offline import draft
 
     return draft(question, session.drafting_catalog, conversation)
 
@@ -289,10 +291,10 @@ def run_sql(session: Session, sql: str, row_limit: int | None = None,
 
     ``dialect`` is the SQL's dialect (``duckdb``, ``sqlite``, ``mysql`` or ``postgres``):
     other than DuckDB's, it is transpiled and its common slips repaired first
-    (:mod:`nl2sql.dialects`); the guard checks the DuckDB SQL that results, and every
+    (:mod:`nl2sql.safety.dialects`); the guard checks the DuckDB SQL that results, and every
     repair is listed in the answer's notes.
     """
-    from nl2sql.dialects import to_duckdb
+    from nl2sql.safety.dialects import to_duckdb
 
     limits = guard.Policy(row_limit=row_limit or session.settings.row_limit)
     started = time.perf_counter()

@@ -142,8 +142,8 @@ def empty_schemas_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def introspect_db(path: Path, cache_dir: Path) -> Any:
     """Resolve, attach, introspect and close, as ``pipeline.open_session`` does."""
-    from nl2sql.introspect import introspect
-    from nl2sql.source import connect, resolve
+    from nl2sql.schema.introspect import introspect
+    from nl2sql.schema.source import connect, resolve
 
     source = resolve(str(path))
     con = connect(source, cache_dir)
@@ -161,9 +161,9 @@ def sample_catalog(sample_db_path: Path, shared_cache_dir: Path) -> Any:
 
 @pytest.fixture(scope="session")
 def sample_engine(sample_db_path: Path, shared_cache_dir: Path) -> Iterator[Any]:
-    """A confined :class:`nl2sql.engine.Engine` on the sample database."""
-    from nl2sql.engine import Engine, Limits
-    from nl2sql.source import resolve
+    """A confined :class:`nl2sql.safety.engine.Engine` on the sample database."""
+    from nl2sql.safety.engine import Engine, Limits
+    from nl2sql.schema.source import resolve
 
     engine = Engine(resolve(str(sample_db_path)), Limits(timeout=20, max_rows=100_000),
                     shared_cache_dir)
@@ -199,7 +199,7 @@ def gold(sample_db_path: Path) -> Iterator[Any]:
 def cli_command() -> list[str]:
     """The ``nl2sql`` console script of this interpreter's environment, else ``-m``."""
     script = shutil.which("nl2sql", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "nl2sql.cli"]
+    return [script] if script else [sys.executable, "-m", "nl2sql.interfaces.cli"]
 
 
 @dataclass

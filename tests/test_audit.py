@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from conftest import REPO_ROOT, IsolatedEnv
 
-from nl2sql import audit
 from nl2sql.errors import ConfigError
+from nl2sql.governance import audit
 
 
 def log_path(tmp_path: Path) -> Path:
@@ -247,7 +247,7 @@ def test_unicode_survives(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from nl2sql import audit
+from nl2sql.governance import audit
 path, tag, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 pad = "审计" * 500 + "x" * 3000
 i = 0

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from nl2sql import chart
-from nl2sql.chart import ChartSpec, choose, render_text, save_png
 from nl2sql.errors import ConfigError
+from nl2sql.interfaces import chart
+from nl2sql.interfaces.chart import ChartSpec, choose, render_text, save_png
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ANSI = "\x1b["
@@ -304,6 +304,6 @@ def test_spec_is_plain_data() -> None:
 
 
 def test_import_is_cheap() -> None:
-    code = ("import sys, nl2sql.chart; "
+    code = ("import sys, nl2sql.interfaces.chart; "
             "assert not {'plotext', 'matplotlib'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

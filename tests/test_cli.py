@@ -584,7 +584,7 @@ def test_sample_db_bad_scale(isolated_env: IsolatedEnv) -> None:
 def cli_commands() -> list[str]:
     import typer
 
-    from nl2sql.cli import app
+    from nl2sql.interfaces.cli import app
 
     group: Any = typer.main.get_command(app)
     return sorted(group.commands)
@@ -602,7 +602,7 @@ def test_top_level_help(isolated_env: IsolatedEnv) -> None:
 def test_every_command_has_help_with_an_example(command: str) -> None:
     from typer.testing import CliRunner
 
-    from nl2sql.cli import app
+    from nl2sql.interfaces.cli import app
 
     result = CliRunner().invoke(app, [command, "--help"])
     assert result.exit_code == 0, result.output

@@ -21,8 +21,8 @@ import pytest
 import yaml
 from conftest import NO_TRACEBACK, clean_environ, cli_command
 
-from nl2sql import datadict
 from nl2sql.catalog import Catalog, Column, ForeignKey, Profile, Role, Table
+from nl2sql.governance import datadict
 
 if TYPE_CHECKING:
     from conftest import IsolatedEnv

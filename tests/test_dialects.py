@@ -25,8 +25,8 @@ from conftest import REPO_ROOT, IsolatedEnv
 
 from nl2sql import pipeline
 from nl2sql.catalog import Catalog, Column, Table
-from nl2sql.dialects import DIALECTS, to_duckdb, type_kind
 from nl2sql.errors import ConfigError, UnsafeSQL
+from nl2sql.safety.dialects import DIALECTS, to_duckdb, type_kind
 from nl2sql.settings import Settings
 
 CASES: list[dict[str, Any]] = yaml.safe_load(

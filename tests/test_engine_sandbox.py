@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from nl2sql.engine import Engine, Limits
 from nl2sql.errors import ExecutionError, QueryTimeout
-from nl2sql.source import resolve
+from nl2sql.safety.engine import Engine, Limits
+from nl2sql.schema.source import resolve
 from nl2sql.values import GuardedQuery
 
 

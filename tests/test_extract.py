@@ -24,11 +24,11 @@ import yaml
 from chat_server import ChatServer
 from fixtures import extract_model
 
-from nl2sql import pii
 from nl2sql.errors import ConfigError, UnknownIdentifier, UnsafeSQL
 from nl2sql.extract import detectors, prompt, reply, runner, selection, spec
 from nl2sql.extract.spec import PROVENANCE
 from nl2sql.extract.workspace import PROVENANCE_DOCS
+from nl2sql.governance import pii
 from nl2sql.settings import PROJECT_ROOT, Settings, load_settings
 
 SPECS = PROJECT_ROOT / "schemas" / "extract"
@@ -587,9 +587,10 @@ def test_sample_writes_no_table_and_the_full_run_reuses_its_answers(
 
 def test_questions_see_the_extracted_table_read_only(
         model: ChatServer, make_settings: Callable[..., Settings], tmp_path: Path) -> None:
-    from nl2sql import guard, pipeline
-    from nl2sql.introspect import introspect
-    from nl2sql.source import connect
+    from nl2sql import pipeline
+    from nl2sql.safety import guard
+    from nl2sql.schema.introspect import introspect
+    from nl2sql.schema.source import connect
 
     settings = make_settings(model)
     with pipeline.open_session(settings) as before:
@@ -683,7 +684,7 @@ def test_extracted_personal_fields_follow_the_access_policy(
     """pii_mentions.person_names is tagged ``pii: person_name, mask: partial`` in its spec:
     the analyst sees 张** style names, the steward the names; no prompt shows them."""
     from nl2sql import pipeline
-    from nl2sql.prompt import schema_text
+    from nl2sql.drafting.prompt import schema_text
 
     settings = make_settings(model, schemas_dir=PROJECT_ROOT / "schemas")
     extract(settings, source="support_tickets.transcript", spec="pii_mentions",
@@ -702,7 +703,7 @@ def test_extracted_personal_fields_follow_the_access_policy(
                 "mode": "partial"} in answer.masking
         table = analyst.catalog.table("ticket_pii")
         assert table is not None and table.column("person_names").tags["pii"] == "person_name"  # type: ignore[union-attr]
-        from nl2sql.context import Context
+        from nl2sql.drafting.context import Context
 
         shown = schema_text(Context(tables=[table], terms=[], examples=[]))
         assert "personal data (person_name); values withheld" in shown

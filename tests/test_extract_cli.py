@@ -279,7 +279,7 @@ def test_progress_bar_in_a_terminal(model: ChatServer, sample_db_path: Path,
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "NL2SQL_"))}
     env.update(model_env(model, tmp_path / "ws.duckdb"), NL2SQL_CACHE_DIR=str(shared_cache_dir),
                TERM="xterm")
-    child = pexpect.spawn(sys.executable, ["-m", "nl2sql.cli", *REVIEWS, "--db",
+    child = pexpect.spawn(sys.executable, ["-m", "nl2sql.interfaces.cli", *REVIEWS, "--db",
                                            str(sample_db_path), "--limit", "60",
                                            "--concurrency", "2"],
                           env=env, cwd=str(tmp_path), encoding="utf-8", dimensions=(30, 160),
@@ -298,7 +298,7 @@ def test_personal_values_are_replaced_before_the_model_sees_them(
         tmp_path: Path) -> None:
     """By default every phone, e-mail, ID and address the scanner's detectors find in a
     transcript reaches the model as [phone], [email]...; --send-personal-data sends them."""
-    from nl2sql.pii import find_all
+    from nl2sql.governance.pii import find_all
 
     texts = read(sample_db_path, "SELECT transcript FROM support_tickets ORDER BY ticket_id "
                                  "LIMIT 400")

@@ -1,6 +1,6 @@
 """The guard (tests/fixtures/guard_cases.yaml) and the engine behind it.
 
-Accepted queries are executed through the confined :class:`nl2sql.engine.Engine` and
+Accepted queries are executed through the confined :class:`nl2sql.safety.engine.Engine` and
 compared with the same SQL run directly on DuckDB: the guard may add a LIMIT and
 regenerate the text, but it must never change the answer.
 """
@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rows import as_list, normalize
 
-from nl2sql import guard
 from nl2sql.catalog import Catalog
-from nl2sql.engine import Engine, Limits
 from nl2sql.errors import ExecutionError, QueryTimeout, UnknownIdentifier, UnsafeSQL
-from nl2sql.source import resolve
+from nl2sql.safety import guard
+from nl2sql.safety.engine import Engine, Limits
+from nl2sql.schema.source import resolve
 from nl2sql.values import GuardedQuery
 
 CASES = yaml.safe_load(

@@ -28,11 +28,11 @@ import pytest
 import yaml
 from rows import as_list, normalize
 
-from nl2sql import guard
 from nl2sql.catalog import Catalog
-from nl2sql.engine import Engine, Limits
 from nl2sql.errors import NL2SQLError, UnsafeSQL
-from nl2sql.source import resolve
+from nl2sql.safety import guard
+from nl2sql.safety.engine import Engine, Limits
+from nl2sql.schema.source import resolve
 from nl2sql.values import GuardedQuery, Result
 
 CORPUS_PATH = Path(__file__).parent / "fixtures" / "guard_corpus.yaml"

@@ -23,9 +23,9 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from nl2sql import guard
 from nl2sql.catalog import Catalog
 from nl2sql.errors import NL2SQLError
+from nl2sql.safety import guard
 from nl2sql.values import GuardedQuery
 
 POLICY = guard.Policy(row_limit=100)

@@ -9,7 +9,8 @@ import duckdb
 import pytest
 from chat_server import ChatServer
 
-from nl2sql import context, pipeline, prompt
+from nl2sql import pipeline
+from nl2sql.drafting import context, prompt
 from nl2sql.errors import UnsafeSQL
 from nl2sql.settings import Settings
 

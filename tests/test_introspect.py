@@ -16,10 +16,10 @@ import duckdb
 import pytest
 from conftest import introspect_db
 
-import nl2sql.introspect as introspect_mod
+import nl2sql.schema.introspect as introspect_mod
 from nl2sql.catalog import Catalog
 from nl2sql.errors import ConfigError
-from nl2sql.semantic import apply
+from nl2sql.schema.semantic import apply
 
 SHOP_TABLES = {"customers", "products", "orders", "order_items", "agents", "reviews",
                "support_tickets"}

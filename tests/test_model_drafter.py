@@ -15,8 +15,8 @@ import pytest
 import yaml
 from chat_server import ChatServer
 
+from nl2sql.drafting.model_drafter import ChatReply, ModelDrafter, OpenAIChatClient, extract_sql
 from nl2sql.errors import ModelError, ModelRefused
-from nl2sql.model_drafter import ChatReply, ModelDrafter, OpenAIChatClient, extract_sql
 
 REPLIES = yaml.safe_load(
     (Path(__file__).parent / "fixtures" / "model_replies.yaml").read_text(encoding="utf-8"))

@@ -17,8 +17,8 @@ import pytest
 from chat_server import ChatServer
 
 from nl2sql import pipeline
+from nl2sql.drafting.prompt import Turn
 from nl2sql.errors import NL2SQLError
-from nl2sql.prompt import Turn
 from nl2sql.settings import PROJECT_ROOT, Settings
 
 PII_COLUMNS = ("name", "phone", "email", "id_number", "CAST(birth_date AS VARCHAR)")

@@ -24,11 +24,11 @@ from conftest import IsolatedEnv
 
 from nl2sql import pipeline
 from nl2sql.catalog import Catalog, Column, ForeignKey, Profile, Table
+from nl2sql.drafting.offline import draft
+from nl2sql.drafting.offline import index as idx
+from nl2sql.drafting.offline.words import cn_number, find_cues, find_dates, parse_number
 from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import normalize
-from nl2sql.offline import draft
-from nl2sql.offline import index as idx
-from nl2sql.offline.words import cn_number, find_cues, find_dates, parse_number
 from nl2sql.settings import Settings
 
 CASES = yaml.safe_load(

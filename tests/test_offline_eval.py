@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from nl2sql import evaluate, pipeline
+from nl2sql import pipeline
+from nl2sql.drafting import evaluate
 from nl2sql.settings import PROJECT_ROOT, Settings
 
 EVAL_DIR = Path(__file__).parent / "eval"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from nl2sql import pii
+from nl2sql.governance import pii
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pii_values.yaml"
 #: (precision, recall) floors per kind. Address and name are what we achieve, asserted honestly.
@@ -179,7 +179,7 @@ def test_sample_sql_quotes_identifiers() -> None:
 @pytest.fixture(scope="module")
 def sample_findings(sample_db_path: Path, sample_catalog: Any, shared_cache_dir: Path
                     ) -> list[pii.ColumnFinding]:
-    from nl2sql.source import resolve
+    from nl2sql.schema.source import resolve
 
     return pii.scan(resolve(str(sample_db_path)), sample_catalog, shared_cache_dir)
 

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from nl2sql import pii_write, semantic
 from nl2sql.errors import ConfigError
-from nl2sql.pii import ColumnFinding
+from nl2sql.governance import pii_write
+from nl2sql.governance.pii import ColumnFinding
+from nl2sql.schema import semantic
 
 # A hand-written file with what round trips tend to lose: comments (head, end-of-line,
 # between keys), blank lines, quoting styles, an anchor and its alias, flow and block
@@ -387,8 +388,8 @@ def test_cli_scan_pii_write_refuses_with_exit_2(isolated_env: Any, sample_db_pat
 def test_repo_semantic_layer_gains_only_reviewable_lines(tmp_path: Path, sample_db_path: Path,
                                                          sample_catalog: Any) -> None:
     """The real schemas/shop.yaml: only added lines, and it still loads."""
-    from nl2sql import pii
-    from nl2sql.source import resolve
+    from nl2sql.governance import pii
+    from nl2sql.schema.source import resolve
 
     repo_file = Path(__file__).resolve().parent.parent / "schemas" / "shop.yaml"
     path = tmp_path / "shop.yaml"

@@ -18,6 +18,7 @@ from chat_server import ChatServer
 from rows import normalize
 
 from nl2sql import pipeline
+from nl2sql.drafting.prompt import Turn
 from nl2sql.errors import (
     ConfigError,
     ExecutionError,
@@ -26,7 +27,6 @@ from nl2sql.errors import (
     QueryTimeout,
     UnsafeSQL,
 )
-from nl2sql.prompt import Turn
 from nl2sql.settings import Settings
 
 CASES = yaml.safe_load(
@@ -310,7 +310,7 @@ def test_prompt_quotes_identifiers_that_need_it(odd_db_path: Path, tmp_path: Pat
                                                 empty_schemas_dir: Path) -> None:
     import re
 
-    from nl2sql import context, prompt
+    from nl2sql.drafting import context, prompt
 
     settings = Settings(db=str(odd_db_path), cache_dir=tmp_path / "cache",
                         schemas_dir=empty_schemas_dir)

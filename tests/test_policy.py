@@ -17,9 +17,10 @@ import pytest
 import yaml
 from rows import normalize
 
-from nl2sql import pipeline, policy
+from nl2sql import pipeline
 from nl2sql.catalog import Catalog, Column, Role, Table
 from nl2sql.errors import ConfigError, UnsafeSQL
+from nl2sql.safety import policy
 from nl2sql.settings import PROJECT_ROOT, Settings
 
 CASES = yaml.safe_load(
@@ -410,7 +411,7 @@ def test_views_over_tables_with_rules_are_denied(sample_db_copy: Path, shared_ca
 def test_explain_never_shows_the_mask_key(sessions: dict[str, pipeline.Session]) -> None:
     """EXPLAIN of a hashed query has the same plan, with the key blanked: the plan prints
     expressions (wrapped across lines), and a key in it would make hashes reversible."""
-    from nl2sql import guard
+    from nl2sql.safety import guard
 
     session = sessions["hasher"]
     key = session.access.key

@@ -86,7 +86,7 @@ class Shell:
         self.broken = False
         started = time.monotonic()
         self.child: Any = pexpect.spawn(
-            sys.executable, ["-m", "nl2sql.cli", "shell", "--db", str(db)], env=full_env,
+            sys.executable, ["-m", "nl2sql.interfaces.cli", "shell", "--db", str(db)], env=full_env,
             cwd=str(home / "cwd"), encoding="utf-8", dimensions=(40, 120), timeout=timeout)
         self.child.logfile_read = self.transcript
         self.expect(PROMPT)
@@ -390,7 +390,7 @@ def test_piped_errors_are_single_lines(isolated_env: Any, sample_db_path: Path) 
 
 def test_help_lists_every_command_and_quit_exits(sample_db_path: Path, shared_cache_dir: Path,
                                                   tmp_path: Path) -> None:
-    from nl2sql.shell import COMMANDS
+    from nl2sql.interfaces.shell import COMMANDS
 
     sh = Shell(sample_db_path, tmp_path, shared_cache_dir)
     try:

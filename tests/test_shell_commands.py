@@ -11,7 +11,8 @@ import pytest
 from chat_server import ChatServer
 from rich.console import Console
 
-from nl2sql import pipeline, shell
+from nl2sql import pipeline
+from nl2sql.interfaces import shell
 from nl2sql.settings import Settings
 
 

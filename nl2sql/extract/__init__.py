@@ -18,7 +18,7 @@ One stage per module:
 ``report.py``             summary, sample table and progress bar for the CLI
 ========================  ==================================================================
 
-Kept import-light: :mod:`nl2sql.introspect` and :mod:`nl2sql.pipeline` import
+Kept import-light: :mod:`nl2sql.schema.introspect` and :mod:`nl2sql.pipeline` import
 :mod:`nl2sql.extract.workspace` on every question.
 """
 

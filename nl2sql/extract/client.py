@@ -22,10 +22,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nl2sql.drafting.model_drafter import error_text, first_message
 from nl2sql.errors import ModelError
 from nl2sql.extract.prompt import response_format
 from nl2sql.extract.spec import Spec
-from nl2sql.model_drafter import error_text, first_message
 
 MAX_RETRY_AFTER = 60.0
 BACKOFF_START = 0.5

@@ -1,5 +1,5 @@
 """Fields computed without a model: personal-data mentions, by the governance scanner's
-own detectors (:func:`nl2sql.pii.find_all`), so ``extract`` works offline for them and
+own detectors (:func:`nl2sql.governance.pii.find_all`), so ``extract`` works offline for them and
 costs nothing. Deterministic: the same text always gives the same values.
 
 =============  ========  ====================================================================
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nl2sql import pii
 from nl2sql.extract.spec import Spec
+from nl2sql.governance import pii
 
 
 def detect(spec: Spec, text: str) -> dict[str, Any]:

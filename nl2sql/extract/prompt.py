@@ -60,7 +60,7 @@ def redact(text: str) -> str:
     >>> redact("call 138-1234-5678 or mail z@qq.com")
     'call [phone] or mail [email]'
     """
-    from nl2sql.pii import find_all
+    from nl2sql.governance.pii import find_all
 
     pieces: list[str] = []
     end = 0

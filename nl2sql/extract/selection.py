@@ -3,7 +3,7 @@
 The ``--where`` condition is parsed on its own (it must be one condition, not a
 statement), placed into a query built as a syntax tree —
 ``SELECT key, CAST(text AS VARCHAR) FROM table WHERE <where> ORDER BY key [LIMIT n]`` —
-and that query goes through :func:`nl2sql.guard.check` against the catalog like any
+and that query goes through :func:`nl2sql.safety.guard.check` against the catalog like any
 other (functions that read files, unknown columns, subqueries into denied tables are
 all refused, with the role's access policy applied). The SQL the guard regenerated then
 runs on a confined, read-only connection of our own, under the query timeout.
@@ -21,7 +21,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from nl2sql.catalog import Catalog
 from nl2sql.errors import ConfigError, ExecutionError, QueryTimeout, UnsafeSQL, first_line
-from nl2sql.source import Source
+from nl2sql.schema.source import Source
 
 NO_LIMIT = 10**15  # the guard always applies a row limit; this one never binds
 
@@ -100,7 +100,7 @@ def parse_condition(where: str) -> exp.Expr:
 
 def guarded(sql: str, catalog: Catalog, limit: int | None, access: Any) -> Any:
     """The guard's verdict on the selection: a :class:`GuardedQuery` or an error."""
-    from nl2sql import guard
+    from nl2sql.safety import guard
 
     return guard.check(sql, catalog, guard.Policy(row_limit=limit or NO_LIMIT), access=access)
 
@@ -109,8 +109,8 @@ def read_rows(source: Source, sql: str, settings: Any) -> Selection:
     """Run the guarded selection on a confined, read-only connection (our own process)."""
     import duckdb
 
-    from nl2sql.engine import Limits, confine
-    from nl2sql.source import connect
+    from nl2sql.safety.engine import Limits, confine
+    from nl2sql.schema.source import connect
 
     con = connect(source, settings.cache_dir)
     timer = threading.Timer(settings.query_timeout, con.interrupt)

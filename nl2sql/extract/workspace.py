@@ -10,7 +10,7 @@ default, ``NL2SQL_WORKSPACE`` / ``--workspace`` to choose). It holds:
 * ``_nl2sql_cache``: answers by (text hash, spec hash, prompt hash, model), so the same
   text is never paid for twice — across reruns, tables and ``--sample``.
 
-Questions see it read-only (:func:`for_questions`, :func:`nl2sql.source.connect`): the
+Questions see it read-only (:func:`for_questions`, :func:`nl2sql.schema.source.connect`): the
 extracted tables join the catalog (:func:`catalog_tables`), described from their spec,
 with a foreign key to the source table; the internal tables never do.
 """
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from nl2sql.catalog import Column, ForeignKey, Table
 from nl2sql.errors import ConfigError, first_line
-from nl2sql.source import Source
+from nl2sql.schema.source import Source
 
 if TYPE_CHECKING:
     import duckdb

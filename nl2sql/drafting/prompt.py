@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 
 from nl2sql.catalog import Column, Table
-from nl2sql.context import Context
+from nl2sql.drafting.context import Context
 
 MAX_VALUES_SHOWN = 8
 MAX_VALUE_CHARS = 40

@@ -30,7 +30,7 @@ from typing import Any
 
 from nl2sql.catalog import Catalog
 from nl2sql.errors import ConfigError, ExecutionError
-from nl2sql.source import Source, connect
+from nl2sql.schema.source import Source, connect
 
 KINDS = ("phone", "email", "id_number", "bank_card", "ip_address", "address", "person_name",
          "birth_date")

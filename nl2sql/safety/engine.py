@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from nl2sql.errors import ExecutionError, Interrupted, QueryTimeout
-from nl2sql.source import Source
+from nl2sql.schema.source import Source
 from nl2sql.values import GuardedQuery, Result
 
 
@@ -59,7 +59,7 @@ def _size(text: str) -> str:
 
 
 class Engine:
-    """Runs accepted queries in a warm, confined worker process (see :mod:`nl2sql.sandbox`).
+    """Runs accepted queries in a warm, confined worker process (see :mod:`nl2sql.safety.sandbox`).
 
     >>> # with Engine(source, Limits(timeout=5), cache_dir) as engine:
     >>> #     engine.run(guard.check("select 1", catalog))
@@ -142,7 +142,7 @@ class Engine:
         # user happens to stand is never imported into the worker, nor are PYTHON* variables.
         parent, child = multiprocessing.Pipe()
         process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "nl2sql.sandbox", str(child.fileno())],
+            [sys.executable, "-I", "-m", "nl2sql.safety.sandbox", str(child.fileno())],
             pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
         child.close()

@@ -1,4 +1,4 @@
-"""Turn an :class:`~nl2sql.offline.intent.Intent` into DuckDB SQL with sqlglot's builder.
+"""Turn an :class:`~nl2sql.drafting.offline.intent.Intent` into DuckDB SQL with sqlglot's builder.
 
 Joins follow foreign keys along the shortest path from the base table. A
 filter reached through a one-to-many hop becomes an ``EXISTS`` subquery so
@@ -14,9 +14,9 @@ import sqlglot
 from sqlglot import exp
 
 from nl2sql.catalog import Catalog, Column, ForeignKey, Table
-from nl2sql.context import neighbours, shortest_path
+from nl2sql.drafting.context import neighbours, shortest_path
+from nl2sql.drafting.offline.intent import ColumnRef, Filter, Group, Intent, Measure
 from nl2sql.errors import DrafterDeclined
-from nl2sql.offline.intent import ColumnRef, Filter, Group, Intent, Measure
 
 
 def ident(name: str) -> exp.Identifier:

@@ -31,7 +31,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from nl2sql.errors import ConfigError
-from nl2sql.pii import ColumnFinding
+from nl2sql.governance.pii import ColumnFinding
 
 #: Where embedded (and secondary) kinds go: ``tags: {pii_mentions: [...]}``.
 MENTIONS_TAG = "pii_mentions"

@@ -14,12 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nl2sql.catalog import Catalog, Column, Table
-from nl2sql.context import neighbours, shortest_path
-from nl2sql.errors import DrafterDeclined
-from nl2sql.lexicon import name_parts, normalize, singular
-from nl2sql.offline import index as idx
-from nl2sql.offline.compose import fans_out
-from nl2sql.offline.glossary import (
+from nl2sql.drafting.context import neighbours, shortest_path
+from nl2sql.drafting.offline import index as idx
+from nl2sql.drafting.offline.compose import fans_out
+from nl2sql.drafting.offline.glossary import (
     ANTONYMS,
     CN_STOP,
     CN_STOP_WORDS,
@@ -27,8 +25,10 @@ from nl2sql.offline.glossary import (
     EN_STOP,
     STATE_SYNONYMS,
 )
-from nl2sql.offline.intent import ColumnRef, Filter, Group, Intent, Measure
-from nl2sql.offline.words import Cue, find_cues, find_dates
+from nl2sql.drafting.offline.intent import ColumnRef, Filter, Group, Intent, Measure
+from nl2sql.drafting.offline.words import Cue, find_cues, find_dates
+from nl2sql.errors import DrafterDeclined
+from nl2sql.lexicon import name_parts, normalize, singular
 
 NUMERIC = ("INT", "DECIMAL", "NUMERIC", "DOUBLE", "FLOAT", "REAL", "HUGEINT")
 TEMPORAL = ("DATE", "TIME")

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 
 from nl2sql.catalog import Catalog, Column, Table, Term
+from nl2sql.drafting.offline.glossary import CHINESE, CUE_WORDS, EN_STOP, ENGLISH, PLACES
 from nl2sql.lexicon import name_parts, normalize, singular
-from nl2sql.offline.glossary import CHINESE, CUE_WORDS, EN_STOP, ENGLISH, PLACES
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:['’.-][a-z0-9]+)*|[\u4e00-\u9fff]")
 _HAN = re.compile(r"[\u4e00-\u9fff]")

@@ -54,9 +54,9 @@ def serve(channel: Connection) -> None:
     """Child entry point: open and confine, then answer ``(sql, max_rows)`` requests."""
     import duckdb
 
-    from nl2sql.engine import Limits, confine
     from nl2sql.errors import NL2SQLError
-    from nl2sql.source import Source, connect, sqlite_extension_path
+    from nl2sql.safety.engine import Limits, confine
+    from nl2sql.schema.source import Source, connect, sqlite_extension_path
 
     source, limits, cache_dir = channel.recv()
     src = Source(**source)
@@ -83,7 +83,7 @@ def serve(channel: Connection) -> None:
 def _run(con: Any, src: Any, sql: str, max_rows: int) -> tuple[str, Any]:
     import duckdb
 
-    from nl2sql.source import use
+    from nl2sql.schema.source import use
 
     cursor = con.cursor()
     try:

@@ -19,7 +19,7 @@ import duckdb
 
 from nl2sql.catalog import Catalog, Column, ForeignKey, Profile, Table
 from nl2sql.errors import ConfigError
-from nl2sql.source import Source
+from nl2sql.schema.source import Source
 
 CACHE_VERSION = 4
 TOP_VALUES_MAX_DISTINCT = 60  # text columns with at most this many values get frequent values
@@ -84,7 +84,7 @@ def introspect(source: Source, con: duckdb.DuckDBPyConnection, cache_dir: Path) 
     """The catalog of ``source`` (structure + profiles), from cache when fresh.
 
     ``con`` is an unconfined connection with the source attached (see
-    :func:`nl2sql.source.connect`); only our own profiling SQL runs on it here.
+    :func:`nl2sql.schema.source.connect`); only our own profiling SQL runs on it here.
     """
     print_ = fingerprint(con, source)
     cached = load_cached(cache_dir, source, print_)

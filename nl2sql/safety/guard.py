@@ -22,9 +22,9 @@ from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
 
-from nl2sql import policy as access_policy
 from nl2sql.catalog import Catalog
 from nl2sql.errors import UnknownIdentifier, UnsafeSQL, first_line
+from nl2sql.safety import policy as access_policy
 from nl2sql.values import GuardedQuery
 
 # sqlglot logs "unsupported syntax, falling back to Command" warnings; the
@@ -119,7 +119,7 @@ def check(sql: str, catalog: Catalog, policy: Policy | None = None,
     The regenerated SQL is checked once more and must come out unchanged: what runs
     is exactly what was checked. With an ``access`` policy, references to denied tables
     and columns are refused, and the query that runs (``executed_sql``) reads restricted
-    tables through their secure views (:mod:`nl2sql.policy`).
+    tables through their secure views (:mod:`nl2sql.safety.policy`).
     """
     query, _, _ = _check_once(sql, catalog, policy or Policy(), dialect, access)
     again, tree, qualified = _check_once(query.sql, catalog, policy or Policy(), "duckdb",

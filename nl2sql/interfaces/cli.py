@@ -46,7 +46,7 @@ def _settings(**flags: Any) -> Settings:
 
 def _emit_error(exc: NL2SQLError, fmt: str) -> None:
     if fmt == "json":
-        from nl2sql.render import to_json
+        from nl2sql.interfaces.render import to_json
 
         typer.echo(to_json({"error": exc.to_json()}))
     else:
@@ -83,7 +83,7 @@ def _open(settings: Settings, quiet: bool) -> Any:
 
 def _auditor(settings: Settings, session: Any, command: str) -> Any:
     """Where this run's audit records go, and whose they are."""
-    from nl2sql import audit
+    from nl2sql.governance import audit
 
     return audit.Auditor(settings.audit_log, audit.current_user(), session.catalog.name,
                          session.source.kind, command, role=session.access.role)
@@ -100,7 +100,7 @@ def _planned_drafter(settings: Settings, requested: str | None) -> str:
 
 
 def _print_answer(answer: Any, fmt: str) -> None:
-    from nl2sql import render
+    from nl2sql.interfaces import render
 
     if fmt == "json":
         typer.echo(render.answer_json(answer))
@@ -130,7 +130,8 @@ def ask(
 
     Example: nl2sql ask "phone numbers of customers in Shanghai" --role steward
     """
-    from nl2sql import audit, pipeline
+    from nl2sql import pipeline
+    from nl2sql.governance import audit
 
     with _errors(fmt):
         _check_format(fmt, ("table", "csv", "json", "markdown"))
@@ -161,8 +162,9 @@ def sql(
 
     Example: nl2sql sql 'SELECT name FROM t WHERE city = "Paris" LIMIT 5, 10' --dialect sqlite
     """
-    from nl2sql import audit, pipeline
-    from nl2sql.dialects import dialect_name
+    from nl2sql import pipeline
+    from nl2sql.governance import audit
+    from nl2sql.safety.dialects import dialect_name
 
     with _errors(fmt):
         _check_format(fmt, ("table", "csv", "json", "markdown"))
@@ -191,7 +193,7 @@ def schema(
         with _open(settings, quiet=fmt != "text") as session:
             catalog = session.catalog
         if fmt == "json":
-            from nl2sql.render import to_json
+            from nl2sql.interfaces.render import to_json
 
             typer.echo(to_json(catalog.to_json()))
         else:
@@ -199,8 +201,8 @@ def schema(
 
 
 def _catalog_text(catalog: Any) -> str:
-    from nl2sql.context import Context
-    from nl2sql.prompt import schema_text
+    from nl2sql.drafting.context import Context
+    from nl2sql.drafting.prompt import schema_text
 
     head = f"-- database {catalog.name}" + (f": {catalog.description}" if catalog.description else "")
     files = f"\n-- semantic layer: {', '.join(catalog.semantic_files)}" if catalog.semantic_files else ""
@@ -223,8 +225,8 @@ def shell(
 
     Example: nl2sql shell --db ../shared/datasets/chinook/Chinook_Sqlite.sqlite
     """
-    from nl2sql import audit
-    from nl2sql import shell as shell_module
+    from nl2sql.governance import audit
+    from nl2sql.interfaces import shell as shell_module
 
     with _errors("text"):
         _check_format(fmt, ("table", "csv", "json", "markdown"))
@@ -252,7 +254,8 @@ def eval_(
 
     Example: nl2sql eval tests/eval/shop.yaml --drafter offline
     """
-    from nl2sql import evaluate, pipeline
+    from nl2sql import pipeline
+    from nl2sql.drafting import evaluate
     from nl2sql.settings import PROJECT_ROOT
 
     with _errors(fmt):
@@ -267,7 +270,7 @@ def eval_(
 
 
 def _print_report(report: Any, fmt: str, show: str) -> None:
-    from nl2sql.render import to_json
+    from nl2sql.interfaces.render import to_json
 
     summary = report.summary()
     listed = [o for o in report.outcomes
@@ -333,7 +336,7 @@ def scan_pii(
 
 def _print_written(report: Any, fmt: str) -> None:
     """What --write did; on stderr for csv/markdown so standard output stays one table."""
-    from nl2sql.pii_write import report_lines
+    from nl2sql.governance.pii_write import report_lines
 
     for line in report_lines(report):
         typer.echo(line, err=fmt in ("csv", "markdown"))
@@ -341,9 +344,10 @@ def _print_written(report: Any, fmt: str) -> None:
 
 def _scan_pii(settings: Settings, sample: int, quiet: bool,
               write: Path | None = None) -> tuple[Any, Any]:
-    from nl2sql import pii, pii_write, pipeline
-    from nl2sql.introspect import introspect
-    from nl2sql.source import connect, resolve
+    from nl2sql import pipeline
+    from nl2sql.governance import pii, pii_write
+    from nl2sql.schema.introspect import introspect
+    from nl2sql.schema.source import connect, resolve
 
     if pipeline.ensure_sample_db(settings.db) and not quiet:
         typer.echo(f"built the sample database at {settings.db}", err=True)
@@ -359,7 +363,8 @@ def _scan_pii(settings: Settings, sample: int, quiet: bool,
 
 
 def _print_findings(findings: Any, fmt: str, written: Any = None) -> None:
-    from nl2sql import pii, render
+    from nl2sql.governance import pii
+    from nl2sql.interfaces import render
 
     if fmt == "json":
         data = {"columns": [f.to_json() for f in findings]}
@@ -417,7 +422,7 @@ def audit_(
 
     Example: nl2sql audit --column customers.phone --decision accepted
     """
-    from nl2sql import audit
+    from nl2sql.governance import audit
 
     with _errors(fmt):
         _check_format(fmt, audit.FORMATS)
@@ -435,10 +440,10 @@ def audit_(
 
 
 def _print_audit(records: list[dict[str, Any]], fmt: str) -> None:
-    from nl2sql import audit
+    from nl2sql.governance import audit
 
     if fmt == "json":
-        from nl2sql.render import to_json
+        from nl2sql.interfaces.render import to_json
 
         typer.echo(to_json(records))
     elif fmt == "csv":
@@ -473,7 +478,7 @@ def catalog_(
     """
     import datetime as dt
 
-    from nl2sql import datadict
+    from nl2sql.governance import datadict
 
     with _errors(fmt):
         _check_format(fmt, datadict.FORMATS)
@@ -594,8 +599,8 @@ def extract(
 
 def _prepared_extract(settings: Settings, request: Any) -> Any:
     """Plan an extraction; a refused ``--where`` (or any other refusal) is audited too."""
-    from nl2sql import audit
     from nl2sql.extract import runner
+    from nl2sql.governance import audit
 
     audit.prepare(settings.audit_log)
     try:
@@ -614,8 +619,8 @@ def _audited_extract(settings: Settings, job: Any, fmt: str) -> Any:
     log was opened by :func:`_prepared_extract`)."""
     import time
 
-    from nl2sql import audit
     from nl2sql.extract import report, runner
+    from nl2sql.governance import audit
 
     started = time.perf_counter()
     error: NL2SQLError | None = None

@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from nl2sql.drafting.prompt import repair_message
 from nl2sql.errors import ExecutionError, NL2SQLError, QueryTimeout, UnsafeSQL
-from nl2sql.prompt import repair_message
 from nl2sql.values import Attempt, Draft, GuardedQuery, Result
 
 Drafting = Callable[[list[dict[str, str]]], Draft]

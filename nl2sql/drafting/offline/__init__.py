@@ -15,14 +15,14 @@ import time
 from typing import TYPE_CHECKING
 
 from nl2sql.catalog import Catalog
+from nl2sql.drafting.offline import index as idx
+from nl2sql.drafting.offline.compose import compose
+from nl2sql.drafting.offline.parse import understand
 from nl2sql.errors import DrafterDeclined
-from nl2sql.offline import index as idx
-from nl2sql.offline.compose import compose
-from nl2sql.offline.parse import understand
 from nl2sql.values import Draft
 
 if TYPE_CHECKING:
-    from nl2sql.prompt import Turn
+    from nl2sql.drafting.prompt import Turn
 
 NAME = "offline"
 _INDEXES: dict[int, tuple[Catalog, idx.Index]] = {}

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from nl2sql import audit, pipeline, render
+from nl2sql import pipeline
+from nl2sql.drafting.prompt import Turn
 from nl2sql.errors import ConfigError, NL2SQLError
-from nl2sql.prompt import Turn
+from nl2sql.governance import audit
+from nl2sql.interfaces import render
 from nl2sql.values import Answer
 
 SQL_STARTS = ("select", "with", "from", "values", "(", "table", "explain", "pivot", "summarize",
@@ -198,7 +200,7 @@ def refine_question(previous: str, follow_up: str, catalog: Any = None) -> str |
     >>> refine_question("每个城市有多少客户？", "只看上海的")
     '每个城市有多少客户 上海的'
     """
-    from nl2sql.offline.words import find_dates
+    from nl2sql.drafting.offline.words import find_dates
 
     text = follow_up.strip()
     lowered = text.lower()
@@ -227,7 +229,7 @@ def refine_question(previous: str, follow_up: str, catalog: Any = None) -> str |
 
 def _replace_limits(base: str, rest: str) -> str:
     """"top 10 instead": a new top-N replaces the old one."""
-    from nl2sql.offline.words import find_cues
+    from nl2sql.drafting.offline.words import find_cues
 
     if not any(c.kind in ("top", "bottom") for c in find_cues(rest.lower())):
         return base
@@ -239,9 +241,9 @@ def _replace_limits(base: str, rest: str) -> str:
 
 def _replace_values(base: str, rest: str, catalog: Any) -> str:
     """"now for Beijing" after "... in Shanghai": a value of the same column replaces it."""
+    from nl2sql.drafting.offline import index_for
+    from nl2sql.drafting.offline.index import find
     from nl2sql.lexicon import normalize
-    from nl2sql.offline import index_for
-    from nl2sql.offline.index import find
 
     index = index_for(catalog)
     new_columns = {(t.table, t.column) for m in find(rest, index) if m.kind == "value"
@@ -283,7 +285,7 @@ def _tables(state: State, _arg: str) -> None:
 def _describe(state: State, arg: str) -> None:
     from rich.table import Table
 
-    from nl2sql.guard import _unknown  # the same "did you mean" as the guard
+    from nl2sql.safety.guard import _unknown  # the same "did you mean" as the guard
 
     shown = state.session.drafting_catalog
     t = shown.table(arg)
@@ -306,7 +308,7 @@ def _describe(state: State, arg: str) -> None:
 
 @command("pii", "\\pii [SAMPLE]", "scan the database for personal data (as nl2sql scan-pii)")
 def _pii(state: State, arg: str) -> None:
-    from nl2sql import pii
+    from nl2sql.governance import pii
 
     sample = _count(arg, 1000)
     session = state.session
@@ -338,7 +340,7 @@ def _count(arg: str, default: int) -> int:
 def _catalog(state: State, arg: str) -> None:
     import datetime as dt
 
-    from nl2sql import datadict
+    from nl2sql.governance import datadict
 
     doc = datadict.build(state.session.catalog, dt.datetime.now(dt.UTC))
     if not arg:
@@ -355,7 +357,7 @@ def _catalog(state: State, arg: str) -> None:
 
 @command("role", "\\role [NAME]", "the access-policy role: what it masks and hides; switch role")
 def _role(state: State, arg: str) -> None:
-    from nl2sql import policy
+    from nl2sql.safety import policy
 
     session = state.session
     if arg:
@@ -441,7 +443,7 @@ def _export_parquet(answer: Answer, path: Path) -> None:
 
 @command("chart", "\\chart [bar|line] [x] [y] [FILE.png]", "draw the last result; save a PNG")
 def _chart(state: State, arg: str) -> None:
-    from nl2sql import chart
+    from nl2sql.interfaces import chart
 
     answer = _last(state)
     words = shlex.split(arg)
@@ -486,7 +488,7 @@ def _confirm(state: State, arg: str) -> None:
 
 @command("explain", "\\explain", "how the last query was understood, and DuckDB's plan")
 def _explain(state: State, _arg: str) -> None:
-    from nl2sql import guard
+    from nl2sql.safety import guard
 
     answer = _last(state)
     if answer.interpretation:

@@ -10,7 +10,7 @@ The dictionary is meant to be passed around, so it must not become a leak itself
 (frequent values, min/max, value aliases) of a column are withheld when the column is
 tagged ``pii`` or ``tags.pii_mentions``, is masked or denied by the base policy or by any
 role, lies in a table some role may not read, or when the personal-data detector
-(:func:`nl2sql.pii.detect`) recognises one of its shown values. Frequent values seen fewer
+(:func:`nl2sql.governance.pii.detect`) recognises one of its shown values. Frequent values seen fewer
 than :data:`MIN_SHOWN_COUNT` times are left out too: a rare value can single out a person.
 Profile ``labels`` (every value of a naming column) are never shown.
 """
@@ -22,9 +22,9 @@ import html
 from pathlib import Path
 from typing import Any
 
-from nl2sql import policy
 from nl2sql.catalog import Catalog, Column, Table
 from nl2sql.errors import ConfigError
+from nl2sql.safety import policy
 
 FORMATS = ("markdown", "html", "json")
 VERSION = 1
@@ -217,7 +217,7 @@ def _withheld(column: Column, restricted: bool) -> str | None:
 def _detected(column: Column) -> list[str]:
     """Personal-data kinds the detector finds among the values the profile would show: a
     safety net for columns nobody tagged yet (names of support agents, say)."""
-    from nl2sql.pii import detect
+    from nl2sql.governance.pii import detect
 
     profile = column.profile
     if profile is None:
@@ -629,7 +629,7 @@ def render(doc: dict[str, Any], fmt: str) -> str:
     if fmt == "html":
         return to_html(doc)
     if fmt == "json":
-        from nl2sql.render import to_json
+        from nl2sql.interfaces.render import to_json
 
         return to_json(doc) + "\n"
     raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
