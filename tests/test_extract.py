@@ -34,6 +34,14 @@ from nl2sql.settings import PROJECT_ROOT, Settings, load_settings
 SPECS = PROJECT_ROOT / "schemas" / "extract"
 
 
+def open_with_workspace(settings: Settings) -> Any:
+    """A session that sees the extracted tables, as the CLI opens one."""
+    from nl2sql import pipeline
+    from nl2sql.extract.workspace import WorkspaceTables
+
+    return pipeline.open_session(settings, contributors=[WorkspaceTables(settings)])
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -588,15 +596,16 @@ def test_sample_writes_no_table_and_the_full_run_reuses_its_answers(
 def test_questions_see_the_extracted_table_read_only(
         model: ChatServer, make_settings: Callable[..., Settings], tmp_path: Path) -> None:
     from nl2sql import pipeline
+    from nl2sql.extract.workspace import WorkspaceTables
     from nl2sql.safety import guard
     from nl2sql.schema.introspect import introspect
     from nl2sql.schema.source import connect
 
     settings = make_settings(model)
-    with pipeline.open_session(settings) as before:
+    with open_with_workspace(settings) as before:
         assert before.source.workspace is None and before.catalog.table("review_insights") is None
     extract(settings, source="reviews.review_text", spec="review_insights", limit=50)
-    with pipeline.open_session(settings) as session:
+    with open_with_workspace(settings) as session:
         assert session.source.workspace == str((tmp_path / "ws.duckdb").resolve())
         table = session.catalog.table("review_insights")
         assert table is not None and table.tags["extracted"]["source_table"] == "reviews"
@@ -624,7 +633,8 @@ def test_questions_see_the_extracted_table_read_only(
             limit=5)
     con = connect(session.source, settings.cache_dir)
     try:
-        catalog = introspect(session.source, con, settings.cache_dir)
+        catalog = introspect(session.source, con, settings.cache_dir,
+                             [WorkspaceTables(settings)])
     finally:
         con.close()
     assert catalog.fingerprint != print_ and catalog.table("review_pii") is not None
@@ -645,7 +655,7 @@ def test_questions_go_on_without_a_workspace_that_is_being_written(
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        with pipeline.open_session(settings) as session:
+        with open_with_workspace(settings) as session:
             assert session.catalog.table("pii_mentions") is None  # not attachable right now
             assert pipeline.run_sql(session, "SELECT count(*) FROM reviews").rows == [(1000,)]
         with pytest.raises(ConfigError, match="another nl2sql process"):
@@ -653,7 +663,7 @@ def test_questions_go_on_without_a_workspace_that_is_being_written(
     finally:
         holder.kill()
         holder.wait()
-    with pipeline.open_session(settings) as session:
+    with open_with_workspace(settings) as session:
         assert session.catalog.table("pii_mentions") is not None
 
 
@@ -693,9 +703,9 @@ def test_extracted_personal_fields_follow_the_access_policy(
            "ORDER BY ticket_id")
     raw = read(settings.workspace, sql)  # type: ignore[arg-type]
     assert raw, "the stand-in model found names in the sample transcripts"
-    with pipeline.open_session(settings.with_overrides(role="steward")) as steward:
+    with open_with_workspace(settings.with_overrides(role="steward")) as steward:
         assert [tuple(r) for r in pipeline.run_sql(steward, sql).rows] == raw
-    with pipeline.open_session(settings.with_overrides(role="analyst")) as analyst:
+    with open_with_workspace(settings.with_overrides(role="analyst")) as analyst:
         answer = pipeline.run_sql(analyst, sql)
         masked = [name for _, names in answer.rows for name in names]
         assert masked and all(re.fullmatch(r".\*+", name) for name in masked)
@@ -733,12 +743,12 @@ def test_extracted_tables_follow_their_source_columns_policy(
     low = read(sample_db_path, f"SELECT count(*) FROM reviews WHERE rating <= 2 AND review_id "
                                f"IN ({', '.join(map(str, done))})")[0][0]
     assert 0 < low < len(done)
-    with pipeline.open_session(settings.with_overrides(role="low_ratings",
+    with open_with_workspace(settings.with_overrides(role="low_ratings",
                                                        schemas_dir=folder)) as session:
         answer = pipeline.run_sql(session, "SELECT count(*) FROM review_insights")
         assert answer.rows == [(low,)]
         assert any("row filter" in n and "review_insights" in n for n in answer.notes)
-    with pipeline.open_session(settings.with_overrides(role="no_texts",
+    with open_with_workspace(settings.with_overrides(role="no_texts",
                                                        schemas_dir=folder)) as session:
         with pytest.raises(UnsafeSQL, match="extracted from reviews.review_text"):
             pipeline.run_sql(session, "SELECT count(*) FROM review_insights")

@@ -14,6 +14,7 @@ import pytest
 
 from nl2sql import pipeline
 from nl2sql.drafting import evaluate
+from nl2sql.interfaces.cli import ensure_sample_db
 from nl2sql.settings import PROJECT_ROOT, Settings
 
 EVAL_DIR = Path(__file__).parent / "eval"
@@ -33,7 +34,7 @@ def run_set(name: str, db: str, cache_dir: Path) -> dict:
 def test_shop_set_meets_targets(tmp_path: Path) -> None:
     # The full-scale sample database: the gold answers were written against it.
     db = PROJECT_ROOT / "sample_db" / "shop.duckdb"
-    pipeline.ensure_sample_db(str(db))
+    ensure_sample_db(str(db))
     result = run_set("shop.yaml", str(db), tmp_path)
     assert result["n"] >= 120
     assert result["accuracy"] >= 0.90, result

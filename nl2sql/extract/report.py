@@ -68,7 +68,7 @@ def summary_lines(s: Summary) -> list[str]:
 
 def print_outcome(outcome: Outcome, fmt: str) -> None:
     """The summary (and the sample table for ``--sample``) on stdout."""
-    from nl2sql.interfaces.render import to_json
+    from nl2sql.encoding import to_json
 
     if fmt == "json":
         data: dict[str, Any] = {"summary": outcome.summary.to_json()}

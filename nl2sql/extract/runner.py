@@ -167,7 +167,7 @@ def prepare(settings: Settings, request: Request) -> Job:
 
     spec, _ = spec_module.load(request.spec, settings.schemas_dir / "extract")
     table, column = selection.split_from(request.source)
-    source, catalog = pipeline.load_catalog(settings, workspace=False)  # the database's own
+    source, catalog = pipeline.load_catalog(settings)  # the database's own
     table, column, key = selection.resolve_names(catalog, table, column, request.key)
     into = _check_into(request.into or spec.name, catalog, spec, key)
     access = pipeline.role_policy(catalog, settings)

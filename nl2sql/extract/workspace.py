@@ -80,6 +80,24 @@ def for_questions(source: Source, settings: Settings) -> Source:
     return replace(source, workspace=str(path.resolve()))
 
 
+@dataclass(frozen=True)
+class WorkspaceTables:
+    """The extracted tables as a :class:`nl2sql.schema.contributors.CatalogContributor`:
+    what questions see of the workspace, attached read-only."""
+
+    settings: Settings
+
+    def locate(self, source: Source) -> Source:
+        return for_questions(source, self.settings)
+
+    def fingerprint(self, con: duckdb.DuckDBPyConnection, source: Source) -> list[Any]:
+        return fingerprint_part(con, source)
+
+    def tables(self, con: duckdb.DuckDBPyConnection, source: Source,
+               existing: dict[str, Table]) -> dict[str, Table]:
+        return catalog_tables(con, source, existing)
+
+
 # --------------------------------------------------------------------------------------
 # How questions see it (read-only; called by introspection)
 # --------------------------------------------------------------------------------------

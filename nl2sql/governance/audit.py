@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import csv
 import fcntl
-import getpass
 import io
 import json
 import os
@@ -66,6 +65,7 @@ from nl2sql.errors import (
     NL2SQLError,
     UnsafeSQL,
 )
+from nl2sql.identity import current_user  # noqa: F401  (re-exported: audit.current_user)
 from nl2sql.values import Answer
 
 VERSION = 1
@@ -90,14 +90,6 @@ STATS = Stats()
 def dropped() -> int:
     """How many records this process failed to write."""
     return STATS.dropped
-
-
-def current_user() -> str:
-    """The OS user name; the numeric uid when there is none (containers)."""
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return str(os.getuid())
 
 
 def now_iso() -> str:

@@ -629,7 +629,7 @@ def render(doc: dict[str, Any], fmt: str) -> str:
     if fmt == "html":
         return to_html(doc)
     if fmt == "json":
-        from nl2sql.interfaces.render import to_json
+        from nl2sql.encoding import to_json
 
         return to_json(doc) + "\n"
     raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")

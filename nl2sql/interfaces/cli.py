@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from nl2sql.errors import ConfigError, Interrupted, NL2SQLError
-from nl2sql.settings import Settings, load_settings
+from nl2sql.settings import DEFAULT_DB, Settings, load_settings
 
 app = typer.Typer(
     name="nl2sql",
@@ -73,12 +73,30 @@ def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"--format must be one of {', '.join(allowed)}, not {fmt!r}")
 
 
+def ensure_sample_db(db: str) -> bool:
+    """Build the bundled sample database on first use. True when it was built."""
+    path = Path(db)
+    if path.resolve() != DEFAULT_DB.resolve() or path.exists():
+        return False
+    from sample_db.generate import build
+
+    build(path)
+    return True
+
+
+def _contributors(settings: Settings) -> list[Any]:
+    """Tables kept beside the database that questions see: the extraction workspace."""
+    from nl2sql.extract.workspace import WorkspaceTables
+
+    return [WorkspaceTables(settings)]
+
+
 def _open(settings: Settings, quiet: bool) -> Any:
     from nl2sql import pipeline
 
-    if pipeline.ensure_sample_db(settings.db) and not quiet:
+    if ensure_sample_db(settings.db) and not quiet:
         typer.echo(f"built the sample database at {settings.db}", err=True)
-    return pipeline.open_session(settings)
+    return pipeline.open_session(settings, contributors=_contributors(settings))
 
 
 def _auditor(settings: Settings, session: Any, command: str) -> Any:
@@ -344,12 +362,11 @@ def _print_written(report: Any, fmt: str) -> None:
 
 def _scan_pii(settings: Settings, sample: int, quiet: bool,
               write: Path | None = None) -> tuple[Any, Any]:
-    from nl2sql import pipeline
     from nl2sql.governance import pii, pii_write
     from nl2sql.schema.introspect import introspect
     from nl2sql.schema.source import connect, resolve
 
-    if pipeline.ensure_sample_db(settings.db) and not quiet:
+    if ensure_sample_db(settings.db) and not quiet:
         typer.echo(f"built the sample database at {settings.db}", err=True)
     source = resolve(settings.db)
     con = connect(source, settings.cache_dir)
@@ -498,9 +515,9 @@ def _semantic_catalog(settings: Settings) -> Any:
     the dictionary shows every role."""
     from nl2sql import pipeline
 
-    if pipeline.ensure_sample_db(settings.db):
+    if ensure_sample_db(settings.db):
         typer.echo(f"built the sample database at {settings.db}", err=True)
-    return pipeline.load_catalog(settings)[1]  # extracted tables too
+    return pipeline.load_catalog(settings, _contributors(settings))[1]  # extracted tables too
 
 
 @app.command("sample-db")
@@ -571,14 +588,13 @@ def extract(
 
     Example: nl2sql extract --from support_tickets.transcript --spec ticket_qa --budget-tokens 900000
     """
-    from nl2sql import pipeline
     from nl2sql.errors import ModelError
     from nl2sql.extract import report, runner
 
     with _errors(fmt):
         _check_format(fmt, ("table", "json"))
         settings = _settings(db=db, workspace=workspace, role=role)
-        if pipeline.ensure_sample_db(settings.db) and fmt == "table":
+        if ensure_sample_db(settings.db) and fmt == "table":
             typer.echo(f"built the sample database at {settings.db}", err=True)
         request = runner.Request(
             source=source, spec=spec, key=key, into=into, where=where, limit=limit,

@@ -6,45 +6,15 @@ are converted to JSON types (decimals to numbers, dates to ISO text).
 
 from __future__ import annotations
 
-import base64
 import csv
-import datetime as dt
-import decimal
 import io
 import json
-import uuid
 from typing import Any
 
+from nl2sql.encoding import json_value, to_json  # noqa: F401  (render.to_json)
 from nl2sql.values import Answer
 
 FORMATS = ("table", "csv", "json", "markdown")
-
-
-def json_value(value: Any) -> Any:
-    """A Python value from DuckDB as a JSON-ready value."""
-    if isinstance(value, decimal.Decimal):
-        exponent = value.as_tuple().exponent
-        whole = isinstance(exponent, int) and exponent >= 0
-        return int(value) if whole else float(value)
-    if isinstance(value, (dt.date, dt.datetime, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return str(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return base64.b64encode(bytes(value)).decode()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return [json_value(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): json_value(v) for k, v in value.items()}
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return None  # NaN and infinities are not JSON
-    return value
-
-
-def to_json(data: Any) -> str:
-    return json.dumps(json_value(data), ensure_ascii=False, indent=None)
 
 
 def answer_json(answer: Answer) -> str:

@@ -19,6 +19,7 @@ import duckdb
 
 from nl2sql.catalog import Catalog, Column, ForeignKey, Profile, Table
 from nl2sql.errors import ConfigError
+from nl2sql.schema.contributors import Contributors
 from nl2sql.schema.source import Source
 
 CACHE_VERSION = 4
@@ -28,8 +29,9 @@ TEXT_TYPES = ("VARCHAR", "TEXT", "CHAR", "STRING", "CLOB", "ENUM", "NVARCHAR", "
 RANGE_TYPES = ("INT", "DECIMAL", "NUMERIC", "DOUBLE", "FLOAT", "REAL", "DATE", "TIME", "HUGEINT")
 
 
-def fingerprint(con: duckdb.DuckDBPyConnection, source: Source) -> str:
-    """A hash that changes when the schema (or the file) changes."""
+def fingerprint(con: duckdb.DuckDBPyConnection, source: Source,
+                contributors: Contributors = ()) -> str:
+    """A hash that changes when the schema (or the file, or a contributor's tables) changes."""
     rows = con.execute(
         "SELECT table_name, column_name, data_type, comment FROM duckdb_columns() "
         "WHERE database_name = ? ORDER BY ALL",
@@ -41,10 +43,8 @@ def fingerprint(con: duckdb.DuckDBPyConnection, source: Source) -> str:
         [source.alias],
     ).fetchall()
     stat = os.stat(source.location)
-    from nl2sql.extract.workspace import fingerprint_part
-
-    payload = json.dumps([CACHE_VERSION, rows, constraints, stat.st_size, stat.st_mtime_ns,
-                          *fingerprint_part(con, source)],
+    extra = [part for contributor in contributors for part in contributor.fingerprint(con, source)]
+    payload = json.dumps([CACHE_VERSION, rows, constraints, stat.st_size, stat.st_mtime_ns, *extra],
                          default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
@@ -80,20 +80,20 @@ def save_cached(cache_dir: Path, source: Source, catalog: Catalog) -> None:
         pass
 
 
-def introspect(source: Source, con: duckdb.DuckDBPyConnection, cache_dir: Path) -> Catalog:
+def introspect(source: Source, con: duckdb.DuckDBPyConnection, cache_dir: Path,
+               contributors: Contributors = ()) -> Catalog:
     """The catalog of ``source`` (structure + profiles), from cache when fresh.
 
     ``con`` is an unconfined connection with the source attached (see
     :func:`nl2sql.schema.source.connect`); only our own profiling SQL runs on it here.
     """
-    print_ = fingerprint(con, source)
+    print_ = fingerprint(con, source, contributors)
     cached = load_cached(cache_dir, source, print_)
     if cached is not None:
         return cached
     tables = reflect(source)
-    from nl2sql.extract.workspace import catalog_tables
-
-    tables.update(catalog_tables(con, source, tables))  # the extracted tables, if any
+    for contributor in contributors:  # e.g. the extracted tables, if any
+        tables.update(contributor.tables(con, source, tables))
     referenced = {fk.ref_table.lower() for t in tables.values() for fk in t.foreign_keys}
     for table in tables.values():
         profile_table(con, table, lookup=table.name.lower() in referenced)

@@ -1,149 +1,20 @@
-"""The pipeline, stage by stage: introspect → semantic layer → context → prompt →
-draft → guard → repair → execute → answer.
-
-A :class:`Session` holds what is worth keeping between questions (the
-catalog and the confined engine); :func:`ask` and :func:`run_sql` are the two
-ways in.
+"""The two ways in: :func:`ask` (a question, drafted by the model or offline) and
+:func:`run_sql` (hand-written SQL), each through guard → repair → execute → answer.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from nl2sql.catalog import Catalog
 from nl2sql.drafting import context as context_stage
 from nl2sql.drafting import prompt, repair
-from nl2sql.drafting.model_drafter import ChatClient, ModelDrafter, OpenAIChatClient
+from nl2sql.drafting.model_drafter import ModelDrafter
 from nl2sql.drafting.prompt import Turn
 from nl2sql.errors import ConfigError, DrafterDeclined, Interrupted, ModelError, ModelRefused
-from nl2sql.safety import guard, policy
-from nl2sql.safety.engine import Engine, Limits
-from nl2sql.schema import semantic
-from nl2sql.schema.introspect import introspect
-from nl2sql.schema.source import Source, connect, resolve
-from nl2sql.settings import DEFAULT_DB, Settings
+from nl2sql.pipeline.session import Session, choose_drafter, model_client
+from nl2sql.safety import guard
 from nl2sql.values import Answer, Draft, GuardedQuery
-
-
-@dataclass
-class Session:
-    """An open database: its catalog and a confined engine."""
-
-    settings: Settings
-    source: Source
-    catalog: Catalog
-    engine: Engine
-    chat_client: ChatClient | None = None
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    access: policy.AccessPolicy = field(default_factory=policy.AccessPolicy)
-    # What the drafters may know of: the catalog less what the role may not see.
-    visible: Catalog | None = None
-
-    @property
-    def drafting_catalog(self) -> Catalog:
-        return self.visible if self.visible is not None else self.catalog
-
-    def close(self) -> None:
-        self.engine.close()
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def ensure_sample_db(db: str) -> bool:
-    """Build the bundled sample database on first use. True when it was built."""
-    path = Path(db)
-    if path.resolve() != DEFAULT_DB.resolve() or path.exists():
-        return False
-    from sample_db.generate import build
-
-    build(path)
-    return True
-
-
-def open_session(settings: Settings, chat_client: ChatClient | None = None) -> Session:
-    """Resolve and attach the database, introspect it (cached) and confine the engine."""
-    started = time.perf_counter()
-    source, catalog = load_catalog(settings)
-    access = role_policy(catalog, settings)
-    limits = Limits(timeout=settings.query_timeout, max_rows=settings.row_limit,
-                    memory_limit=settings.memory_limit, threads=settings.threads)
-    engine = Engine(source, limits, settings.cache_dir)
-    elapsed = round((time.perf_counter() - started) * 1000, 2)
-    return Session(settings, source, catalog, engine, chat_client, {"open": elapsed},
-                   access, policy.visible(catalog, access))
-
-
-def load_catalog(settings: Settings, workspace: bool = True) -> tuple[Source, Catalog]:
-    """The database (with the extraction workspace attached read-only, unless
-    ``workspace`` is False) and its catalog: introspection (cached) plus the semantic layer."""
-    from nl2sql.extract.workspace import for_questions
-
-    source = resolve(settings.db)
-    if workspace:
-        source = for_questions(source, settings)  # extracted tables, read-only
-    con = connect(source, settings.cache_dir)
-    try:
-        raw = introspect(source, con, settings.cache_dir)
-    finally:
-        con.close()  # introspection's own connection; untrusted SQL runs in the engine's worker
-    return source, semantic.apply(raw, settings.schemas_dir)
-
-
-def switch_role(session: Session, role: str) -> None:
-    """Make ``role`` the session's role (the shell's ``\\role``): its policy and what the
-    drafters may see, checked as when a session opens."""
-    settings = session.settings.with_overrides(role=role)
-    session.access = role_policy(session.catalog, settings)
-    session.visible = policy.visible(session.catalog, session.access)
-    session.settings = settings
-
-
-def role_policy(catalog: Catalog, settings: Settings) -> policy.AccessPolicy:
-    """The access policy of the settings' role (default: the most restricted), with its
-    row filters checked by the guard before any query relies on them."""
-    from sqlglot import exp
-
-    from nl2sql.errors import NL2SQLError
-    from nl2sql.governance.audit import current_user
-
-    access = policy.for_role(catalog, settings.role, current_user(), settings.mask_key_file)
-    for table, condition in access.row_filters.items():
-        try:  # the condition exactly as the secure view will use it, checked by the guard
-            query = exp.select("*").from_(exp.to_table(exp.to_identifier(table, quoted=True)
-                                                       .sql(dialect="duckdb"))
-                                          ).where(policy.row_condition(condition))
-            guard.check(query.sql(dialect="duckdb"), catalog)
-        except NL2SQLError as exc:
-            raise ConfigError(f"row filter of role {access.role} on {table} is not valid: "
-                              f"{exc.message}") from exc
-    return access
-
-
-def choose_drafter(settings: Settings, requested: str | None = None) -> str:
-    """``offline`` or ``model``: ``auto`` means the model when a key is configured."""
-    wanted = requested or settings.drafter
-    if wanted == "auto":
-        return "model" if settings.api_key else "offline"
-    if wanted == "model" and not (settings.api_key or settings.base_url):
-        raise ConfigError("--drafter model needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local "
-                          "server); see .env.example")
-    return wanted
-
-
-def model_client(session: Session) -> ChatClient:
-    if session.chat_client is None:
-        s = session.settings
-        session.chat_client = OpenAIChatClient(
-            api_key=s.api_key or "not-needed", model=s.model, base_url=s.base_url,
-            timeout=s.model_timeout, retries=s.model_retries)
-    return session.chat_client
 
 
 def ask(session: Session, question: str, conversation: list[Turn] | None = None,
