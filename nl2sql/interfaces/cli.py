@@ -506,8 +506,8 @@ def catalog_(
             sys.stdout.write(text)
             return
         datadict.write_file(output, text)
-        typer.echo(f"wrote the data dictionary of {doc['database']['name']} "
-                   f"({doc['summary']['tables']} tables) to {output}", err=True)
+        typer.echo(f"wrote the data dictionary of {doc.database.name} "
+                   f"({doc.summary.tables} tables) to {output}", err=True)
 
 
 def _semantic_catalog(settings: Settings) -> Any:
