@@ -101,8 +101,7 @@ def _restricted_columns(catalog: Catalog,
     refs: set[str] = set()
     for table in catalog.tables.values():
         for column in table.columns:
-            if column.tags.get("deny") or str(column.tags.get("mask", "none")) != "none" \
-                    or table.tags.get("deny"):
+            if column.denied or column.mask_mode != "none" or table.denied:
                 refs.add(f"{table.name}.{column.name}")
     for access in policies.values():
         refs |= set(access.masks) | set(access.denied_columns)
@@ -128,8 +127,7 @@ def _anchors(names: list[str]) -> dict[str, str]:
 
 def _table(catalog: Catalog, table: Table, anchor: str,
            policies: dict[str, policy.AccessPolicy], restricted: set[str]) -> TableEntry:
-    base = TableAccess(access=DENIED if table.tags.get("deny") else VISIBLE,
-                       row_filter=_text_or_none(table.tags.get("row_filter")))
+    base = TableAccess(access=DENIED if table.denied else VISIBLE, row_filter=table.row_filter)
     roles = {name: TableAccess(access=DENIED if table.name in p.denied_tables else VISIBLE,
                                row_filter=p.row_filters.get(table.name))
              for name, p in policies.items()}
@@ -169,7 +167,7 @@ def _column(table: Table, column: Column, policies: dict[str, policy.AccessPolic
         references=references, key=_key_label(primary, references),
         description=column.about, synonyms=list(column.synonyms),
         values={} if withheld else {k: list(v) for k, v in column.values.items()},
-        pii=_pii_kind(column), pii_mentions=_mentions(column), withheld=withheld,
+        pii=column.pii_kind, pii_mentions=column.pii_mentions, withheld=withheld,
         profile=_profile(column, withheld),
         policy=ColumnPolicy(base=_base_access(table, column),
                             roles={name: _access(p, table, ref) for name, p in policies.items()}),
@@ -181,24 +179,12 @@ def _key_label(primary: bool, references: list[str]) -> str | None:
     return ", ".join(parts) or None
 
 
-def _pii_kind(column: Column) -> str | None:
-    kind = column.tags.get("pii")
-    if not kind:
-        return None
-    return "personal data" if kind is True else str(kind)
-
-
-def _mentions(column: Column) -> list[str]:
-    value = column.tags.get("pii_mentions") or []
-    return [str(v) for v in (value if isinstance(value, list) else [value])]
-
-
 def _withheld(column: Column, restricted: bool) -> str | None:
     """Why ``column``'s values are not shown, or None when they may be."""
-    kind = _pii_kind(column)
+    kind = column.pii_kind
     if kind:
         return f"values withheld (personal data: {kind})"
-    mentions = _mentions(column)
+    mentions = column.pii_mentions
     if mentions:
         return f"values withheld (mentions personal data: {', '.join(mentions)})"
     if restricted:
@@ -233,9 +219,9 @@ def _profile(column: Column, withheld: str | None) -> ProfileView | None:
 
 
 def _base_access(table: Table, column: Column) -> str:
-    if table.tags.get("deny") or column.tags.get("deny"):
+    if table.denied or column.denied:
         return DENIED
-    return ACCESS_LABELS.get(str(column.tags.get("mask", "none")), VISIBLE)
+    return ACCESS_LABELS.get(column.mask_mode, VISIBLE)
 
 
 def _access(access: policy.AccessPolicy, table: Table, ref: str) -> str:
@@ -243,7 +229,3 @@ def _access(access: policy.AccessPolicy, table: Table, ref: str) -> str:
     if table.name in access.denied_tables or ref in access.denied_columns:
         return DENIED
     return ACCESS_LABELS.get(access.masks.get(ref, "none"), VISIBLE)
-
-
-def _text_or_none(value: object) -> str | None:
-    return None if value in (None, "") else str(value)
