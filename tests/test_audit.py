@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from conftest import REPO_ROOT, IsolatedEnv
 
-from nl2sql.errors import ConfigError
+from nl2sql.errors import ConfigError, UnsafeSQL
 from nl2sql.governance import audit
 from nl2sql.governance.audit_record import KEYS
 
@@ -180,6 +180,8 @@ def test_audit_command_filters_and_formats(isolated_env: IsolatedEnv, tmp_path: 
     assert listed("--since", "30m", "--user", "bob") == ["bob just now"]
     assert listed("--since", "7d", "--limit", "1") == ["bob just now"]
     assert listed("--user", "nobody") == []
+    shown = json.loads(run_cli(isolated_env, log, "audit", "--format", "json").stdout)
+    assert [list(r) for r in shown] == [list(KEYS)] * 4  # the log line's keys, in order
 
     csv_out = run_cli(isolated_env, log, "audit", "--format", "csv", "--user", "bob")
     assert csv_out.stdout.splitlines()[0] == ",".join(audit.LIST_COLUMNS)
@@ -290,6 +292,26 @@ def test_lines_that_are_not_records_are_skipped(tmp_path: Path, line: str) -> No
     audit.append(log, numbered(2))
     found = audit.read(log)
     assert [r.rows for r in found] == [1, 2] and found.skipped == 1
+
+
+def test_extract_record_keeps_its_summary_last(tmp_path: Path) -> None:
+    summary = {"source": "reviews.review_text", "table": "review_facts", "spec": "facts",
+               "model": "qwen", "written": 30, "tokens": {"prompt": 900, "completion": 80}}
+    ok = audit.extract_record(summary, user="ann", role="steward", database="shop",
+                              source_kind="duckdb", sql="SELECT 1", tables=["reviews"],
+                              columns=["reviews.review_text"], elapsed_ms=12.345)
+    refused = audit.extract_record(summary, user="ann", role=None, database="shop",
+                                   source_kind=None, sql=None, tables=[], columns=[],
+                                   elapsed_ms=1, error=UnsafeSQL("no", rule="denied"))
+    log = log_path(tmp_path)
+    audit.append(log, ok)
+    audit.append(log, refused)
+    first, second = records(log)
+    assert list(first) == [*KEYS, "extract"] and first["extract"] == summary
+    assert first["drafter"] == "model:qwen" and first["rows"] == 30
+    assert first["elapsed_ms"] == 12.35 and first["decision"] == "accepted"
+    assert (second["decision"], second["rule"], second["error"]) == (
+        "refused", "denied", {"kind": "unsafe_sql", "message": "no"})
 
 
 def test_written_line_has_the_documented_keys(tmp_path: Path) -> None:
