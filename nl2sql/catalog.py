@@ -6,8 +6,41 @@ builder, the drafters, the guard (names must resolve here) and the renderer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+# The tags nl2sql itself reads (``Column.tags`` / ``Table.tags``). Tags stay a free
+# mapping, because the semantic layer's ``tags:`` accepts anything and the on-disk catalog
+# cache stores them as written; the accessors below are the typed way to read these.
+PII_TAG = "pii"  # column: the kind of personal data it holds ("phone"), or true
+MENTIONS_TAG = "pii_mentions"  # column: kinds mentioned inside its free text
+MASK_TAG = "mask"  # column: none | partial | hash | redact (base policy)
+DENY_TAG = "deny"  # column or table: hidden from the base policy
+ROW_FILTER_TAG = "row_filter"  # table: an SQL condition its rows must meet
+EXTRACTED_TAG = "extracted"  # table: written by ``nl2sql extract`` (see Extraction)
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """Where an extracted table's values came from (its ``extracted`` tag)."""
+
+    source_table: str
+    source_column: str
+    key: str
+    spec: str | None = None
+    model: str | None = None
+
+    @classmethod
+    def from_tag(cls, value: Any) -> Extraction | None:
+        """The tag's mapping as a value; None when it is absent or not a mapping."""
+        if not isinstance(value, Mapping):
+            return None
+        spec, model = value.get("spec"), value.get("model")
+        return cls(source_table=str(value.get("source_table")),
+                   source_column=str(value.get("source_column")), key=str(value.get("key")),
+                   spec=None if spec is None else str(spec),
+                   model=None if model is None else str(model))
 
 
 @dataclass
@@ -43,6 +76,47 @@ class Column:
         """The best human description: the semantic layer's, else the DB comment."""
         return self.description or self.comment
 
+    @property
+    def pii_kind(self) -> str | None:
+        """The kind of personal data the column holds (``pii: phone``); ``"personal data"``
+        for a bare ``pii: true``; None when untagged.
+
+        >>> Column("c", "VARCHAR", tags={"pii": "phone"}).pii_kind, Column("c", "INT").pii_kind
+        ('phone', None)
+        >>> Column("c", "VARCHAR", tags={"pii": True}).pii_kind
+        'personal data'
+        """
+        kind = self.tags.get(PII_TAG)
+        if not kind:
+            return None
+        return "personal data" if kind is True else str(kind)
+
+    @property
+    def pii_mentions(self) -> list[str]:
+        """Kinds of personal data mentioned inside the column's free text (one kind or a list
+        in the YAML).
+
+        >>> Column("c", "TEXT", tags={"pii_mentions": "phone"}).pii_mentions
+        ['phone']
+        """
+        value = self.tags.get(MENTIONS_TAG) or []
+        return [str(v) for v in (value if isinstance(value, list) else [value])]
+
+    @property
+    def holds_personal_data(self) -> bool:
+        """Tagged as personal data, or as free text that mentions some."""
+        return bool(self.pii_kind or self.pii_mentions)
+
+    @property
+    def mask_mode(self) -> str:
+        """The base policy's mask: ``none``, ``partial``, ``hash`` or ``redact``."""
+        return str(self.tags.get(MASK_TAG, "none"))
+
+    @property
+    def denied(self) -> bool:
+        """Hidden by the base policy (``deny: true``)."""
+        return bool(self.tags.get(DENY_TAG, False))
+
 
 @dataclass
 class ForeignKey:
@@ -68,6 +142,22 @@ class Table:
     @property
     def about(self) -> str | None:
         return self.description or self.comment
+
+    @property
+    def denied(self) -> bool:
+        """Hidden by the base policy (``deny: true``)."""
+        return bool(self.tags.get(DENY_TAG, False))
+
+    @property
+    def row_filter(self) -> str | None:
+        """The base policy's row condition, None when the table has none."""
+        value = self.tags.get(ROW_FILTER_TAG)
+        return None if value in (None, "") else str(value)
+
+    @property
+    def extraction(self) -> Extraction | None:
+        """Where ``nl2sql extract`` took this table's values from; None for other tables."""
+        return Extraction.from_tag(self.tags.get(EXTRACTED_TAG))
 
     def column(self, name: str) -> Column | None:
         """Case-insensitive column lookup."""

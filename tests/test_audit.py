@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from conftest import REPO_ROOT, IsolatedEnv
 
-from nl2sql.errors import ConfigError
+from nl2sql.errors import ConfigError, UnsafeSQL
 from nl2sql.governance import audit
+from nl2sql.governance.audit_record import KEYS
 
 
 def log_path(tmp_path: Path) -> Path:
@@ -26,9 +27,12 @@ def log_path(tmp_path: Path) -> Path:
 
 
 def records(path: Path) -> list[dict[str, Any]]:
+    """The log's records as their JSON lines' objects (what other tools reading it see)."""
     found = audit.read(path)
-    items = list(found)
+    items = [r.to_json() for r in found]
     assert found.skipped == 0
+    raw = [json.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    assert items == raw, "a record does not survive reading and writing back unchanged"
     return items
 
 
@@ -147,10 +151,11 @@ def test_eval_does_not_audit(isolated_env: IsolatedEnv, sample_db_path: Path,
 # --------------------------------------------------------------------------- nl2sql audit
 
 
-def synthetic(user: str, when: datetime, question: str, decision: str = "accepted") -> dict[str, Any]:
-    return {"v": 1, "time": when.isoformat(timespec="milliseconds"), "user": user, "role": None,
-            "database": "shop", "command": "ask", "question": question, "sql": "SELECT 1",
-            "decision": decision, "rows": 1, "elapsed_ms": 3.5}
+def synthetic(user: str, when: datetime, question: str,
+              decision: str = "accepted") -> audit.AuditRecord:
+    return audit.AuditRecord(time=when.isoformat(timespec="milliseconds"), user=user,
+                             database="shop", command="ask", question=question, sql="SELECT 1",
+                             decision=decision, rows=1, elapsed_ms=3.5)
 
 
 def test_audit_command_filters_and_formats(isolated_env: IsolatedEnv, tmp_path: Path) -> None:
@@ -175,6 +180,8 @@ def test_audit_command_filters_and_formats(isolated_env: IsolatedEnv, tmp_path: 
     assert listed("--since", "30m", "--user", "bob") == ["bob just now"]
     assert listed("--since", "7d", "--limit", "1") == ["bob just now"]
     assert listed("--user", "nobody") == []
+    shown = json.loads(run_cli(isolated_env, log, "audit", "--format", "json").stdout)
+    assert [list(r) for r in shown] == [list(KEYS)] * 4  # the log line's keys, in order
 
     csv_out = run_cli(isolated_env, log, "audit", "--format", "csv", "--user", "bob")
     assert csv_out.stdout.splitlines()[0] == ",".join(audit.LIST_COLUMNS)
@@ -203,14 +210,19 @@ def test_audit_command_on_missing_log_and_torn_line(isolated_env: IsolatedEnv,
 # --------------------------------------------------------------------------- the module
 
 
+def numbered(n: int, pad: str = "") -> audit.AuditRecord:
+    return audit.AuditRecord(time="2026-01-01T00:00:00.000+00:00", user="u", command="sql",
+                             sql=f"SELECT {n}{pad}", rows=n)
+
+
 def test_torn_line_never_swallows_the_next_record(tmp_path: Path) -> None:
     log = log_path(tmp_path)
-    audit.append(log, {"n": 1})
+    audit.append(log, numbered(1))
     with log.open("ab") as fh:
-        fh.write(b'{"n": 2, "pad": "xxxx')
-    audit.append(log, {"n": 3})
+        fh.write(b'{"v": 1, "rows": 2, "sql": "xxxx')
+    audit.append(log, numbered(3))
     found = audit.read(log)
-    assert [r["n"] for r in found] == [1, 3]
+    assert [r.rows for r in found] == [1, 3]
     assert found.skipped == 1
 
 
@@ -218,7 +230,7 @@ def test_append_failure_is_counted_not_raised(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     before = audit.dropped()
-    assert audit.append(blocker / "sub" / "audit.jsonl", {"n": 1}) is False
+    assert audit.append(blocker / "sub" / "audit.jsonl", numbered(1)) is False
     assert audit.dropped() == before + 1
     with pytest.raises(ConfigError, match="audit log"):
         audit.prepare(blocker / "audit.jsonl")
@@ -237,9 +249,80 @@ def test_parse_since() -> None:
 
 def test_unicode_survives(tmp_path: Path) -> None:
     log = log_path(tmp_path)
-    audit.append(log, {"question": "每个城市有多少客户？"})
+    audit.append(log, synthetic("张伟", datetime.now(UTC), "每个城市有多少客户？"))
     assert "每个城市有多少客户？" in log.read_text(encoding="utf-8")
-    assert records(log) == [{"question": "每个城市有多少客户？"}]
+    (record,) = audit.read(log)
+    assert record.question == "每个城市有多少客户？" and record.user == "张伟"
+
+
+# A line from an earlier nl2sql (keys missing), a record with a key this version does not
+# know, and lines that are JSON but not records: each is read, kept or counted, never fatal.
+OLD_LINE = {"v": 1, "time": "2025-06-01T09:00:00.000+00:00", "user": "ann", "command": "ask",
+            "question": "q", "decision": "accepted", "rows": 2}
+EXTRA_LINE = {**OLD_LINE, "shipper_id": "abc-1"}
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    (OLD_LINE, {"question": "q", "rows": 2, "attempts": [], "masking": [], "error": None}),
+    (EXTRA_LINE, {"shipper_id": "abc-1", "columns": [], "elapsed_ms": None}),
+    ({**OLD_LINE, "masking": [{"column": "phone", "source": "customers.phone",
+                               "mode": "partial"}]},
+     {"masking": [{"column": "phone", "source": "customers.phone", "mode": "partial"}]}),
+])
+def test_old_and_foreign_lines_are_read(tmp_path: Path, line: dict[str, Any],
+                                        expected: dict[str, Any]) -> None:
+    log = log_path(tmp_path)
+    log.parent.mkdir(parents=True)
+    log.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    found = audit.read(log)
+    (record,) = found
+    assert found.skipped == 0
+    written = record.to_json()
+    assert {k: written[k] for k in expected} == expected
+    assert list(written)[:len(KEYS)] == list(KEYS)
+
+
+@pytest.mark.parametrize("line", ["[1, 2]", '"text"', '{"v": 1, "attempts": "none"}',
+                                  '{"v": 1, "rows": "many"}', '{"v": 1, "error": "boom"}'])
+def test_lines_that_are_not_records_are_skipped(tmp_path: Path, line: str) -> None:
+    log = log_path(tmp_path)
+    audit.append(log, numbered(1))
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(line + "\n")
+    audit.append(log, numbered(2))
+    found = audit.read(log)
+    assert [r.rows for r in found] == [1, 2] and found.skipped == 1
+
+
+def test_extract_record_keeps_its_summary_last(tmp_path: Path) -> None:
+    summary = {"source": "reviews.review_text", "table": "review_facts", "spec": "facts",
+               "model": "qwen", "written": 30, "tokens": {"prompt": 900, "completion": 80}}
+    ok = audit.extract_record(summary, user="ann", role="steward", database="shop",
+                              source_kind="duckdb", sql="SELECT 1", tables=["reviews"],
+                              columns=["reviews.review_text"], elapsed_ms=12.345)
+    refused = audit.extract_record(summary, user="ann", role=None, database="shop",
+                                   source_kind=None, sql=None, tables=[], columns=[],
+                                   elapsed_ms=1, error=UnsafeSQL("no", rule="denied"))
+    log = log_path(tmp_path)
+    audit.append(log, ok)
+    audit.append(log, refused)
+    first, second = records(log)
+    assert list(first) == [*KEYS, "extract"] and first["extract"] == summary
+    assert first["drafter"] == "model:qwen" and first["rows"] == 30
+    assert first["elapsed_ms"] == 12.35 and first["decision"] == "accepted"
+    assert (second["decision"], second["rule"], second["error"]) == (
+        "refused", "denied", {"kind": "unsafe_sql", "message": "no"})
+
+
+def test_written_line_has_the_documented_keys(tmp_path: Path) -> None:
+    """The log line is a file format: exactly these keys, in this order, for ask/sql/shell."""
+    log = log_path(tmp_path)
+    audit.append(log, synthetic("ann", datetime.now(UTC), "q"))
+    (line,) = log.read_text(encoding="utf-8").splitlines()
+    assert list(json.loads(line)) == [
+        "v", "time", "user", "role", "database", "source_kind", "command", "question", "sql",
+        "drafter", "attempts", "decision", "reason", "rule", "tables", "columns", "rows",
+        "masking", "elapsed_ms", "error"]
 
 
 # --------------------------------------------------------------------------- crash and concurrency
@@ -252,7 +335,7 @@ path, tag, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 pad = "审计" * 500 + "x" * 3000
 i = 0
 while count < 0 or i < count:
-    audit.append(path, {"v": 1, "writer": tag, "i": i, "pad": pad})
+    audit.append(path, audit.AuditRecord(time="", user=tag, command="sql", sql=pad, rows=i))
     i += 1
 """
 
@@ -290,9 +373,9 @@ def test_killed_writer_leaves_every_earlier_record_intact(tmp_path: Path) -> Non
         found = audit.read(log)
         items = list(found)
         assert found.skipped <= run + 1  # at most one torn line per kill
-        mine = [r["i"] for r in items if r["writer"] == f"run{run}"]
+        mine = [r.rows for r in items if r.user == f"run{run}"]
         assert mine and mine == list(range(len(mine))), "a record was lost or reordered"
-    by_run = {r["writer"] for r in audit.read(log)}
+    by_run = {r.user for r in audit.read(log)}
     assert by_run == {"run0", "run1", "run2"}
 
 
@@ -306,9 +389,9 @@ def test_concurrent_writers_never_interleave(tmp_path: Path) -> None:
     lines = raw.split(b"\n")[:-1]
     assert len(lines) == 1200
     parsed = [json.loads(line) for line in lines]  # every line is one whole record
-    seen = {(r["writer"], r["i"]) for r in parsed}
+    seen = {(r["user"], r["rows"]) for r in parsed}
     assert seen == {(f"w{n}", i) for n in range(4) for i in range(300)}
     for n in range(4):
-        order = [r["i"] for r in parsed if r["writer"] == f"w{n}"]
+        order = [r["rows"] for r in parsed if r["user"] == f"w{n}"]
         assert order == list(range(300))
     assert stat.S_IMODE(log.stat().st_mode) == 0o600

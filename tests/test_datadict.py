@@ -91,7 +91,7 @@ def column_of(doc: dict[str, Any], table: str, name: str) -> dict[str, Any]:
 
 def markdown_row(markdown: str, table: str, column: str) -> list[str]:
     """The cells of ``column``'s row in ``table``'s section of the Markdown."""
-    section = markdown.split(f"\n## {datadict._md(table)}\n", 1)[1].split("\n## ", 1)[0]
+    section = markdown.split(f"\n## {datadict.markdown.escape(table)}\n", 1)[1].split("\n## ", 1)[0]
     row = next(line for line in section.splitlines() if line.startswith(f"| `{column}` |"))
     return [cell.strip() for cell in row.strip("|").split(" | ")]
 
@@ -111,7 +111,7 @@ def test_every_table_and_column_appears(doc: dict[str, Any], outputs: dict[str, 
     assert [t["name"] for t in doc["tables"]] == sorted(db_columns)
     for table, columns in db_columns.items():
         assert [c["name"] for c in table_of(doc, table)["columns"]] == columns
-        assert f"\n## {datadict._md(table)}\n" in outputs["markdown"], table
+        assert f"\n## {datadict.markdown.escape(table)}\n" in outputs["markdown"], table
         assert f'data-table="{table}"' in outputs["html"], table
         for column in columns:
             assert markdown_row(outputs["markdown"], table, column)[0] == f"`{column}`"
@@ -275,7 +275,8 @@ def test_labels_rare_values_and_other_modes_stay_out() -> None:
     catalog = Catalog(name="x", tables={"t": table, "c": child}, roles={
         "ops": Role("ops", allow=["c"], row_filters={"t": None}, users=["alice"]),
         "viewer": Role("viewer", unmask=["t.h"], deny_tables=["t"], default=True)})
-    doc = datadict.build(catalog, dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
+    built = datadict.build(catalog, dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
+    doc = built.to_json()
     assert doc["database"]["generated_at"] == "2026-01-02T03:04:05+00:00"
     code = next(c for c in doc["tables"][0]["columns"] if c["name"] == "code")
     # t is denied to viewer, so every t column counts as restricted and is withheld
@@ -294,19 +295,22 @@ def test_labels_rare_values_and_other_modes_stay_out() -> None:
         {"table": "c", "columns": ["a", "b"], "ref_columns": ["id", "code"]}]
     assert [(r["name"], r["default"], r["users"]) for r in doc["roles"]] == [
         ("ops", False, ["alice"]), ("viewer", True, [])]
-    for text in (datadict.render(doc, f) for f in FORMATS):
+    for text in (datadict.render(built, f) for f in FORMATS):
         assert "LABEL-SECRET-1" not in text and "hashme" not in text and "rare-one" not in text
-    markdown = datadict.render(doc, "markdown")
+    assert json.loads(datadict.render(built, "json")) == doc
+    markdown = datadict.render(built, "markdown")
     assert "viewer: denied, rows where `id > 0`" in markdown
     assert "| anyone |" in markdown and "| alice |" in markdown
     # without a restricting role, frequent values show and rare ones are counted, not shown
     open_catalog = Catalog(name="y", tables={"t": Table("t", [secret])})
     shown = datadict.build(open_catalog, dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
-    profile = shown["tables"][0]["columns"][0]["profile"]
-    assert profile["top_values"] == [["common", 50]] and profile["rare_values_left_out"] == 1
-    assert shown["roles"][0] == {"name": "default", "description": None, "default": True,
-                                 "default_reason": "no roles defined: the base policy",
-                                 "users": []}
+    profile = shown.tables[0].columns[0].profile
+    assert profile is not None
+    assert profile.top_values == [("common", 50)] and profile.rare_values_left_out == 1
+    assert shown.to_json()["roles"][0] == {"name": "default", "description": None,
+                                           "default": True,
+                                           "default_reason": "no roles defined: the base policy",
+                                           "users": []}
     assert "common (50)" in datadict.render(shown, "markdown")
     assert "LABEL-SECRET-1" not in datadict.render(shown, "html")
 

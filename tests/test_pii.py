@@ -176,6 +176,19 @@ def test_sample_sql_quotes_identifiers() -> None:
     assert '"we""ird"' in sql and '"select"' in sql and "reservoir(50 ROWS)" in sql
 
 
+@pytest.mark.parametrize(("name", "type_name", "scanned"), [
+    ("note", "VARCHAR", True), ("note", "NVARCHAR(200)", True), ("note", "TEXT", True),
+    ("payload", "JSON", True),  # JSON holds text: scanned like text
+    ("person_names", "VARCHAR[]", True), ("contact", "STRUCT(phone VARCHAR)", True),
+    ("status", "ENUM('a', 'b')", True), ("scores", "INTEGER[]", False),
+    ("amount", "DECIMAL(10, 2)", False), ("id", "BIGINT", False), ("blob", "BLOB", False),
+    ("birth_date", "DATE", True), ("dob", "TIMESTAMP", True),  # a birth date by its name
+    ("created_at", "TIMESTAMP", False), ("order_date", "DATE", False),
+])
+def test_which_columns_are_sampled(name: str, type_name: str, scanned: bool) -> None:
+    assert pii.wants_column(name, type_name) is scanned
+
+
 @pytest.fixture(scope="module")
 def sample_findings(sample_db_path: Path, sample_catalog: Any, shared_cache_dir: Path
                     ) -> list[pii.ColumnFinding]:

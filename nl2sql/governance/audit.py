@@ -3,7 +3,8 @@
 Every ``nl2sql ask``, ``nl2sql sql`` and shell query (questions and SQL, answered or
 not) appends one record. The file is JSON lines, UTF-8, mode 0600 in a 0700 folder.
 
-Record schema (``v: 1``)::
+Record schema (``v: 1``; in code a typed :class:`AuditRecord`, whose ``to_json`` writes
+exactly these keys and whose ``from_json`` reads any earlier line)::
 
     v            1
     time         ISO-8601 UTC, milliseconds ("2026-01-01T09:30:00.123+00:00")
@@ -52,7 +53,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,10 +66,17 @@ from nl2sql.errors import (
     NL2SQLError,
     UnsafeSQL,
 )
+from nl2sql.governance.audit_record import (  # noqa: F401  (re-exported: audit.AuditRecord…)
+    VERSION,
+    AttemptError,
+    AuditAttempt,
+    AuditRecord,
+    Masked,
+    RecordError,
+)
 from nl2sql.identity import current_user  # noqa: F401  (re-exported: audit.current_user)
-from nl2sql.values import Answer
+from nl2sql.values import Answer, Attempt
 
-VERSION = 1
 COMMANDS = ("ask", "sql", "shell")
 FORMATS = ("table", "json", "csv", "markdown")
 LIST_COLUMNS = ("time", "user", "role", "command", "decision", "query", "rows", "masked",
@@ -100,16 +108,16 @@ def now_iso() -> str:
 # --- building records ---------------------------------------------------------------------
 
 
-def _attempt(raw: Any) -> dict[str, Any]:
-    """An attempt (``Attempt`` or its dict) reduced to what the log keeps."""
-    data = raw if isinstance(raw, dict) else raw.__dict__
+def _attempt(raw: Attempt | Mapping[str, Any]) -> AuditAttempt:
+    """An attempt (``Attempt``, or its dict from ``error.details``) reduced to what the log
+    keeps."""
+    data: Mapping[str, Any] = raw if isinstance(raw, Mapping) else raw.__dict__
     error = data.get("error")
-    return {
-        "sql": data.get("sql"), "drafter": data.get("drafter"), "ok": bool(data.get("ok")),
-        "stage": data.get("stage"),
-        "error": None if not error else {"kind": error.get("kind"), "rule": error.get("rule"),
-                                         "message": error.get("message")},
-    }
+    return AuditAttempt(
+        sql=data.get("sql"), drafter=data.get("drafter"), ok=bool(data.get("ok")),
+        stage=data.get("stage"),
+        error=None if not error else AttemptError(kind=error.get("kind"), rule=error.get("rule"),
+                                                  message=error.get("message")))
 
 
 def decision_for(error: NL2SQLError) -> str:
@@ -121,49 +129,38 @@ def decision_for(error: NL2SQLError) -> str:
     return "failed"
 
 
-def _base(*, user: str, role: str | None, database: str, source_kind: str | None,
-          command: str) -> dict[str, Any]:
-    return {"v": VERSION, "time": now_iso(), "user": user, "role": role, "database": database,
-            "source_kind": source_kind, "command": command}
-
-
 def answer_record(answer: Answer, *, user: str, role: str | None, source_kind: str | None,
-                  command: str) -> dict[str, Any]:
-    """The record of an answered query (pure: builds the dict, writes nothing)."""
-    return {
-        **_base(user=user, role=role, database=answer.database, source_kind=source_kind,
-                command=command),
-        "question": answer.question, "sql": answer.sql, "drafter": answer.drafter,
-        "attempts": [_attempt(a) for a in answer.attempts], "decision": "accepted",
-        "reason": None, "rule": None, "tables": list(answer.tables_read),
-        "columns": list(answer.columns_read), "rows": answer.row_count,
-        "masking": [dict(m) for m in answer.masking],
-        "elapsed_ms": round(answer.elapsed_ms, 2), "error": None,
-    }
+                  command: str) -> AuditRecord:
+    """The record of an answered query (pure: builds the record, writes nothing)."""
+    return AuditRecord(
+        time=now_iso(), user=user, role=role, database=answer.database,
+        source_kind=source_kind, command=command, question=answer.question, sql=answer.sql,
+        drafter=answer.drafter, attempts=[_attempt(a) for a in answer.attempts],
+        decision="accepted", tables=list(answer.tables_read),
+        columns=list(answer.columns_read), rows=answer.row_count,
+        masking=[Masked.from_json(m) for m in answer.masking],
+        elapsed_ms=round(answer.elapsed_ms, 2))
 
 
 def failure_record(question_or_sql: str, error: NL2SQLError, *, is_sql: bool, user: str,
                    role: str | None, database: str, source_kind: str | None, command: str,
-                   drafter: str | None, elapsed_ms: float) -> dict[str, Any]:
+                   drafter: str | None, elapsed_ms: float) -> AuditRecord:
     """The record of a query that was refused, declined or failed (pure)."""
     attempts = [_attempt(a) for a in error.details.get("attempts", [])]
-    last_sql = attempts[-1]["sql"] if attempts else None
+    last_sql = attempts[-1].sql if attempts else None
     rule = error.details.get("rule")
-    return {
-        **_base(user=user, role=role, database=database, source_kind=source_kind,
-                command=command),
-        "question": None if is_sql else question_or_sql,
-        "sql": last_sql or (question_or_sql if is_sql else None),
-        "drafter": attempts[-1]["drafter"] if attempts else drafter,
-        "attempts": attempts, "decision": decision_for(error), "reason": error.message,
-        "rule": rule if isinstance(rule, str) else None, "tables": [], "columns": [],
-        "rows": None, "masking": [], "elapsed_ms": round(elapsed_ms, 2),
-        "error": {"kind": error.kind, "message": error.message},
-    }
+    return AuditRecord(
+        time=now_iso(), user=user, role=role, database=database, source_kind=source_kind,
+        command=command, question=None if is_sql else question_or_sql,
+        sql=last_sql or (question_or_sql if is_sql else None),
+        drafter=attempts[-1].drafter if attempts else drafter, attempts=attempts,
+        decision=decision_for(error), reason=error.message,
+        rule=rule if isinstance(rule, str) else None, elapsed_ms=round(elapsed_ms, 2),
+        error=RecordError(kind=error.kind, message=error.message))
 
 
 def record_answer(path: Path, answer: Answer, *, user: str, role: str | None = None,
-                  source_kind: str | None = None, command: str) -> dict[str, Any]:
+                  source_kind: str | None = None, command: str) -> AuditRecord:
     """Build and append the record of an answered query; returns the record."""
     record = answer_record(answer, user=user, role=role, source_kind=source_kind,
                            command=command)
@@ -174,7 +171,7 @@ def record_answer(path: Path, answer: Answer, *, user: str, role: str | None = N
 def record_failure(path: Path, question_or_sql: str, error: NL2SQLError, *, is_sql: bool,
                    user: str, role: str | None = None, database: str,
                    source_kind: str | None = None, command: str, drafter: str | None = None,
-                   elapsed_ms: float = 0.0) -> dict[str, Any]:
+                   elapsed_ms: float = 0.0) -> AuditRecord:
     """Build and append the record of a failed query; returns the record."""
     record = failure_record(question_or_sql, error, is_sql=is_sql, user=user, role=role,
                             database=database, source_kind=source_kind, command=command,
@@ -186,25 +183,25 @@ def record_failure(path: Path, question_or_sql: str, error: NL2SQLError, *, is_s
 def extract_record(summary: dict[str, Any], *, user: str, role: str | None, database: str,
                    source_kind: str | None, sql: str | None, tables: list[str],
                    columns: list[str], elapsed_ms: float,
-                   error: NL2SQLError | None = None) -> dict[str, Any]:
+                   error: NL2SQLError | None = None) -> AuditRecord:
     """The record of an ``nl2sql extract`` run: what text it read (the guarded selection),
     which model saw it, and the run's summary under ``extract`` (pure)."""
     model = summary.get("model")
-    return {
-        **_base(user=user, role=role, database=database, source_kind=source_kind,
-                command="extract"),
-        "question": f"extract {summary.get('source')} into {summary.get('table')} "
-                    f"(spec {summary.get('spec')})",
-        "sql": sql, "drafter": None if model is None else (
+    rule = None if error is None else error.details.get("rule")
+    return AuditRecord(
+        time=now_iso(), user=user, role=role, database=database, source_kind=source_kind,
+        command="extract",
+        question=f"extract {summary.get('source')} into {summary.get('table')} "
+                 f"(spec {summary.get('spec')})",
+        sql=sql, drafter=None if model is None else (
             "detectors" if model == "detectors" else f"model:{model}"),
-        "attempts": [], "decision": "accepted" if error is None else decision_for(error),
-        "reason": None if error is None else error.message,
-        "rule": None if error is None else error.details.get("rule"),
-        "tables": tables, "columns": columns, "rows": summary.get("written"), "masking": [],
-        "elapsed_ms": round(elapsed_ms, 2),
-        "error": None if error is None else {"kind": error.kind, "message": error.message},
-        "extract": summary,
-    }
+        decision="accepted" if error is None else decision_for(error),
+        reason=None if error is None else error.message,
+        rule=rule if isinstance(rule, str) else None,
+        tables=list(tables), columns=list(columns), rows=summary.get("written"),
+        elapsed_ms=round(elapsed_ms, 2),
+        error=None if error is None else RecordError(kind=error.kind, message=error.message),
+        extract=summary)
 
 
 @dataclass(frozen=True)
@@ -254,9 +251,9 @@ def prepare(path: Path) -> None:
                           "(set NL2SQL_AUDIT_LOG to a writable file)") from exc
 
 
-def encode(record: dict[str, Any]) -> bytes:
+def encode(record: AuditRecord) -> bytes:
     """One record as one UTF-8 JSON line (non-JSON values become text)."""
-    return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    return (json.dumps(record.to_json(), ensure_ascii=False, default=str) + "\n").encode("utf-8")
 
 
 def _ends_torn(fd: int) -> bool:
@@ -272,7 +269,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def append(path: Path, record: dict[str, Any]) -> bool:
+def append(path: Path, record: AuditRecord) -> bool:
     """Append ``record`` as one line: locked, one write, fsync. Never raises on I/O errors.
 
     Returns True when written; False when an ``OSError`` was swallowed (counted in STATS).
@@ -323,16 +320,16 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _record_time(record: dict[str, Any]) -> datetime | None:
+def _record_time(record: AuditRecord) -> datetime | None:
     try:
-        moment = datetime.fromisoformat(str(record.get("time")))
+        moment = datetime.fromisoformat(record.time)
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _matches(record: dict[str, Any], since: datetime | None, user: str | None) -> bool:
-    if user is not None and record.get("user") != user:
+def _matches(record: AuditRecord, since: datetime | None, user: str | None) -> bool:
+    if user is not None and record.user != user:
         return False
     if since is not None:
         moment = _record_time(record)
@@ -340,29 +337,29 @@ def _matches(record: dict[str, Any], since: datetime | None, user: str | None) -
     return True
 
 
-def narrow(records: Iterable[dict[str, Any]], *, role: str | None = None,
+def narrow(records: Iterable[AuditRecord], *, role: str | None = None,
            command: str | None = None, decision: str | None = None,
-           column: str | None = None) -> list[dict[str, Any]]:
+           column: str | None = None) -> list[AuditRecord]:
     """The records matching every filter given: ``column`` ("customers.phone", or a table
     name for any of its columns) answers "who read this?".
 
-    >>> narrow([{"role": "analyst", "columns": ["customers.phone"]}], column="customers")
-    [{'role': 'analyst', 'columns': ['customers.phone']}]
+    >>> read_phone = AuditRecord(time="", user="ann", command="sql", role="analyst",
+    ...                          columns=["customers.phone"])
+    >>> narrow([read_phone], column="customers") == [read_phone]
+    True
+    >>> narrow([read_phone], role="steward")
+    []
     """
-    def reads(record: dict[str, Any]) -> bool:
-        wanted = (column or "").lower()
-        read = [str(c).lower() for c in record.get("columns") or []]
-        return wanted in read or any(c.split(".")[0] == wanted for c in read)
-
     return [r for r in records
-            if (role is None or r.get("role") == role)
-            and (command is None or r.get("command") == command)
-            and (decision is None or r.get("decision") == decision)
-            and (column is None or reads(r))]
+            if (role is None or r.role == role)
+            and (command is None or r.command == command)
+            and (decision is None or r.decision == decision)
+            and (column is None or r.reads(column))]
 
 
-class Records(Iterator[dict[str, Any]]):
-    """The records of a log, oldest first; ``skipped`` counts unparsable (torn) lines."""
+class Records(Iterator[AuditRecord]):
+    """The records of a log, oldest first; ``skipped`` counts unreadable lines (torn by a
+    crash, not JSON objects, or fields of the wrong shape)."""
 
     def __init__(self, lines: Iterable[bytes], since: datetime | None = None,
                  user: str | None = None) -> None:
@@ -370,24 +367,25 @@ class Records(Iterator[dict[str, Any]]):
         self._items = self._parse(lines, since, user)
 
     def _parse(self, lines: Iterable[bytes], since: datetime | None,
-               user: str | None) -> Iterator[dict[str, Any]]:
+               user: str | None) -> Iterator[AuditRecord]:
         for line in lines:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except (ValueError, UnicodeDecodeError):
+                data = json.loads(line)
+                if not isinstance(data, dict):
+                    raise ValueError("not a JSON object")
+                record = AuditRecord.from_json(data)
+            except (ValueError, TypeError, UnicodeDecodeError):
                 self.skipped += 1
                 continue
-            if not isinstance(record, dict):
-                self.skipped += 1
-            elif _matches(record, since, user):
+            if _matches(record, since, user):
                 yield record
 
     def __iter__(self) -> Records:
         return self
 
-    def __next__(self) -> dict[str, Any]:
+    def __next__(self) -> AuditRecord:
         return next(self._items)
 
 
@@ -417,23 +415,22 @@ def _shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
-def list_row(record: dict[str, Any], width: int | None = 60) -> list[str]:
+def list_row(record: AuditRecord, width: int | None = 60) -> list[str]:
     """One record as the cells of :data:`LIST_COLUMNS` (query text cut to ``width``)."""
-    query = record.get("question") or record.get("sql") or ""
-    rows = record.get("rows")
-    elapsed = record.get("elapsed_ms")
-    moment = str(record.get("time", ""))
+    query = record.question or record.sql or ""
+    rows = record.rows
+    elapsed = record.elapsed_ms
+    moment = record.time
     if width:  # listings for people: "2026-01-01 09:30:00Z"
         moment = moment[:19].replace("T", " ") + "Z" if len(moment) >= 19 else moment
-    masked = sorted({str(m.get("source")) for m in record.get("masking") or []})
-    return [moment, str(record.get("user", "")), str(record.get("role") or ""),
-            str(record.get("command", "")), str(record.get("decision", "")),
+    masked = record.masked_sources
+    return [moment, record.user, record.role or "", record.command, record.decision or "",
             _shorten(str(query), width) if width else str(query),
             "" if rows is None else str(rows), " ".join(masked),
             "" if elapsed is None else f"{elapsed:g}"]
 
 
-def rich_table(records: list[dict[str, Any]]) -> Any:
+def rich_table(records: list[AuditRecord]) -> Any:
     """The records as a rich table for people (``nl2sql audit``, ``\\audit`` in the shell)."""
     from rich.table import Table
     from rich.text import Text
@@ -447,7 +444,7 @@ def rich_table(records: list[dict[str, Any]]) -> Any:
     return table
 
 
-def to_csv(records: list[dict[str, Any]]) -> str:
+def to_csv(records: list[AuditRecord]) -> str:
     """The listing as CSV, query text in full."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -456,7 +453,7 @@ def to_csv(records: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def to_markdown(records: list[dict[str, Any]]) -> str:
+def to_markdown(records: list[AuditRecord]) -> str:
     """The listing as a Markdown table."""
     lines = ["| " + " | ".join(LIST_COLUMNS) + " |", "|" + "---|" * len(LIST_COLUMNS)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in list_row(r)) + " |"

@@ -30,11 +30,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from nl2sql.catalog import MENTIONS_TAG, PII_TAG
 from nl2sql.errors import ConfigError
 from nl2sql.governance.pii import ColumnFinding
 
-#: Where embedded (and secondary) kinds go: ``tags: {pii_mentions: [...]}``.
-MENTIONS_TAG = "pii_mentions"
 #: (mapping indent, sequence indent, dash offset) layouts tried when re-emitting a file.
 LAYOUTS = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 2, 0), (4, 6, 4))
 NEW_FILE_HEADER = ("Semantic layer for {database}. The pii keys and tags below were proposed by\n"
@@ -247,7 +246,7 @@ def proposals(finding: ColumnFinding) -> list[Entry]:
         return [Entry(*where, f"tags.{MENTIONS_TAG}", list(finding.kinds),
                       _note(finding, finding.share))]
     main = max(finding.kinds, key=lambda k: finding.kind_shares.get(k, 0.0))
-    entries = [Entry(*where, "pii", main, _note(finding, finding.kind_shares.get(main, 0.0)))]
+    entries = [Entry(*where, PII_TAG, main, _note(finding, finding.kind_shares.get(main, 0.0)))]
     others = [k for k in finding.kinds if k != main]
     if others:
         share = max(finding.kind_shares.get(k, 0.0) for k in others)
@@ -303,7 +302,7 @@ def _current(spec: MutableMapping[Any, Any] | None, key: str, path: Path, where:
     if spec is None:
         return None
     if not key.startswith("tags."):
-        return spec.get("pii")
+        return spec.get(PII_TAG)
     tags = _mapping_at(spec, "tags", f"{path}: {where}.tags", create=False)
     return None if tags is None else tags.get(key.removeprefix("tags."))
 
@@ -313,7 +312,7 @@ def _is_set(spec: MutableMapping[Any, Any] | None, key: str) -> bool:
     if spec is None:
         return False
     if not key.startswith("tags."):
-        return "pii" in spec
+        return PII_TAG in spec
     tags = spec.get("tags")
     return isinstance(tags, MutableMapping) and key.removeprefix("tags.") in tags
 
@@ -321,10 +320,10 @@ def _is_set(spec: MutableMapping[Any, Any] | None, key: str) -> bool:
 def _set(spec: MutableMapping[Any, Any], entry: Entry, path: Path, where: str) -> None:
     """Add ``entry`` to a column spec, with its provenance comment in the ruamel document."""
     comment = f"scan-pii: {entry.note}"
-    if entry.key == "pii":
-        spec["pii"] = entry.value
+    if entry.key == PII_TAG:
+        spec[PII_TAG] = entry.value
         if isinstance(spec, CommentedMap):
-            spec.yaml_add_eol_comment(comment, "pii")
+            spec.yaml_add_eol_comment(comment, PII_TAG)
         return
     tags = _mapping_at(spec, "tags", f"{path}: {where}.tags", create=True)
     assert tags is not None

@@ -456,13 +456,13 @@ def audit_(
                        f"{settings.audit_log}", err=True)
 
 
-def _print_audit(records: list[dict[str, Any]], fmt: str) -> None:
+def _print_audit(records: list[Any], fmt: str) -> None:
     from nl2sql.governance import audit
 
     if fmt == "json":
         from nl2sql.interfaces.render import to_json
 
-        typer.echo(to_json(records))
+        typer.echo(to_json([r.to_json() for r in records]))
     elif fmt == "csv":
         sys.stdout.write(audit.to_csv(records))
     elif fmt == "markdown":
@@ -506,8 +506,8 @@ def catalog_(
             sys.stdout.write(text)
             return
         datadict.write_file(output, text)
-        typer.echo(f"wrote the data dictionary of {doc['database']['name']} "
-                   f"({doc['summary']['tables']} tables) to {output}", err=True)
+        typer.echo(f"wrote the data dictionary of {doc.database.name} "
+                   f"({doc.summary.tables} tables) to {output}", err=True)
 
 
 def _semantic_catalog(settings: Settings) -> Any:
