@@ -14,9 +14,9 @@ import sqlglot
 from sqlglot import exp
 
 from nl2sql.catalog import Catalog, Column, ForeignKey, Table
-from nl2sql.drafting.context import neighbours, shortest_path
 from nl2sql.drafting.offline.intent import ColumnRef, Filter, Group, Intent, Measure
 from nl2sql.errors import DrafterDeclined
+from nl2sql.schema.graph import join_key, neighbours, shortest_path
 
 
 def ident(name: str) -> exp.Identifier:
@@ -29,14 +29,10 @@ def col(ref: ColumnRef) -> exp.Column:
 
 def _edge(catalog: Catalog, a: str, b: str) -> tuple[ForeignKey, bool]:
     """The foreign key joining ``a`` to ``b``; True when ``a`` holds it (many-to-one)."""
-    ta, tb = catalog.tables[a], catalog.tables[b]
-    for fk in ta.foreign_keys:
-        if fk.ref_table.lower() == b.lower():
-            return fk, True
-    for fk in tb.foreign_keys:
-        if fk.ref_table.lower() == a.lower():
-            return fk, False
-    raise DrafterDeclined(f"no foreign key joins {a} and {b}")
+    key = join_key(catalog, a, b)
+    if key is None:
+        raise DrafterDeclined(f"no foreign key joins {a} and {b}")
+    return key
 
 
 def _on(catalog: Catalog, a: str, b: str) -> exp.Expr:

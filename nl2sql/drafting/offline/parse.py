@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nl2sql.catalog import Catalog, Column, Table
-from nl2sql.drafting.context import neighbours, shortest_path
 from nl2sql.drafting.offline import index as idx
 from nl2sql.drafting.offline.compose import fans_out
 from nl2sql.drafting.offline.glossary import (
@@ -29,6 +28,7 @@ from nl2sql.drafting.offline.intent import ColumnRef, Filter, Group, Intent, Mea
 from nl2sql.drafting.offline.words import Cue, find_cues, find_dates
 from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import name_parts, normalize, singular
+from nl2sql.schema import graph
 
 NUMERIC = ("INT", "DECIMAL", "NUMERIC", "DOUBLE", "FLOAT", "REAL", "HUGEINT")
 TEMPORAL = ("DATE", "TIME")
@@ -417,7 +417,7 @@ def _fact_table(p: Parse, tables: list[str]) -> str:
 
 
 def _path(p: Parse, a: str, b: str) -> list[str]:
-    return shortest_path(neighbours(p.catalog), a, b) or [a, b]
+    return graph.shortest_path(graph.neighbours(p.catalog), a, b) or [a, b]
 
 
 def _count_measure(p: Parse, counted: idx.Match) -> Measure:
@@ -463,7 +463,7 @@ def _distance(p: Parse, base: str, table: str) -> tuple[int, int]:
     """(fans out?, hops) from base to table: a cheap ranking of candidate columns."""
     if table == base:
         return (0, 0)
-    path = shortest_path(neighbours(p.catalog), base, table)
+    path = graph.shortest_path(graph.neighbours(p.catalog), base, table)
     if path is None:
         return (2, 99)
     return (1 if fans_out(p.catalog, path) else 0, len(path) - 1)
@@ -595,10 +595,7 @@ def _group_for(p: Parse, target: idx.Match, intent: Intent) -> Group | None:
 
 
 def _referenced_table(p: Parse, ref: ColumnRef) -> str | None:
-    for fk in _table(p, ref.table).foreign_keys:
-        if fk.columns == [ref.column] and p.catalog.table(fk.ref_table) is not None:
-            return p.catalog.table(fk.ref_table).name  # type: ignore[union-attr]
-    return None
+    return graph.referenced_table(p.catalog, ref.table, ref.column)
 
 
 
@@ -1092,11 +1089,7 @@ def _related_count(p: Parse, intent: Intent, cue: Cue, related: idx.Match, op: s
 
 
 def _foreign_key_to(p: Parse, table: str, target: str) -> str | None:
-    """The column of ``table`` that references ``target`` (single-column keys only)."""
-    for fk in _table(p, table).foreign_keys:
-        if fk.ref_table.lower() == target.lower() and len(fk.columns) == 1:
-            return fk.columns[0]
-    return None
+    return graph.foreign_key_to(p.catalog, table, target)
 
 
 def _group_head(p: Parse, cue: Cue, exclude: idx.Match | None) -> idx.Match | None:
