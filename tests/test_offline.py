@@ -26,6 +26,7 @@ from nl2sql import pipeline
 from nl2sql.catalog import Catalog, Column, ForeignKey, Profile, Table
 from nl2sql.drafting.offline import draft
 from nl2sql.drafting.offline import index as idx
+from nl2sql.drafting.offline.reading import measurable
 from nl2sql.drafting.offline.words import cn_number, find_cues, find_dates, parse_number
 from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import normalize
@@ -314,6 +315,35 @@ def test_index_of_the_sample_database(sample_catalog: Catalog) -> None:
     cities = [v for v, _ in sample_catalog.tables["customers"].column("city").profile.top_values]
     assert "Shanghai" in cities
     assert ("value", "customers", "city", "Shanghai") in _found("上海的客户", index)["上海"]
+
+
+@pytest.mark.parametrize(("column", "expected"), [
+    (Column("amount", "DECIMAL(10,2)"), True),
+    (Column("fee", "MONEY"), True),
+    (Column("total", "NUMBER(12, 2)"), True),
+    (Column("quantity", "HUGEINT"), True),
+    (Column("wait", "INTERVAL"), False),  # "INT" inside INTERVAL is no number
+    (Column("location", "POINT"), False),
+    (Column("scores", "INTEGER[]"), False),
+    (Column("order_id", "INTEGER"), False),  # keys label rows; they are not amounts
+    (Column("amount", "INTEGER", primary_key=True), False),
+    (Column("amount", "VARCHAR"), False),
+])
+def test_measurable_columns(column: Column, expected: bool) -> None:
+    """What the drafter may sum or average: column_types decides the type, keys never count."""
+    assert measurable(column) is expected
+
+
+@pytest.mark.parametrize(("types", "label"), [
+    (("INTEGER", "TEXT", "VARCHAR"), "c1"),  # SQLite declares TEXT
+    (("INTEGER", "NVARCHAR(40)"), "c1"),
+    (("INTEGER", "INTERVAL", "CLOB"), "c2"),
+    (("INTEGER", "DATE"), None),
+])
+def test_label_column_is_the_first_text_column(types: tuple[str, ...], label: str | None) -> None:
+    table = Table("thing", [Column(f"c{i}", t) for i, t in enumerate(types)])
+    found = idx.label_column(table)
+    assert (found.name if found else None) == label
 
 
 # =========================================================================== 3. an unseen schema

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from nl2sql.catalog import Table
+from nl2sql.column_types import is_temporal
 from nl2sql.drafting.offline.intent import ColumnRef, Filter, Group, Intent
 from nl2sql.drafting.offline.reading import (
     Parse,
@@ -12,7 +13,6 @@ from nl2sql.drafting.offline.reading import (
     column_targets,
     cues_of,
     distance,
-    is_temporal_column,
     table_of,
 )
 from nl2sql.errors import DrafterDeclined
@@ -46,7 +46,7 @@ def date_column(p: Parse, base: str) -> ColumnRef:
     for m in p.matches:
         for t in column_targets(m):
             column = column_of(p, ColumnRef(t.table, t.column))
-            if is_temporal_column(column) and m.start not in p.used:
+            if is_temporal(column.type) and m.start not in p.used:
                 p.use(m.start, m.end)
                 return ColumnRef(t.table, t.column)
     ranked = sorted(p.catalog.tables, key=lambda n: distance(p, base, n))
@@ -60,7 +60,7 @@ def date_column(p: Parse, base: str) -> ColumnRef:
 
 
 def event_date(table: Table) -> ColumnRef | None:
-    dates = [c for c in table.columns if is_temporal_column(c)
+    dates = [c for c in table.columns if is_temporal(c.type)
              and not {"birth", "birthday", "dob"} & set(name_parts(c.name))]
     if not dates:
         return None

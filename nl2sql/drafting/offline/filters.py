@@ -7,12 +7,12 @@ from __future__ import annotations
 import re
 
 from nl2sql.catalog import Column
+from nl2sql.column_types import is_numeric, is_temporal
 from nl2sql.drafting.offline import index as idx
 from nl2sql.drafting.offline.dates import date_filters
 from nl2sql.drafting.offline.glossary import ANTONYMS, CN_STOP, EN_STOP, STATE_SYNONYMS
 from nl2sql.drafting.offline.intent import ColumnRef, Filter, Intent
 from nl2sql.drafting.offline.reading import (
-    NUMERIC,
     Parse,
     anchor_table,
     column_of,
@@ -20,7 +20,6 @@ from nl2sql.drafting.offline.reading import (
     cues_of,
     distance,
     is_han,
-    is_temporal_column,
     measurable,
     nearest,
     overlaps,
@@ -65,7 +64,7 @@ def _value_filter(p: Parse, intent: Intent, m: idx.Match) -> None:
                      r"or below|or fewer|or lower|and below)", p.text[m.end:])
     value: object = pick.value
     column = column_of(p, ref)
-    if any(t in column.type.upper() for t in NUMERIC):
+    if is_numeric(column.type):
         try:
             value = float(pick.value) if "." in pick.value else int(pick.value)
         except ValueError:
@@ -235,7 +234,7 @@ def _state_filters(p: Parse, intent: Intent) -> None:
             continue
         t = column_targets(m)[0]
         column = column_of(p, ColumnRef(t.table, t.column))
-        if is_temporal_column(column) and m.text != t.column:
+        if is_temporal(column.type) and m.text != t.column:
             negated = _use_nearby_not(p, m.start)
             p.use(m.start, m.end)
             if column.nullable or negated:  # "registered customers": always set, no filter
@@ -271,6 +270,6 @@ def _state_column(p: Parse, base: str, words: tuple[str, ...]) -> ColumnRef | No
                 continue
             for column in table_of(p, name).columns:
                 parts = name_parts(column.name)
-                if parts and parts[0] == word and is_temporal_column(column) and column.nullable:
+                if parts and parts[0] == word and is_temporal(column.type) and column.nullable:
                     return ColumnRef(name, column.name)
     return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from nl2sql.column_types import is_temporal, is_text
 from nl2sql.drafting.offline import index as idx
 from nl2sql.drafting.offline.dates import series_groups
 from nl2sql.drafting.offline.intent import ColumnRef, Group, Intent
@@ -15,7 +16,6 @@ from nl2sql.drafting.offline.reading import (
     column_targets,
     cues_of,
     is_han,
-    is_temporal_column,
     measurable,
     nearest,
     pick_column,
@@ -56,7 +56,7 @@ def _entity_group(p: Parse, table_name: str) -> Group:
     label = idx.label_column(table)
     keys = [ColumnRef(table.name, k) for k in table.primary_key]
     names = [ColumnRef(table.name, c.name) for c in table.columns if not c.primary_key
-             and set(name_parts(c.name)) & {"name", "title"} and "CHAR" in c.type.upper()
+             and set(name_parts(c.name)) & {"name", "title"} and is_text(c.type)
              and not set(name_parts(c.name)) & {"user", "file", "company"}]
     if len(names) > 1 and label is not None:
         others = [n for n in names if n.column != label.name]
@@ -100,7 +100,7 @@ def _group_for(p: Parse, target: idx.Match, intent: Intent) -> Group | None:
         intent.show.append(ref)
         p.use(target.start, target.end)
         return None
-    if is_temporal_column(column):
+    if is_temporal(column.type):
         return Group(ref, bucket="month")
     referenced = graph.referenced_table(p.catalog, ref.table, ref.column)
     if referenced is not None:  # "per support rep" (SupportRepId): the employee it points to

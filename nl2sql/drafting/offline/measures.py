@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from nl2sql.column_types import is_temporal
 from nl2sql.drafting.offline import index as idx
 from nl2sql.drafting.offline.compose import fans_out
 from nl2sql.drafting.offline.intent import ColumnRef, Intent, Measure
@@ -18,7 +19,6 @@ from nl2sql.drafting.offline.reading import (
     column_targets,
     cues_of,
     is_han,
-    is_temporal_column,
     join_path,
     measurable,
     nearest,
@@ -128,7 +128,7 @@ def _counted(p: Parse, cue: Cue) -> idx.Match | None:
     "几个品类"), else the nearest table ("多少注册用户" counts users, not dates)."""
     def categorical(m: idx.Match) -> bool:
         columns = [column_of(p, ColumnRef(t.table, t.column)) for t in column_targets(m)]
-        return m.kind == "column" and any(not is_temporal_column(c) and not measurable(c) for c in columns)
+        return m.kind == "column" and any(not is_temporal(c.type) and not measurable(c) for c in columns)
     beside = nearest(p, cue, categorical, window=3, after_only=True)
     if beside is None:
         distinct = [c for c in cues_of(p, "distinct") if 0 <= c.start - cue.end <= 2]
@@ -154,7 +154,7 @@ def _aggregable(p: Parse, dates_ok: bool) -> Callable[[idx.Match], bool]:
     """Matches naming a column that can be summed or averaged (or, for max/min, a date)."""
     def check(m: idx.Match) -> bool:
         columns = [column_of(p, ColumnRef(t.table, t.column)) for t in column_targets(m)]
-        return any(measurable(c) or (dates_ok and is_temporal_column(c)) for c in columns)
+        return any(measurable(c) or (dates_ok and is_temporal(c.type)) for c in columns)
     return check
 
 
@@ -252,7 +252,7 @@ def plural_events(p: Parse, intent: Intent) -> None:
         if not targets or not p.text[m.start:m.end].endswith("s"):
             continue
         column = column_of(p, ColumnRef(targets[0].table, targets[0].column))
-        if is_temporal_column(column):
+        if is_temporal(column.type):
             p.use(m.start, m.end)
             intent.measure = Measure("count", targets[0].table, label="count")
             intent.base = targets[0].table

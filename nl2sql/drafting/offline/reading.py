@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nl2sql.catalog import Catalog, Column, Table
+from nl2sql.column_types import is_numeric, is_temporal
 from nl2sql.drafting.offline import index as idx
 from nl2sql.drafting.offline.compose import fans_out
 from nl2sql.drafting.offline.glossary import EN_STOP
@@ -36,8 +37,6 @@ class Parse:
         self.used.update(range(start, end))
 
 
-NUMERIC = ("INT", "DECIMAL", "NUMERIC", "DOUBLE", "FLOAT", "REAL", "HUGEINT")
-TEMPORAL = ("DATE", "TIME")
 AMOUNT_PARTS = ("total", "amount", "price", "cost", "value", "revenue", "salary", "fee", "spend")
 
 
@@ -59,11 +58,7 @@ def measurable(column: Column) -> bool:
     """A measurable number: numeric type, and not a key (ids are labels, not amounts)."""
     parts = name_parts(column.name)
     is_key = column.primary_key or (parts and parts[-1] in ("id", "key", "no")) or column.tags.get("key")
-    return any(t in column.type.upper() for t in NUMERIC) and not is_key
-
-
-def is_temporal_column(column: Column) -> bool:
-    return any(t in column.type.upper() for t in TEMPORAL)
+    return is_numeric(column.type) and not is_key
 
 
 def column_targets(match: idx.Match) -> list[idx.Target]:
@@ -115,10 +110,10 @@ def pick_column(p: Parse, match: idx.Match, numeric: bool = False, temporal: boo
     targets = column_targets(match)
     if numeric:
         targets = [t for t in targets if measurable(column_of(p, ColumnRef(t.table, t.column)))
-                   or is_temporal_column(column_of(p, ColumnRef(t.table, t.column)))] or targets
+                   or is_temporal(column_of(p, ColumnRef(t.table, t.column)).type)] or targets
     if temporal:
         targets = [t for t in targets
-                   if is_temporal_column(column_of(p, ColumnRef(t.table, t.column)))] or targets
+                   if is_temporal(column_of(p, ColumnRef(t.table, t.column)).type)] or targets
     anchor = anchor_table(p, match) or base
     named = _named_tables(p)
     best = min(targets, key=lambda t: (
