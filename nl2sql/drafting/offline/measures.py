@@ -289,8 +289,7 @@ def choose_term_grain(p: Parse, intent: Intent) -> None:
             reach += list(filtered) if strict else []
             if all(not _fans(p, base, t) for t in reach):
                 measure.term_sql, measure.table = sql, base
-                if intent.base != base:
-                    _rebase(intent, base)
+                intent.base = base
                 return
     split = next(g.column for g in intent.groups if _fans(p, intent.base, g.column.table))
     raise DrafterDeclined(f"{measure.label} is defined on {intent.base}; splitting it by {split} "
@@ -303,7 +302,3 @@ def _fans(p: Parse, base: str, table: str) -> bool:
 
 def _row_columns(intent: Intent) -> list[ColumnRef]:
     return [e for g in intent.groups for e in g.extra]
-
-
-def _rebase(intent: Intent, base: str) -> None:
-    intent.base = base

@@ -105,15 +105,12 @@ def join_path(p: Parse, a: str, b: str) -> list[str]:
     return graph.shortest_path(graph.neighbours(p.catalog), a, b) or [a, b]
 
 
-def pick_column(p: Parse, match: idx.Match, numeric: bool = False, temporal: bool = False,
+def pick_column(p: Parse, match: idx.Match, numeric: bool = False,
                 base: str | None = None) -> ColumnRef:
     targets = column_targets(match)
     if numeric:
         targets = [t for t in targets if measurable(column_of(p, ColumnRef(t.table, t.column)))
                    or is_temporal(column_of(p, ColumnRef(t.table, t.column)).type)] or targets
-    if temporal:
-        targets = [t for t in targets
-                   if is_temporal(column_of(p, ColumnRef(t.table, t.column)).type)] or targets
     anchor = anchor_table(p, match) or base
     named = _named_tables(p)
     best = min(targets, key=lambda t: (
