@@ -256,7 +256,7 @@ def find(question: str, index: Index) -> list[Match]:
         for phrase in han:
             if phrase in text:
                 candidates += _occurrences(phrase, index.phrases[phrase], text, toks)
-    for word in {t[0] for t in toks}:
+    for word in dict.fromkeys(t[0] for t in toks):  # question order: ties break the same way every run
         for phrase in by_first.get(word, ()):
             candidates += _occurrences(phrase, index.phrases[phrase], text, toks)
     kind_rank = {"term": 0, "value": 1, "table": 2, "column": 3}

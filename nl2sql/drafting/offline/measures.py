@@ -100,7 +100,8 @@ def _table_of_values(p: Parse) -> str | None:
     votes: dict[str, int] = {}
     for m in p.matches:
         if m.kind == "value":
-            for table in {t.table for t in m.targets if t.kind == "value"}:
+            # In target order, not a set's: a tie goes to the best-ranked table on every run.
+            for table in dict.fromkeys(t.table for t in m.targets if t.kind == "value"):
                 votes[table] = votes.get(table, 0) + 1
     return max(votes, key=lambda t: votes[t]) if votes else None
 
