@@ -47,7 +47,11 @@ def unknown_words(p: Parse) -> list[str]:
 
 
 def _han_leftovers(run: str) -> list[str]:
-    """Split a run of uncovered Chinese at stop words; what is left is not understood."""
+    """Split a run of uncovered Chinese at stop words; what is left is not understood.
+
+    >>> _han_leftovers("明年的会是多少")
+    ['明年', '会']
+    """
     left: list[str] = []
     current = ""
     i = 0

@@ -71,7 +71,14 @@ _CONTRACTIONS = [(re.compile(r"\b(what|that|it|there|who|where|how)['’]s\b"), 
 
 
 def prepare(question: str, index: idx.Index) -> str:
-    """Expand contractions and correct likely typos of known words ("custmers", "avarage")."""
+    """Expand contractions and correct likely typos of known words ("custmers", "avarage").
+
+    >>> from nl2sql.catalog import Catalog, Column, Table
+    >>> customers = Table("customers", [Column("customer_id", "INTEGER"), Column("city", "VARCHAR")])
+    >>> index = idx.build(Catalog(name="shop", tables={"customers": customers}))
+    >>> prepare("What's the avarage spend of custmers who don't shop?", index)
+    'what is the average spend of customer who do not shop?'
+    """
     text = normalize(question)
     for pattern, replacement in _CONTRACTIONS:
         text = pattern.sub(replacement, text)
