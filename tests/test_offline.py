@@ -11,7 +11,10 @@ import datetime as dt
 import decimal
 import itertools
 import json
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -26,6 +29,7 @@ from nl2sql import pipeline
 from nl2sql.catalog import Catalog, Column, ForeignKey, Profile, Table
 from nl2sql.drafting.offline import draft
 from nl2sql.drafting.offline import index as idx
+from nl2sql.drafting.offline.reading import measurable
 from nl2sql.drafting.offline.words import cn_number, find_cues, find_dates, parse_number
 from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import normalize
@@ -314,6 +318,76 @@ def test_index_of_the_sample_database(sample_catalog: Catalog) -> None:
     cities = [v for v, _ in sample_catalog.tables["customers"].column("city").profile.top_values]
     assert "Shanghai" in cities
     assert ("value", "customers", "city", "Shanghai") in _found("上海的客户", index)["上海"]
+
+
+@pytest.mark.parametrize(("column", "expected"), [
+    (Column("amount", "DECIMAL(10,2)"), True),
+    (Column("fee", "MONEY"), True),
+    (Column("total", "NUMBER(12, 2)"), True),
+    (Column("quantity", "HUGEINT"), True),
+    (Column("wait", "INTERVAL"), False),  # "INT" inside INTERVAL is no number
+    (Column("location", "POINT"), False),
+    (Column("scores", "INTEGER[]"), False),
+    (Column("order_id", "INTEGER"), False),  # keys label rows; they are not amounts
+    (Column("amount", "INTEGER", primary_key=True), False),
+    (Column("amount", "VARCHAR"), False),
+])
+def test_measurable_columns(column: Column, expected: bool) -> None:
+    """What the drafter may sum or average: column_types decides the type, keys never count."""
+    assert measurable(column) is expected
+
+
+@pytest.mark.parametrize(("types", "label"), [
+    (("INTEGER", "TEXT", "VARCHAR"), "c1"),  # SQLite declares TEXT
+    (("INTEGER", "NVARCHAR(40)"), "c1"),
+    (("INTEGER", "INTERVAL", "CLOB"), "c2"),
+    (("INTEGER", "DATE"), None),
+])
+def test_label_column_is_the_first_text_column(types: tuple[str, ...], label: str | None) -> None:
+    table = Table("thing", [Column(f"c{i}", t) for i, t in enumerate(types)])
+    found = idx.label_column(table)
+    assert (found.name if found else None) == label
+
+
+_SEED_PROBE = """
+import sys
+from nl2sql.catalog import Catalog, Column, ForeignKey, Profile, Table
+from nl2sql.drafting.offline import draft
+from nl2sql.errors import DrafterDeclined
+cities = Profile(distinct=2, top_values=[("Shanghai", 5), ("Beijing", 3)])
+tables = [
+    Table("customers", [Column("customer_id", "INTEGER", primary_key=True),
+                        Column("city", "VARCHAR", profile=cities)], primary_key=["customer_id"]),
+    Table("orders", [Column("order_id", "INTEGER", primary_key=True),
+                     Column("customer_id", "INTEGER"),
+                     Column("shipping_city", "VARCHAR", profile=cities)],
+          primary_key=["order_id"],
+          foreign_keys=[ForeignKey(["customer_id"], "customers", ["customer_id"])]),
+]
+catalog = Catalog(name="shop", tables={t.name: t for t in tables})
+for question in sys.argv[1:]:
+    try:
+        print(draft(question, catalog).sql)
+    except DrafterDeclined as exc:
+        print(exc.message)
+"""
+
+
+def test_drafts_do_not_depend_on_the_hash_seed() -> None:
+    """"Shanghai" is a value of two tables, one vote each: the tie must break the same way in
+    every process (it once followed the iteration order of a set of strings)."""
+    outputs = set()
+    for seed in ("0", "1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-c", _SEED_PROBE, "how many in Shanghai",
+                               "上海有多少员工？"], env=env, capture_output=True, text=True,
+                              check=True)
+        outputs.add(done.stdout)
+    assert len(outputs) == 1, outputs
+    answer, decline = outputs.pop().splitlines()
+    assert answer == ("SELECT COUNT(*) AS count FROM customers "
+                      "WHERE customers.city = 'Shanghai'")
+    assert "员工" in decline
 
 
 # =========================================================================== 3. an unseen schema

@@ -7,11 +7,11 @@ tables on the foreign-key paths that join them.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 from nl2sql.catalog import Catalog, Example, Table, Term
 from nl2sql.lexicon import mentions, phrase_of, words
+from nl2sql.schema.graph import neighbours, shortest_path
 
 WHOLE_CATALOG_UP_TO = 12
 MAX_TABLES = 8
@@ -66,36 +66,6 @@ def _hubs(catalog: Catalog) -> list[str]:
         for fk in t.foreign_keys:
             degree[fk.ref_table] = degree.get(fk.ref_table, 0) + 1
     return sorted(degree, key=lambda n: -degree[n])[:3]
-
-
-def neighbours(catalog: Catalog) -> dict[str, set[str]]:
-    """Undirected foreign-key graph: table -> tables it joins to directly."""
-    graph: dict[str, set[str]] = {name: set() for name in catalog.tables}
-    for table in catalog.tables.values():
-        for fk in table.foreign_keys:
-            ref = catalog.table(fk.ref_table)
-            if ref is not None:
-                graph[table.name].add(ref.name)
-                graph[ref.name].add(table.name)
-    return graph
-
-
-def shortest_path(graph: dict[str, set[str]], start: str, goal: str) -> list[str] | None:
-    """Tables from ``start`` to ``goal`` along foreign keys (breadth-first)."""
-    previous: dict[str, str | None] = {start: None}
-    queue = deque([start])
-    while queue:
-        here = queue.popleft()
-        if here == goal:
-            path = [here]
-            while previous[path[-1]] is not None:
-                path.append(previous[path[-1]])  # type: ignore[arg-type]
-            return path[::-1]
-        for nxt in sorted(graph.get(here, ())):
-            if nxt not in previous:
-                previous[nxt] = here
-                queue.append(nxt)
-    return None
 
 
 def _connected(catalog: Catalog, names: list[str]) -> list[str]:

@@ -5,8 +5,16 @@ from the catalog, the semantic layer and a built-in bilingual glossary. When
 it cannot account for every word of a question it declines, saying what it
 understood and what it did not.
 
-    >>> # draft("How many customers are in each city?", catalog).sql
-    >>> # 'SELECT customers.city AS city, COUNT(*) AS count FROM customers GROUP BY 1 ORDER BY 2 DESC'
+    >>> from nl2sql.catalog import Catalog, Column, Table
+    >>> customers = Table("customers", [Column("customer_id", "INTEGER", primary_key=True),
+    ...                                 Column("city", "VARCHAR")], primary_key=["customer_id"])
+    >>> catalog = Catalog(name="shop", tables={"customers": customers})
+    >>> draft("How many customers are in each city?", catalog).sql
+    'SELECT customers.city AS city, COUNT(*) AS count FROM customers GROUP BY 1 ORDER BY 2 DESC'
+    >>> draft("How many customers are unicorns?", catalog)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    nl2sql.errors.DrafterDeclined: I understood “count of customers” but not “unicorn”. Try ...
 """
 
 from __future__ import annotations

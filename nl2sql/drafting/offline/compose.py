@@ -14,9 +14,9 @@ import sqlglot
 from sqlglot import exp
 
 from nl2sql.catalog import Catalog, Column, ForeignKey, Table
-from nl2sql.drafting.context import neighbours, shortest_path
 from nl2sql.drafting.offline.intent import ColumnRef, Filter, Group, Intent, Measure
 from nl2sql.errors import DrafterDeclined
+from nl2sql.schema.graph import join_key, neighbours, shortest_path
 
 
 def ident(name: str) -> exp.Identifier:
@@ -29,14 +29,10 @@ def col(ref: ColumnRef) -> exp.Column:
 
 def _edge(catalog: Catalog, a: str, b: str) -> tuple[ForeignKey, bool]:
     """The foreign key joining ``a`` to ``b``; True when ``a`` holds it (many-to-one)."""
-    ta, tb = catalog.tables[a], catalog.tables[b]
-    for fk in ta.foreign_keys:
-        if fk.ref_table.lower() == b.lower():
-            return fk, True
-    for fk in tb.foreign_keys:
-        if fk.ref_table.lower() == a.lower():
-            return fk, False
-    raise DrafterDeclined(f"no foreign key joins {a} and {b}")
+    key = join_key(catalog, a, b)
+    if key is None:
+        raise DrafterDeclined(f"no foreign key joins {a} and {b}")
+    return key
 
 
 def _on(catalog: Catalog, a: str, b: str) -> exp.Expr:
@@ -66,7 +62,7 @@ def compose(intent: Intent, catalog: Catalog) -> str:
         exp.Table(this=ident(intent.base)))
     for a, b in joined:
         select = select.join(exp.Table(this=ident(b)), on=_on(catalog, a, b), join_type="inner")
-    conditions = [_condition(f, catalog) for f in intent.filters if _is_local(f, joined, intent)]
+    conditions = [_condition(f) for f in intent.filters if _is_local(f, joined, intent)]
     conditions += [_exists(f, intent.base, catalog) for f in intent.filters
                    if not _is_local(f, joined, intent)]
     if conditions:
@@ -129,7 +125,7 @@ def _exists(f: Filter, base: str, catalog: Catalog) -> exp.Expr:
     inner = exp.select("1").from_(exp.Table(this=ident(path[1])))
     for a, b in zip(path[1:], path[2:], strict=False):
         inner = inner.join(exp.Table(this=ident(b)), on=_on(catalog, a, b), join_type="inner")
-    inner = inner.where(exp.and_(_on(catalog, base, path[1]), _condition(f, catalog)))
+    inner = inner.where(exp.and_(_on(catalog, base, path[1]), _condition(f)))
     return exp.Exists(this=inner)
 
 
@@ -177,7 +173,7 @@ def _related_count(f: Filter) -> exp.Expr:
     fk_col = col(ColumnRef(str(table), str(fk)))
     inner = exp.select(fk_col).from_(exp.Table(this=ident(str(table))))
     if conditions:
-        inner = inner.where(exp.and_(*[_condition(c, None) for c in conditions]))
+        inner = inner.where(exp.and_(*[_condition(c) for c in conditions]))
     if op == ">=" and number == 1:  # plain existence
         return exp.In(this=col(f.column), query=exp.Subquery(this=inner))
     ops = {">": exp.GT, ">=": exp.GTE, "<": exp.LT, "<=": exp.LTE, "=": exp.EQ}
@@ -194,7 +190,7 @@ def _no_related(f: Filter) -> exp.Expr:
     return exp.Not(this=exp.Exists(this=inner))
 
 
-def _condition(f: Filter, catalog: Catalog | None) -> exp.Expr:
+def _condition(f: Filter) -> exp.Expr:
     if f.op == "related_count":
         return _related_count(f)
     if f.op == "no_related":
@@ -260,7 +256,7 @@ def _projections(intent: Intent, catalog: Catalog, fanout: bool) -> list[exp.Exp
         exp.alias_(e, names[i], quoted=not names[i].isidentifier())
         for i, (e, _) in enumerate(_group_exprs(intent))]
     if intent.percent_of:
-        projections.append(exp.alias_(_percentage(intent, catalog), "percentage"))
+        projections.append(exp.alias_(_percentage(intent), "percentage"))
     elif intent.measure:
         label = intent.measure.label or intent.measure.func
         projections.append(exp.alias_(measure_expression(intent.measure, catalog, fanout), label,
@@ -295,8 +291,8 @@ def _visible(table: Table) -> list[Column]:
     return [c for c in table.columns if not c.tags.get("deny") and not c.tags.get("pii")]
 
 
-def _percentage(intent: Intent, catalog: Catalog) -> exp.Expr:
-    numerator = exp.and_(*[_condition(f, catalog) for f in intent.percent_of])
+def _percentage(intent: Intent) -> exp.Expr:
+    numerator = exp.and_(*[_condition(f) for f in intent.percent_of])
     counted = exp.Filter(this=exp.Count(this=exp.Star()),
                          expression=exp.Where(this=numerator))
     share = exp.Div(this=exp.Mul(this=exp.Literal.number("100.0"), expression=counted),

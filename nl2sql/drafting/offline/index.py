@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from nl2sql.catalog import Catalog, Column, Table, Term
+from nl2sql.column_types import is_numeric, is_temporal, is_text
 from nl2sql.drafting.offline.glossary import CHINESE, CUE_WORDS, EN_STOP, ENGLISH, PLACES
 from nl2sql.lexicon import name_parts, normalize, singular
 
@@ -137,15 +138,15 @@ def derived_terms(catalog: Catalog) -> list[Term]:
         return []
     totals, lines = [], []
     for table in catalog.tables.values():
-        temporal = any("DATE" in c.type.upper() or "TIME" in c.type.upper() for c in table.columns)
+        temporal = any(is_temporal(c.type) for c in table.columns)
         for column in table.columns:
             parts = set(name_parts(column.name))
             if parts & {"total", "amount"} and not parts & {"unit", "price", "id"} and temporal \
-                    and _numeric(column):
+                    and is_numeric(column.type):
                 totals.append(f"sum({table.name}.{column.name})")
-        price = next((c for c in table.columns if "price" in name_parts(c.name) and _numeric(c)), None)
+        price = next((c for c in table.columns if "price" in name_parts(c.name) and is_numeric(c.type)), None)
         qty = next((c for c in table.columns if set(name_parts(c.name)) & {"quantity", "qty", "units"}
-                    and _numeric(c)), None)
+                    and is_numeric(c.type)), None)
         if price is not None and qty is not None:
             lines.append(f"sum({table.name}.{price.name} * {table.name}.{qty.name})")
     definitions = totals[:1] + lines[:1]
@@ -157,10 +158,6 @@ def derived_terms(catalog: Catalog) -> list[Term]:
 
 SALES_WORDS = ("sales", "revenue", "turnover", "spending", "spend", "spent", "income", "money",
                "销售额", "营业额", "营收", "收入", "消费", "消费额", "销售总额", "总销售额", "成交额")
-
-
-def _numeric(column: Column) -> bool:
-    return any(t in column.type.upper() for t in ("INT", "DECIMAL", "NUMERIC", "DOUBLE", "FLOAT", "REAL"))
 
 
 def _add_table(index: Index, table: Table) -> None:
@@ -259,7 +256,7 @@ def find(question: str, index: Index) -> list[Match]:
         for phrase in han:
             if phrase in text:
                 candidates += _occurrences(phrase, index.phrases[phrase], text, toks)
-    for word in {t[0] for t in toks}:
+    for word in dict.fromkeys(t[0] for t in toks):  # question order: ties break the same way every run
         for phrase in by_first.get(word, ()):
             candidates += _occurrences(phrase, index.phrases[phrase], text, toks)
     kind_rank = {"term": 0, "value": 1, "table": 2, "column": 3}
@@ -302,8 +299,7 @@ def label_column(table: Table) -> Column | None:
     for column in table.columns:
         if "name" in name_parts(column.name) or "title" in name_parts(column.name):
             return column
-    return next((c for c in table.columns
-                 if "CHAR" in c.type.upper() or "TEXT" in c.type.upper()), None)
+    return next((c for c in table.columns if is_text(c.type)), None)
 
 
 def term_by_name(index: Index, name: str) -> Term | None:

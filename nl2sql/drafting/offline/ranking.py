@@ -1,0 +1,134 @@
+"""Ranking: superlative adjectives ("the most expensive", "最新"), highest/lowest values,
+"top 5" and "which ... the most": the order and the limit of the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from nl2sql.drafting.offline.intent import ColumnRef, Intent
+from nl2sql.drafting.offline.reading import (
+    AMOUNT_PARTS,
+    Parse,
+    column_targets,
+    cues_of,
+    nearest,
+    overlaps,
+    pick_column,
+    table_of,
+)
+from nl2sql.errors import DrafterDeclined
+from nl2sql.lexicon import name_parts
+
+ADJECTIVES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "expensive": ("desc", AMOUNT_PARTS), "priciest": ("desc", AMOUNT_PARTS),
+    "costliest": ("desc", AMOUNT_PARTS), "贵": ("desc", AMOUNT_PARTS),
+    "cheapest": ("asc", AMOUNT_PARTS), "cheap": ("asc", AMOUNT_PARTS), "便宜": ("asc", AMOUNT_PARTS),
+    "newest": ("desc", ("date", "time", "at")), "latest": ("desc", ("date", "time", "at")),
+    "recent": ("desc", ("date", "time", "at")), "最新": ("desc", ("date", "time", "at")),
+    "最近": ("desc", ("date", "time", "at")), "oldest": ("asc", ("date", "time", "at")),
+    "earliest": ("asc", ("date", "time", "at")), "最早": ("asc", ("date", "time", "at")),
+    "longest": ("desc", ("millisecond", "duration", "length")),
+    "最长": ("desc", ("millisecond", "duration", "length")),
+    "shortest": ("asc", ("millisecond", "duration", "length")),
+    "最短": ("asc", ("millisecond", "duration", "length")),
+}
+
+
+@dataclass
+class Adjective:
+    start: int
+    end: int
+    direction: str
+    parts: tuple[str, ...]
+
+
+def superlative_adjective(p: Parse) -> Adjective | None:
+    """"most expensive" / "最贵" / "cheapest": found first so "most" is not read as a count."""
+    for word, (direction, parts) in ADJECTIVES.items():
+        pattern = re.escape(word) if not word.isascii() else rf"\b{word}\b"
+        for m in re.finditer(pattern, p.text):
+            if overlaps(m.start(), m.end(), p.matches):
+                continue
+            start = m.start()
+            for cue in cues_of(p, "most", "max", "min", "fewest"):
+                if 0 <= start - cue.end <= 2:
+                    start = cue.start
+            p.cues = [c for c in p.cues if not (start <= c.start < m.end())]
+            return Adjective(start, m.end(), direction, parts)
+    return None
+
+
+def superlative_rows(p: Parse, intent: Intent, adjective: Adjective | None) -> None:
+    """"the most expensive product" -> rows ordered by a column, not an aggregate."""
+    if adjective is not None:
+        ref = _column_with_parts(p, intent.base, adjective.parts)
+        if ref is None:
+            raise DrafterDeclined(f"I don't know which column “{p.text[adjective.start:adjective.end]}” "
+                                  f"refers to in {intent.base}")
+        p.use(adjective.start, adjective.end)
+        if intent.measure is None:
+            intent.order, intent.order_column = adjective.direction, ref
+            intent.limit = intent.limit or 1
+            intent.show.append(ref)
+        else:
+            intent.order = adjective.direction
+        return
+    for cue in cues_of(p, "max", "min"):
+        if intent.measure is not None or intent.order_column is not None:
+            continue
+        found = nearest(p, cue, lambda m: bool(column_targets(m)))
+        if found is None:
+            continue
+        ref = pick_column(p, found, numeric=True, base=intent.base)
+        p.use(cue.start, cue.end)
+        p.use(found.start, found.end)
+        intent.order = "desc" if cue.kind == "max" else "asc"
+        intent.order_column = ref
+        intent.limit = intent.limit or 1
+        intent.show.append(ref)
+
+
+def _column_with_parts(p: Parse, table_name: str, parts: tuple[str, ...]) -> ColumnRef | None:
+    table = table_of(p, table_name)
+    for column in table.columns:
+        names = name_parts(column.name)
+        if any(part in n for n in names for part in parts) and not column.primary_key \
+                and "birth" not in names:
+            return ColumnRef(table.name, column.name)
+    return None
+
+
+def order_and_limit(p: Parse, intent: Intent) -> None:
+    for cue in cues_of(p, "top", "bottom"):
+        p.use(cue.start, cue.end)
+        intent.limit = int(cue.value) if cue.value else intent.limit  # type: ignore[call-overload]
+        intent.order = "asc" if cue.kind == "bottom" else (intent.order or "desc")
+    for cue in cues_of(p, "most", "max"):
+        if intent.groups and intent.measure:
+            p.use(cue.start, cue.end)
+            intent.order = intent.order or "desc"
+            intent.limit = intent.limit or (1 if _asks_which(p) else None)
+    for cue in cues_of(p, "fewest", "min"):
+        if intent.groups and intent.measure:
+            p.use(cue.start, cue.end)
+            intent.order = "asc"
+            intent.limit = intent.limit or (1 if _asks_which(p) else None)
+    if intent.groups and intent.measure and intent.order is None and not any(
+            g.bucket for g in intent.groups):
+        intent.order = "desc"
+    if intent.limit and not intent.order and intent.measure is None and intent.order_column is None:
+        raise DrafterDeclined("I don't know what to rank by for the top rows")
+
+
+def _asks_which(p: Parse) -> bool:
+    for cue in cues_of(p, "series_month", "series_year", "series_quarter"):
+        if "哪" in p.text[cue.start:cue.end] or "which" in p.text[cue.start:cue.end]:
+            return True
+    for cue in cues_of(p, "list"):
+        word = p.text[cue.start:cue.end]
+        if word in ("which", "哪个", "哪", "who", "谁", "what"):
+            p.use(cue.start, cue.end)
+            return True
+    return False

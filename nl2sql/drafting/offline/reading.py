@@ -1,0 +1,153 @@
+"""The working state of reading one question, and the lookups every part of the reading uses.
+
+A :class:`Parse` holds the question's catalog matches and cues and the character
+positions accounted for so far; the helpers find the match nearest a cue, pick
+the column a mention means, and measure how far tables are apart along foreign keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from nl2sql.catalog import Catalog, Column, Table
+from nl2sql.column_types import is_numeric, is_temporal
+from nl2sql.drafting.offline import index as idx
+from nl2sql.drafting.offline.compose import fans_out
+from nl2sql.drafting.offline.glossary import EN_STOP
+from nl2sql.drafting.offline.intent import ColumnRef
+from nl2sql.drafting.offline.words import Cue
+from nl2sql.lexicon import name_parts
+from nl2sql.schema import graph
+
+
+@dataclass
+class Parse:
+    """Working state while reading one question."""
+
+    catalog: Catalog
+    index: idx.Index
+    text: str
+    matches: list[idx.Match]
+    cues: list[Cue]
+    dates: list[Cue]
+    used: set[int] = field(default_factory=set)  # character positions accounted for
+
+    def use(self, start: int, end: int) -> None:
+        self.used.update(range(start, end))
+
+
+AMOUNT_PARTS = ("total", "amount", "price", "cost", "value", "revenue", "salary", "fee", "spend")
+
+
+def cues_of(p: Parse, *kinds: str) -> list[Cue]:
+    return [c for c in p.cues if c.kind in kinds]
+
+
+def table_of(p: Parse, name: str) -> Table:
+    return p.catalog.tables[name]
+
+
+def column_of(p: Parse, ref: ColumnRef) -> Column:
+    column = table_of(p, ref.table).column(ref.column)
+    assert column is not None
+    return column
+
+
+def measurable(column: Column) -> bool:
+    """A measurable number: numeric type, and not a key (ids are labels, not amounts)."""
+    parts = name_parts(column.name)
+    is_key = column.primary_key or (parts and parts[-1] in ("id", "key", "no")) or column.tags.get("key")
+    return is_numeric(column.type) and not is_key
+
+
+def column_targets(match: idx.Match) -> list[idx.Target]:
+    return [t for t in match.targets if t.kind == "column"]
+
+
+def nearest(p: Parse, cue: Cue, pred: Callable[[idx.Match], bool], window: int = 30,
+            after_only: bool = False) -> idx.Match | None:
+    """The match closest to ``cue`` satisfying ``pred`` (after the cue preferred)."""
+    best, best_d = None, window + 1
+    for m in p.matches:
+        if not pred(m):
+            continue
+        if m.start >= cue.end:
+            d = m.start - cue.end
+        elif not after_only and m.end <= cue.start:
+            d = cue.start - m.end + 1  # a tie goes to the match after the cue
+        else:
+            continue
+        if d < best_d:
+            best, best_d = m, d
+    return best
+
+
+def overlaps(start: int, end: int, spans: list[Cue] | list[idx.Match]) -> bool:
+    return any(s.start < end and start < s.end for s in spans)
+
+
+def is_han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff"
+
+
+def distance(p: Parse, base: str, table: str) -> tuple[int, int]:
+    """(fans out?, hops) from base to table: a cheap ranking of candidate columns."""
+    if table == base:
+        return (0, 0)
+    path = graph.shortest_path(graph.neighbours(p.catalog), base, table)
+    if path is None:
+        return (2, 99)
+    return (1 if fans_out(p.catalog, path) else 0, len(path) - 1)
+
+
+def join_path(p: Parse, a: str, b: str) -> list[str]:
+    return graph.shortest_path(graph.neighbours(p.catalog), a, b) or [a, b]
+
+
+def pick_column(p: Parse, match: idx.Match, numeric: bool = False,
+                base: str | None = None) -> ColumnRef:
+    targets = column_targets(match)
+    if numeric:
+        targets = [t for t in targets if measurable(column_of(p, ColumnRef(t.table, t.column)))
+                   or is_temporal(column_of(p, ColumnRef(t.table, t.column)).type)] or targets
+    anchor = anchor_table(p, match) or base
+    named = _named_tables(p)
+    best = min(targets, key=lambda t: (
+        -t.strength, t.table != anchor, t.table not in named,
+        *(distance(p, anchor, t.table) if anchor else (0, 0))))
+    return ColumnRef(best.table, best.column)
+
+
+def _named_tables(p: Parse) -> set[str]:
+    return {t.table for m in p.matches for t in m.targets if t.kind == "table"}
+
+
+def anchor_table(p: Parse, match: idx.Match) -> str | None:
+    """The table a mention belongs to: one named right before it ("customers in Beijing"),
+    else right after it ("unit price of products", "上海的客户")."""
+    before = [m for m in p.matches if m.kind == "table" and m.end <= match.start and (
+        match.start - m.end <= 12 or all(w in EN_STOP for w in p.text[m.end:match.start].split()))]
+    if before:
+        return before[-1].targets[0].table
+    after = [m for m in p.matches if m.kind == "table" and m.start >= match.end
+             and (p.text[match.end:m.start].strip() in ("", "的", "of", "of the")
+                  or m.start - match.end <= 1)]
+    return after[0].targets[0].table if after else None
+
+
+def amount_column(p: Parse, table_name: str) -> ColumnRef | None:
+    table = table_of(p, table_name)
+    for part in AMOUNT_PARTS:
+        for column in table.columns:
+            if part in name_parts(column.name) and measurable(column):
+                return ColumnRef(table.name, column.name)
+    return None
+
+
+def use_class_suffix(p: Parse, end: int) -> None:
+    """"图书类", "摇滚(Rock)类": the 类 after a category name is part of it."""
+    while p.text[end:end + 1] in (")", "）"):
+        end += 1
+    if p.text[end:end + 1] in ("类", "系"):
+        p.use(end, end + 1)
