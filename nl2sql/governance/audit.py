@@ -45,9 +45,7 @@ user's answer; the caller may report :func:`dropped`.
 
 from __future__ import annotations
 
-import csv
 import fcntl
-import io
 import json
 import os
 import re
@@ -70,7 +68,6 @@ from nl2sql.values import Answer
 
 VERSION = 1
 COMMANDS = ("ask", "sql", "shell")
-FORMATS = ("table", "json", "csv", "markdown")
 LIST_COLUMNS = ("time", "user", "role", "command", "decision", "query", "rows", "masked",
                 "elapsed_ms")
 
@@ -412,53 +409,12 @@ def read(path: Path, since: datetime | None = None, user: str | None = None) -> 
 # --- showing ------------------------------------------------------------------------------
 
 
-def _shorten(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def list_row(record: dict[str, Any], width: int | None = 60) -> list[str]:
-    """One record as the cells of :data:`LIST_COLUMNS` (query text cut to ``width``)."""
-    query = record.get("question") or record.get("sql") or ""
-    rows = record.get("rows")
-    elapsed = record.get("elapsed_ms")
-    moment = str(record.get("time", ""))
-    if width:  # listings for people: "2026-01-01 09:30:00Z"
-        moment = moment[:19].replace("T", " ") + "Z" if len(moment) >= 19 else moment
+def list_row(record: dict[str, Any]) -> list[Any]:
+    """One record as the values of :data:`LIST_COLUMNS`, unformatted (how a listing is
+    printed, cut or rounded is the interface's business)."""
     masked = sorted({str(m.get("source")) for m in record.get("masking") or []})
-    return [moment, str(record.get("user", "")), str(record.get("role") or ""),
-            str(record.get("command", "")), str(record.get("decision", "")),
-            _shorten(str(query), width) if width else str(query),
-            "" if rows is None else str(rows), " ".join(masked),
-            "" if elapsed is None else f"{elapsed:g}"]
-
-
-def rich_table(records: list[dict[str, Any]]) -> Any:
-    """The records as a rich table for people (``nl2sql audit``, ``\\audit`` in the shell)."""
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title="audit log", header_style="bold")
-    for name in LIST_COLUMNS:
-        table.add_column(name, justify="right" if name in ("rows", "elapsed_ms") else "left",
-                         no_wrap=name != "query")
-    for record in records:
-        table.add_row(*(Text(cell) for cell in list_row(record)))  # Text: no markup in SQL
-    return table
-
-
-def to_csv(records: list[dict[str, Any]]) -> str:
-    """The listing as CSV, query text in full."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(LIST_COLUMNS)
-    writer.writerows(list_row(r, width=None) for r in records)
-    return buffer.getvalue()
-
-
-def to_markdown(records: list[dict[str, Any]]) -> str:
-    """The listing as a Markdown table."""
-    lines = ["| " + " | ".join(LIST_COLUMNS) + " |", "|" + "---|" * len(LIST_COLUMNS)]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in list_row(r)) + " |"
-              for r in records]
-    return "\n".join(lines) + "\n"
+    return [str(record.get("time", "")), str(record.get("user", "")),
+            str(record.get("role") or ""), str(record.get("command", "")),
+            str(record.get("decision", "")),
+            str(record.get("question") or record.get("sql") or ""), record.get("rows"),
+            " ".join(masked), record.get("elapsed_ms")]

@@ -23,13 +23,13 @@ from nl2sql import pipeline
 from nl2sql.drafting.prompt import Turn
 from nl2sql.errors import ConfigError, NL2SQLError
 from nl2sql.governance import audit
-from nl2sql.interfaces import render
+from nl2sql.interfaces import listings, render
+from nl2sql.interfaces.output import Format, emit, parse_format
 from nl2sql.values import Answer
 
 SQL_STARTS = ("select", "with", "from", "values", "(", "table", "explain", "pivot", "summarize",
               "insert", "update", "delete", "create", "drop", "alter", "copy", "attach", "set",
               "pragma", "call", "install", "load", "show", "describe")
-FORMATS = ("table", "csv", "json", "markdown")
 
 
 @dataclass
@@ -38,7 +38,7 @@ class State:
 
     session: pipeline.Session
     console: Any  # rich.console.Console
-    format: str = "table"
+    format: Format = Format.TABLE
     drafter: str | None = None
     limit: int | None = None
     confirm: bool = False
@@ -120,26 +120,13 @@ def run_line(state: State, line: str) -> None:
 
 def show(state: State, answer: Answer) -> None:
     state.last = answer
-    fmt = state.format
-    if fmt == "table":
-        _table(state, answer)
-    elif fmt == "json":
-        state.console.print(render.answer_json(answer), markup=False, highlight=False,
-                            soft_wrap=True)
-    elif fmt == "csv":
-        state.console.print(render.answer_csv(answer), markup=False, highlight=False, end="")
-    else:
-        state.console.print(render.answer_markdown(answer), markup=False, highlight=False, end="")
-
-
-def _table(state: State, answer: Answer) -> None:
     console = state.console
     tall = console.is_terminal and answer.row_count > max(console.height - 8, 10)
-    if tall:
+    if state.format is Format.TABLE and tall:
         with console.pager(styles=True):
-            render.answer_table(answer, console)
+            render.show_answer(answer, state.format, console)
     else:
-        render.answer_table(answer, console)
+        render.show_answer(answer, state.format, console)
 
 
 def run_sql(state: State, sql: str) -> None:
@@ -318,13 +305,13 @@ def _pii(state: State, arg: str) -> None:
         if (finding.table in session.access.denied_tables
                 or f"{finding.table}.{finding.column}" in session.access.denied_columns):
             finding.examples = ["(not available to role " + session.access.role + ")"]
-    state.console.print(pii.rich_table(findings))
+    emit(listings.pii_output(findings), Format.TABLE, state.console)
 
 
 @command("audit", "\\audit [N]", "the last N audit-log records (default 10), yours included")
 def _audit(state: State, arg: str) -> None:
     records = list(audit.read(state.session.settings.audit_log))[-_count(arg, 10):]
-    state.console.print(audit.rich_table(records))
+    emit(listings.audit_output(records), Format.TABLE, state.console)
 
 
 def _count(arg: str, default: int) -> int:
@@ -391,9 +378,7 @@ def _history(state: State, arg: str) -> None:
 
 @command("format", "\\format table|csv|json|markdown", "how results are printed")
 def _format(state: State, arg: str) -> None:
-    if arg not in FORMATS:
-        raise ConfigError(f"\\format takes one of {', '.join(FORMATS)}")
-    state.format = arg
+    state.format = parse_format(arg, option="\\format")
     state.console.print(f"format: {arg}", style="dim")
 
 
@@ -411,12 +396,12 @@ def export(answer: Answer, path: Path) -> None:
     """Write ``answer`` to ``path``; the format follows the extension."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        path.write_text(render.answer_csv(answer), encoding="utf-8")
+        path.write_text(render.answer_text(answer, Format.CSV), encoding="utf-8")
     elif suffix == ".json":
         path.write_text(render.to_json({"columns": answer.columns, "rows": answer.rows,
                                         "sql": answer.sql}), encoding="utf-8")
     elif suffix in (".md", ".markdown"):
-        path.write_text(render.answer_markdown(answer), encoding="utf-8")
+        path.write_text(render.answer_text(answer, Format.MARKDOWN), encoding="utf-8")
     elif suffix == ".parquet":
         _export_parquet(answer, path)
     else:
@@ -429,7 +414,7 @@ def _export_parquet(answer: Answer, path: Path) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp) / "rows.csv"
-        staging.write_text(render.answer_csv(answer), encoding="utf-8")
+        staging.write_text(render.answer_text(answer, Format.CSV), encoding="utf-8")
         con = duckdb.connect()
         source, target = (str(p).replace("'", "''") for p in (staging, path.resolve()))
         try:
@@ -619,7 +604,7 @@ def piped(state: State, stream: TextIO | Iterable[str]) -> None:
         run_line(state, line)
 
 
-def start(session: pipeline.Session, fmt: str = "table", drafter: str | None = None,
+def start(session: pipeline.Session, fmt: Format = Format.TABLE, drafter: str | None = None,
           stream: TextIO | None = None) -> None:
     from rich.console import Console
 
