@@ -159,3 +159,14 @@ def test_the_cli_rounds_the_table_but_not_csv(isolated_env: Any, sample_db_path:
     assert table.returncode == 0 and "0.67" in table.stdout and "1234.57" in table.stdout
     machine = isolated_env.run("sql", query, "--db", str(sample_db_path), "-f", "csv")
     assert machine.stdout.splitlines()[1].startswith("0.6666") and "1234.5678" in machine.stdout
+
+
+# --- the version --------------------------------------------------------------------------
+
+
+def test_version_from_package_metadata(isolated_env: Any) -> None:
+    from importlib.metadata import version
+
+    result = isolated_env.run("--version")
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout == f"nl2sql {version('nl2sql')}\n"

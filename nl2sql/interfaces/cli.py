@@ -43,6 +43,32 @@ RoleOption = Annotated[str | None, typer.Option(
                    "default NL2SQL_ROLE, else the most restricted role.")]
 
 
+def version_text() -> str:
+    """``nl2sql <version>`` from the installed package's metadata."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"nl2sql {version('nl2sql')}"
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "nl2sql (not installed)"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option(
+        "--version", help="Print the version and exit.", is_eager=True,
+        callback=_show_version)] = False,
+) -> None:
+    # Options of nl2sql itself; the help text is the app's (Typer(help=...)).
+    pass
+
+
 def _settings(**flags: Any) -> Settings:
     return load_settings(flags=flags)
 
