@@ -160,7 +160,8 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question, in English or Chinese.")],
     db: DbOption = None,
     drafter: Annotated[str | None, typer.Option(
-        "--drafter", help="auto (model when OPENAI_API_KEY is set), model or offline.")] = None,
+        "--drafter", help="auto (the model when OPENAI_API_KEY or OPENAI_BASE_URL is set, "
+                          "else offline), model or offline.")] = None,
     fmt: FormatOption = "table",
     limit: LimitOption = None,
     role: RoleOption = None,
@@ -262,7 +263,8 @@ def _catalog_text(catalog: Any) -> str:
 def shell(
     db: DbOption = None,
     drafter: Annotated[str | None, typer.Option(
-        "--drafter", help="auto (model when OPENAI_API_KEY is set), model or offline.")] = None,
+        "--drafter", help="auto (the model when OPENAI_API_KEY or OPENAI_BASE_URL is set, "
+                          "else offline), model or offline.")] = None,
     fmt: FormatOption = "table",
     role: RoleOption = None,
 ) -> None:
