@@ -111,6 +111,8 @@ def test_pii_findings_fit_and_keep_share_and_confidence(width: int) -> None:
     text = printed(listings.pii_output(findings()), width)
     assert max(len(line) for line in text.splitlines()) <= width, text
     assert "2.3%" in text and "100.0%" in text and "medium" in text and "high" in text
+    assert "support_tickets" in text and "transcript" in text  # names are never cut here
+    assert ("name+values" in text) == (width == 200)  # evidence is hidden before they are
     assert ("135****4698; a***@126.com; 3**************1" in text) == (width == 200)
 
 

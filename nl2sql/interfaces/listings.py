@@ -50,7 +50,7 @@ PII_COLUMNS = {
     "kinds": Column("kinds", "VARCHAR", Fit.SHRINK),
     "share": Column("share", "DOUBLE", Fit.KEEP, show=_percent),
     "confidence": Column("confidence", "VARCHAR", Fit.KEEP),
-    "evidence": Column("evidence", "VARCHAR", Fit.KEEP),
+    "evidence": Column("evidence", "VARCHAR", Fit.KEEP, drop=1),  # before names are cut
     "examples": Column("examples", "VARCHAR", Fit.FREE),
 }
 

@@ -195,7 +195,8 @@ def _flat(text: str) -> str:
     return " ".join(text.split()) if "\n" in text or "\t" in text else text
 
 
-def fit_widths(natural: Sequence[int], fits: Sequence[Fit], room: int) -> list[int]:
+def fit_widths(natural: Sequence[int], fits: Sequence[Fit], room: int,
+               cut: Sequence[Fit] = (Fit.FREE, Fit.SHRINK)) -> list[int]:
     """Column widths whose sum is at most ``room`` when cutting allows: the widest
     free-text column loses a character at a time, then the widest label; kept columns
     never shrink (the table is then wider than ``room``).
@@ -207,7 +208,7 @@ def fit_widths(natural: Sequence[int], fits: Sequence[Fit], room: int) -> list[i
     """
     widths = list(natural)
     excess = sum(widths) - room
-    for tier in (Fit.FREE, Fit.SHRINK):
+    for tier in cut:
         floor = MIN_WIDTH[tier]
         while excess > 0:
             cuttable = [i for i, f in enumerate(fits) if f is tier and widths[i] > floor]
@@ -245,30 +246,25 @@ class _Style:
 def layout(columns: Sequence[Column], natural: Sequence[int],
            width: int) -> tuple[_Style, list[int], list[int]]:
     """How a table fits ``width``: the box style, the columns shown (indexes) and their
-    widths. The usual box when cutting text is enough; else a compact one; else optional
-    columns are hidden, the most expendable first, until free text keeps its minimum."""
+    widths. Tried in turn, first cutting only free text, then labels too: the usual box, a
+    compact one, the compact one with optional columns hidden (the most expendable
+    first). Nothing fits: rich cuts what is left."""
     order = sorted((i for i, c in enumerate(columns) if c.drop),
                    key=lambda i: -columns[i].drop)
-    shown = list(range(len(columns)))
-    for style in (_Style(heavy=True), _Style(heavy=False)):
-        widths = _fitted(columns, natural, shown, width - style.overhead(len(shown)))
-        if widths is not None:
-            return style, shown, widths
-    compact = _Style(heavy=False)
-    for hidden in order:
-        shown.remove(hidden)
-        widths = _fitted(columns, natural, shown, width - compact.overhead(len(shown)))
-        if widths is not None:
-            return compact, shown, widths
-    room = width - compact.overhead(len(shown))
-    return compact, shown, fit_widths([natural[i] for i in shown],
-                                      [columns[i].fit for i in shown], room)
-
-
-def _fitted(columns: Sequence[Column], natural: Sequence[int], shown: list[int],
-            room: int) -> list[int] | None:
-    widths = fit_widths([natural[i] for i in shown], [columns[i].fit for i in shown], room)
-    return widths if sum(widths) <= room else None
+    heavy, compact = _Style(heavy=True), _Style(heavy=False)
+    for cut in ((Fit.FREE,), (Fit.FREE, Fit.SHRINK)):
+        shown = list(range(len(columns)))
+        tries = [(heavy, shown), (compact, shown)]
+        tries += [(compact, shown := [i for i in shown if i != hidden]) for hidden in order]
+        for style, kept in tries:
+            room = width - style.overhead(len(kept))
+            widths = fit_widths([natural[i] for i in kept], [columns[i].fit for i in kept],
+                                room, cut)
+            if sum(widths) <= room:
+                return style, kept, widths
+    kept = [i for i in range(len(columns)) if i not in order]
+    return compact, kept, fit_widths([natural[i] for i in kept], [columns[i].fit for i in kept],
+                                     width - compact.overhead(len(kept)))
 
 
 def table(listing: Listing, width: int, wide: bool = False) -> tuple[Any, list[str], int]:
@@ -310,11 +306,13 @@ def _width(text: str) -> int:
 # --- the emitter ----------------------------------------------------------------------------
 
 
-def emit(output: Output, fmt: Format, console: Any, wide: bool = False) -> None:
+def emit(output: Output, fmt: Format, console: Any, wide: bool = False,
+         wider: str = "--wide shows every column") -> None:
     """Print ``output`` on ``console`` (a rich Console) in ``fmt``.
 
     CSV, JSON and Markdown go to the console's file untouched (rich would expand tabs and
-    wrap long lines); a table is drawn at the console's width."""
+    wrap long lines); a table is drawn at the console's width, and ``wider`` tells how to
+    see the columns hidden to fit it."""
     if fmt is not Format.TABLE:
         console.file.write(text_of(output, fmt))
         console.file.flush()
@@ -330,7 +328,7 @@ def emit(output: Output, fmt: Format, console: Any, wide: bool = False) -> None:
     else:
         console.print(grid)
     if hidden:
-        console.print(f"hidden at this width: {', '.join(hidden)} (--wide shows every column)",
+        console.print(f"hidden at this width: {', '.join(hidden)} ({wider})",
                       style="dim", highlight=False)
     for item in output.foot:
         console.print(item, highlight=False)

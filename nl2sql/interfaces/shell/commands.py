@@ -14,7 +14,7 @@ from nl2sql import pipeline
 from nl2sql.errors import ConfigError
 from nl2sql.governance import audit
 from nl2sql.interfaces import listings
-from nl2sql.interfaces.output import Format, emit, parse_format
+from nl2sql.interfaces.output import Column, Fit, Format, Listing, Output, emit, parse_format
 from nl2sql.interfaces.shell.export import write
 from nl2sql.interfaces.shell.registry import COMMANDS, command, count
 from nl2sql.interfaces.shell.run import run_sql
@@ -35,32 +35,32 @@ def _help(state: State, _arg: str) -> None:
 
 @command("tables", "\\tables", "list the tables with row counts and descriptions")
 def _tables(state: State, _arg: str) -> None:
-    from rich.table import Table
-
-    table = Table("table", "rows", "about", header_style="bold")
-    for t in state.session.drafting_catalog.tables.values():
-        table.add_row(t.name, "" if t.row_count is None else f"{t.row_count:,}", t.about or "")
-    state.console.print(table)
+    tables = list(state.session.drafting_catalog.tables.values())
+    listing = Listing([Column("table", "VARCHAR", Fit.SHRINK), Column("rows", "BIGINT", Fit.KEEP),
+                       Column("about", "VARCHAR", Fit.FREE)],
+                      [[t.name, t.row_count, t.about or ""] for t in tables], null="")
+    emit(Output(listing, None), Format.TABLE, state.console)
 
 
 @command("describe", "\\describe TABLE", "columns, types, keys and descriptions of a table")
 def _describe(state: State, arg: str) -> None:
-    from rich.table import Table
-
     from nl2sql.safety.guard import _unknown  # the same "did you mean" as the guard
 
     shown = state.session.drafting_catalog
     t = shown.table(arg)
     if t is None:
         raise _unknown("table", arg or "?", list(shown.tables))
-    table = Table("column", "type", "key", "policy", "about", header_style="bold", title=t.name)
     fks = {c: f"→ {fk.ref_table}" for fk in t.foreign_keys for c in fk.columns}
     masks = state.session.access.masks
+    rows = []
     for c in t.columns:
         key = "PK" if c.name in t.primary_key else fks.get(c.name, "")
         mask = masks.get(f"{t.name}.{c.name}")
-        table.add_row(c.name, c.type, key, f"masked ({mask})" if mask else "", c.about or "")
-    state.console.print(table)
+        rows.append([c.name, c.type, key, f"masked ({mask})" if mask else "", c.about or ""])
+    columns = [Column("column", "VARCHAR", Fit.SHRINK), Column("type", "VARCHAR", Fit.KEEP),
+               Column("key", "VARCHAR", Fit.KEEP), Column("policy", "VARCHAR", Fit.KEEP),
+               Column("about", "VARCHAR", Fit.FREE)]
+    emit(Output(Listing(columns, rows, title=t.name), None), Format.TABLE, state.console)
     hidden = sorted(ref for ref in state.session.access.denied_columns
                     if ref.startswith(f"{t.name}."))
     if hidden:
@@ -80,13 +80,15 @@ def _pii(state: State, arg: str) -> None:
         if (finding.table in session.access.denied_tables
                 or f"{finding.table}.{finding.column}" in session.access.denied_columns):
             finding.examples = ["(not available to role " + session.access.role + ")"]
-    emit(listings.pii_output(findings), Format.TABLE, state.console)
+    emit(listings.pii_output(findings), Format.TABLE, state.console,
+         wider="a wider window shows them")
 
 
 @command("audit", "\\audit [N]", "the last N audit-log records (default 10), yours included")
 def _audit(state: State, arg: str) -> None:
     records = list(audit.read(state.session.settings.audit_log))[-count(arg, 10):]
-    emit(listings.audit_output(records), Format.TABLE, state.console)
+    emit(listings.audit_output(records), Format.TABLE, state.console,
+         wider="a wider window shows them")
 
 
 @command("catalog", "\\catalog [FILE.html|.md|.json]",
