@@ -307,3 +307,16 @@ def test_import_is_cheap() -> None:
     code = ("import sys, nl2sql.interfaces.chart; "
             "assert not {'plotext', 'matplotlib'} & set(sys.modules), sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize(("types", "kind", "x", "y"), [
+    (["VARCHAR(20)", "DECIMAL(18, 2)"], "bar", "label", ["amount"]),
+    (["NVARCHAR", "HUGEINT"], "bar", "label", ["amount"]),
+    (["TIMESTAMP WITH TIME ZONE", "DOUBLE"], "line", "label", ["amount"]),
+    (["DATETIME", "INT8"], "line", "label", ["amount"]),
+])
+def test_types_are_read_by_the_one_classifier(types: list[str], kind: str, x: str,
+                                              y: list[str]) -> None:
+    rows = [("a", 1), ("b", 2)]  # values that say nothing: the declared type decides
+    spec = choose(["label", "amount"], types, rows)
+    assert (spec.kind, spec.x, spec.y) == (kind, x, y)

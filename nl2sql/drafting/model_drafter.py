@@ -1,14 +1,18 @@
 """Stage 5a — the model drafter: chat completions against any OpenAI-compatible server.
 
 The model sits behind the small :class:`ChatClient` interface so tests can
-inject their own; the real one wraps the ``openai`` package, whose client
-already retries 408/409/429/5xx and connection failures with exponential
-backoff (honouring ``Retry-After``). Whatever the model says is untrusted:
-SQL is extracted from it, prose is never executed.
+inject their own; the real one wraps the ``openai`` package and retries
+408/409/429/5xx answers, timeouts and dropped connections itself, with
+exponential backoff honouring ``Retry-After`` (:func:`retryable`). A refused
+connection is never retried: nothing listens there, and waiting for it only
+delays the one-line error. Whatever the model says is untrusted: SQL is
+extracted from it, prose is never executed.
 """
 
 from __future__ import annotations
 
+import errno
+import random
 import re
 import time
 from dataclasses import dataclass
@@ -46,39 +50,90 @@ class OpenAIChatClient:
 
         self.model = model
         self.base_url = base_url or "https://api.openai.com/v1"
+        # max_retries=0: the retries are ours (see retryable), not the package's
         self._client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout,
-                                     max_retries=retries)
+                                     max_retries=0)
         self._timeout = timeout
         self._retries = retries
 
     def complete(self, messages: list[dict[str, str]]) -> ChatReply:
         import openai
 
-        try:
-            response: Any = self._client.chat.completions.create(
-                model=self.model, messages=messages, temperature=0)  # type: ignore[arg-type]
-        except openai.APITimeoutError as exc:
-            raise ModelError(f"the model server at {self.base_url} did not answer within "
-                             f"{self._timeout:g} s ({self._retries} retries)") from exc
-        except openai.APIConnectionError as exc:
-            raise ModelError(f"cannot reach the model server at {self.base_url}") from exc
-        except openai.AuthenticationError as exc:
-            raise ModelError(f"the model server at {self.base_url} rejected the API key "
-                             "(check OPENAI_API_KEY)") from exc
-        except openai.NotFoundError as exc:
-            raise ModelError(f"the model server does not know model {self.model!r} "
-                             "(check NL2SQL_MODEL) or the URL is wrong") from exc
-        except openai.RateLimitError as exc:
-            raise ModelError(f"the model server is rate limiting us; gave up after "
-                             f"{self._retries} retries") from exc
-        except openai.APIStatusError as exc:
-            raise ModelError(f"the model server answered HTTP {exc.status_code}: "
-                             f"{error_text(exc)}") from exc
-        except (openai.OpenAIError, ValueError) as exc:
-            # A body that is not JSON surfaces as ValueError (JSONDecodeError).
-            raise ModelError("the model server sent a reply that is not chat-completions "
-                             "JSON") from exc
-        return _reply_from(response)
+        for attempt in range(self._retries + 1):
+            try:
+                response: Any = self._client.chat.completions.create(
+                    model=self.model, messages=messages, temperature=0)  # type: ignore[arg-type]
+                return _reply_from(response)
+            except (openai.OpenAIError, ValueError) as exc:
+                if attempt == self._retries or not retryable(exc):
+                    raise self._error(exc) from exc
+                time.sleep(retry_delay(exc, attempt))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _error(self, exc: Exception) -> ModelError:
+        """What went wrong with the model server, on one line."""
+        import openai
+
+        if isinstance(exc, openai.APITimeoutError):
+            return ModelError(f"the model server at {self.base_url} did not answer within "
+                              f"{self._timeout:g} s ({self._retries} retries)")
+        if isinstance(exc, openai.APIConnectionError):
+            why = ": connection refused (is it running?)" if refused(exc) else ""
+            return ModelError(f"cannot reach the model server at {self.base_url}{why}")
+        if isinstance(exc, openai.AuthenticationError):
+            return ModelError(f"the model server at {self.base_url} rejected the API key "
+                              "(check OPENAI_API_KEY)")
+        if isinstance(exc, openai.NotFoundError):
+            return ModelError(f"the model server does not know model {self.model!r} "
+                              "(check NL2SQL_MODEL) or the URL is wrong")
+        if isinstance(exc, openai.RateLimitError):
+            return ModelError(f"the model server is rate limiting us; gave up after "
+                              f"{self._retries} retries")
+        if isinstance(exc, openai.APIStatusError):
+            return ModelError(f"the model server answered HTTP {exc.status_code}: "
+                              f"{error_text(exc)}")
+        # A body that is not JSON surfaces as ValueError (JSONDecodeError).
+        return ModelError("the model server sent a reply that is not chat-completions JSON")
+
+
+def refused(exc: BaseException) -> bool:
+    """True when the connection was refused: the error, or one it was raised from."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError) or (
+                isinstance(current, OSError) and current.errno == errno.ECONNREFUSED):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def retryable(exc: BaseException) -> bool:
+    """Worth another try: a timeout, a dropped connection, HTTP 408/409/429 or 5xx; not a
+    refused connection or another client error (asking again gets the same answer)."""
+    import openai
+
+    if isinstance(exc, openai.APIConnectionError):  # timeouts included
+        return not refused(exc)
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
+    return False
+
+
+def retry_delay(exc: BaseException, attempt: int) -> float:
+    """Seconds before retry ``attempt + 1``: the server's ``Retry-After`` (up to a
+    minute), else 0.5 s doubling up to 8 s, less up to a quarter of jitter."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    try:
+        millis = headers.get("retry-after-ms")
+        asked = float(millis) / 1000 if millis else float(headers.get("retry-after") or "")
+    except (TypeError, ValueError):
+        asked = -1.0  # absent, or an HTTP date: back off on our own
+    if 0 <= asked <= 60:
+        return asked
+    return min(0.5 * 2 ** attempt, 8.0) * (1 - 0.25 * random.random())  # noqa: S311
 
 
 def error_text(exc: Any) -> str:

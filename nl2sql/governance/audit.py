@@ -46,9 +46,7 @@ user's answer; the caller may report :func:`dropped`.
 
 from __future__ import annotations
 
-import csv
 import fcntl
-import io
 import json
 import os
 import re
@@ -78,7 +76,6 @@ from nl2sql.identity import current_user  # noqa: F401  (re-exported: audit.curr
 from nl2sql.values import Answer, Attempt
 
 COMMANDS = ("ask", "sql", "shell")
-FORMATS = ("table", "json", "csv", "markdown")
 LIST_COLUMNS = ("time", "user", "role", "command", "decision", "query", "rows", "masked",
                 "elapsed_ms")
 
@@ -410,52 +407,9 @@ def read(path: Path, since: datetime | None = None, user: str | None = None) -> 
 # --- showing ------------------------------------------------------------------------------
 
 
-def _shorten(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def list_row(record: AuditRecord, width: int | None = 60) -> list[str]:
-    """One record as the cells of :data:`LIST_COLUMNS` (query text cut to ``width``)."""
-    query = record.question or record.sql or ""
-    rows = record.rows
-    elapsed = record.elapsed_ms
-    moment = record.time
-    if width:  # listings for people: "2026-01-01 09:30:00Z"
-        moment = moment[:19].replace("T", " ") + "Z" if len(moment) >= 19 else moment
-    masked = record.masked_sources
-    return [moment, record.user, record.role or "", record.command, record.decision or "",
-            _shorten(str(query), width) if width else str(query),
-            "" if rows is None else str(rows), " ".join(masked),
-            "" if elapsed is None else f"{elapsed:g}"]
-
-
-def rich_table(records: list[AuditRecord]) -> Any:
-    """The records as a rich table for people (``nl2sql audit``, ``\\audit`` in the shell)."""
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title="audit log", header_style="bold")
-    for name in LIST_COLUMNS:
-        table.add_column(name, justify="right" if name in ("rows", "elapsed_ms") else "left",
-                         no_wrap=name != "query")
-    for record in records:
-        table.add_row(*(Text(cell) for cell in list_row(record)))  # Text: no markup in SQL
-    return table
-
-
-def to_csv(records: list[AuditRecord]) -> str:
-    """The listing as CSV, query text in full."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(LIST_COLUMNS)
-    writer.writerows(list_row(r, width=None) for r in records)
-    return buffer.getvalue()
-
-
-def to_markdown(records: list[AuditRecord]) -> str:
-    """The listing as a Markdown table."""
-    lines = ["| " + " | ".join(LIST_COLUMNS) + " |", "|" + "---|" * len(LIST_COLUMNS)]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in list_row(r)) + " |"
-              for r in records]
-    return "\n".join(lines) + "\n"
+def list_row(record: AuditRecord) -> list[Any]:
+    """One record as the values of :data:`LIST_COLUMNS`, unformatted (how a listing is
+    printed, cut or rounded is the interface's business)."""
+    return [record.time, record.user, record.role or "", record.command,
+            record.decision or "", record.question or record.sql or "", record.rows,
+            " ".join(record.masked_sources), record.elapsed_ms]

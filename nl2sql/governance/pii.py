@@ -218,21 +218,9 @@ def scan(source: Source, catalog: Catalog, cache_dir: Path,
     return findings
 
 
-def rich_table(findings: list[ColumnFinding]) -> Any:
-    """The findings as a rich table for people (``nl2sql scan-pii``, ``\\pii`` in the shell)."""
-    from rich.table import Table
-
-    table = Table(title="personal data", header_style="bold")
-    for name in REPORT_COLUMNS:
-        table.add_column(name, justify="right" if name == "share" else "left")
-    for row in findings_rows(findings):
-        table.add_row(*row)
-    return table
-
-
-def findings_rows(findings: list[ColumnFinding]) -> list[list[str]]:
-    """Report rows: table, column, kinds, share, confidence, evidence, examples."""
-    return [[f.table, f.column, ", ".join(f.kinds), f"{f.share:.1%}", f.confidence, f.evidence,
+def findings_rows(findings: list[ColumnFinding]) -> list[list[Any]]:
+    """Report rows (:data:`REPORT_COLUMNS`), unformatted: the share stays a ratio."""
+    return [[f.table, f.column, ", ".join(f.kinds), f.share, f.confidence, f.evidence,
              "; ".join(f.examples)] for f in findings]
 
 

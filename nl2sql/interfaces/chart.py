@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nl2sql import column_types
 from nl2sql.errors import ConfigError
 
 KINDS = ("bar", "line")
@@ -47,15 +48,6 @@ _TIME_TEXT = re.compile(
     r"\d{4}(?:-(?:0[1-9]|1[0-2])(?:-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?)?|-Q[1-4])?"
 )
 _YEAR_NAME = re.compile(r"(?:.*_)?(?:year|yr)|年|年份|年度", re.IGNORECASE)
-_NUMERIC_TYPES = (
-    "TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-    "UINTEGER", "UBIGINT", "UHUGEINT", "DECIMAL", "NUMERIC", "DOUBLE", "FLOAT", "REAL",
-    "INT1", "INT2", "INT4", "INT8", "FLOAT4", "FLOAT8",
-)
-_TEXT_TYPES = ("VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR", "ENUM", "UUID")
-_OTHER_TYPES = ("BOOLEAN", "BOOL", "DATE", "TIME", "TIMESTAMP", "INTERVAL", "BLOB", "JSON")
-
-
 @dataclass
 class ChartSpec:
     """What to draw: the chart kind, the x column, the y columns and a title."""
@@ -117,29 +109,25 @@ class _Column:
 def _column(columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]],
             i: int) -> _Column:
     """Classify column ``i`` by its declared type, falling back to its values."""
-    base = _base_type(types[i] if i < len(types) else "")
+    type_name = types[i].strip() if i < len(types) else ""
     values = [row[i] for row in rows if row[i] is not None]
-    numeric = _is_numeric(base, values)
-    temporal = (base.startswith(("DATE", "TIMESTAMP"))
+    numeric = _is_numeric(type_name, values)
+    temporal = (column_types.is_temporal(type_name)
                 or (bool(values) and all(isinstance(v, dt.date) for v in values))
                 or (bool(values) and all(isinstance(v, str) and _TIME_TEXT.fullmatch(v.strip())
                                          for v in values))
                 or (numeric and _is_year_column(columns[i], values)))
-    text = base in _TEXT_TYPES or (not base and bool(values) and all(isinstance(v, str) for v in values))
+    text = column_types.is_text(type_name) or (
+        not type_name and bool(values) and all(isinstance(v, str) for v in values))
     return _Column(columns[i], numeric, temporal, text)
 
 
-def _base_type(type_name: str) -> str:
-    """``DECIMAL(38,2)`` → ``DECIMAL``; ``TIMESTAMP WITH TIME ZONE`` → ``TIMESTAMP``."""
-    match = re.match(r"[A-Za-z_0-9]+", type_name.strip())
-    return match.group(0).upper() if match else ""
-
-
-def _is_numeric(base: str, values: Sequence[Any]) -> bool:
-    """Numeric by declared type; by the values when the type says nothing."""
-    if base in _NUMERIC_TYPES:
+def _is_numeric(type_name: str, values: Sequence[Any]) -> bool:
+    """Numeric by declared type; by the values when the type says nothing (none given,
+    or one the classifier does not know)."""
+    if column_types.is_numeric(type_name):
         return True
-    if base in _TEXT_TYPES or base.startswith(_OTHER_TYPES):
+    if type_name and column_types.kind_of(type_name) != "other":
         return False
     return bool(values) and all(_is_number(v) for v in values)
 

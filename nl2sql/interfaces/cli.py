@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from nl2sql.errors import ConfigError, Interrupted, NL2SQLError
+from nl2sql.errors import Interrupted, NL2SQLError
 from nl2sql.settings import DEFAULT_DB, Settings, load_settings
 
 app = typer.Typer(
@@ -35,9 +35,38 @@ FormatOption = Annotated[str, typer.Option(
     "--format", "-f", help="Output format: table, csv, json or markdown.")]
 LimitOption = Annotated[int | None, typer.Option(
     "--limit", help="Row limit (a LIMIT is added or lowered to this).", min=1)]
+WideOption = Annotated[bool, typer.Option(
+    "--wide", help="Tables show every value in full, wrapped, instead of cutting long text "
+                   "to the terminal's width.")]
 RoleOption = Annotated[str | None, typer.Option(
     "--role", help="Access-policy role from schemas/*.yaml (e.g. analyst or steward); "
                    "default NL2SQL_ROLE, else the most restricted role.")]
+
+
+def version_text() -> str:
+    """``nl2sql <version>`` from the installed package's metadata."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"nl2sql {version('nl2sql')}"
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "nl2sql (not installed)"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option(
+        "--version", help="Print the version and exit.", is_eager=True,
+        callback=_show_version)] = False,
+) -> None:
+    # Options of nl2sql itself; the help text is the app's (Typer(help=...)).
+    pass
 
 
 def _settings(**flags: Any) -> Settings:
@@ -68,9 +97,18 @@ def _errors(fmt: str) -> Iterator[None]:
         raise typer.Exit(Interrupted.exit_code) from None
 
 
-def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
-    if fmt not in allowed:
-        raise ConfigError(f"--format must be one of {', '.join(allowed)}, not {fmt!r}")
+def _format(fmt: str, allowed: tuple[str, ...] = ()) -> Any:
+    """The :class:`~nl2sql.interfaces.output.Format` named by ``--format`` (exit 2 when
+    the command does not offer it)."""
+    from nl2sql.interfaces.output import ALL_FORMATS, Format, parse_format
+
+    return parse_format(fmt, tuple(Format(a) for a in allowed) or ALL_FORMATS)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
 
 
 def ensure_sample_db(db: str) -> bool:
@@ -117,30 +155,17 @@ def _planned_drafter(settings: Settings, requested: str | None) -> str:
         return requested or settings.drafter
 
 
-def _print_answer(answer: Any, fmt: str) -> None:
-    from nl2sql.interfaces import render
-
-    if fmt == "json":
-        typer.echo(render.answer_json(answer))
-    elif fmt == "csv":
-        sys.stdout.write(render.answer_csv(answer))
-    elif fmt == "markdown":
-        sys.stdout.write(render.answer_markdown(answer))
-    else:
-        from rich.console import Console
-
-        render.answer_table(answer, Console())
-
-
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in English or Chinese.")],
     db: DbOption = None,
     drafter: Annotated[str | None, typer.Option(
-        "--drafter", help="auto (model when OPENAI_API_KEY is set), model or offline.")] = None,
+        "--drafter", help="auto (the model when OPENAI_API_KEY or OPENAI_BASE_URL is set, "
+                          "else offline), model or offline.")] = None,
     fmt: FormatOption = "table",
     limit: LimitOption = None,
     role: RoleOption = None,
+    wide: WideOption = False,
 ) -> None:
     """Answer a question about the database and show the SQL that produced the answer.
 
@@ -150,16 +175,17 @@ def ask(
     """
     from nl2sql import pipeline
     from nl2sql.governance import audit
+    from nl2sql.interfaces import render
 
     with _errors(fmt):
-        _check_format(fmt, ("table", "csv", "json", "markdown"))
+        output = _format(fmt)
         settings = _settings(db=db, drafter=drafter, row_limit=limit, role=role)
         audit.prepare(settings.audit_log)
         with _open(settings, quiet=fmt != "table") as session:
             answer = _auditor(settings, session, "ask").run(
                 question, lambda: pipeline.ask(session, question), is_sql=False,
                 drafter=_planned_drafter(settings, drafter))
-        _print_answer(answer, fmt)
+        render.show_answer(answer, output, _console(), wide=wide)
 
 
 @app.command()
@@ -173,6 +199,7 @@ def sql(
                           "than duckdb it is transpiled to DuckDB and common slips are "
                           "repaired (listed in the notes).")] = "duckdb",
     role: RoleOption = None,
+    wide: WideOption = False,
 ) -> None:
     """Run a hand-written query through the same guard and engine as model SQL.
 
@@ -182,10 +209,11 @@ def sql(
     """
     from nl2sql import pipeline
     from nl2sql.governance import audit
+    from nl2sql.interfaces import render
     from nl2sql.safety.dialects import dialect_name
 
     with _errors(fmt):
-        _check_format(fmt, ("table", "csv", "json", "markdown"))
+        output = _format(fmt)
         read = dialect_name(dialect)  # checked before the database is opened
         settings = _settings(db=db, row_limit=limit, role=role)
         audit.prepare(settings.audit_log)
@@ -193,7 +221,7 @@ def sql(
             answer = _auditor(settings, session, "sql").run(
                 query, lambda: pipeline.run_sql(session, query, dialect=read), is_sql=True,
                 drafter="user")
-        _print_answer(answer, fmt)
+        render.show_answer(answer, output, _console(), wide=wide)
 
 
 @app.command()
@@ -206,7 +234,9 @@ def schema(
     Example: nl2sql schema --format json | jq '.tables | keys'
     """
     with _errors(fmt):
-        _check_format(fmt, ("text", "json"))
+        from nl2sql.interfaces.output import choose
+
+        choose(fmt, ("text", "json"))
         settings = _settings(db=db)
         with _open(settings, quiet=fmt != "text") as session:
             catalog = session.catalog
@@ -233,7 +263,8 @@ def _catalog_text(catalog: Any) -> str:
 def shell(
     db: DbOption = None,
     drafter: Annotated[str | None, typer.Option(
-        "--drafter", help="auto (model when OPENAI_API_KEY is set), model or offline.")] = None,
+        "--drafter", help="auto (the model when OPENAI_API_KEY or OPENAI_BASE_URL is set, "
+                          "else offline), model or offline.")] = None,
     fmt: FormatOption = "table",
     role: RoleOption = None,
 ) -> None:
@@ -247,11 +278,11 @@ def shell(
     from nl2sql.interfaces import shell as shell_module
 
     with _errors("text"):
-        _check_format(fmt, ("table", "csv", "json", "markdown"))
+        output = _format(fmt)
         settings = _settings(db=db, drafter=drafter, role=role)
         audit.prepare(settings.audit_log)
         with _open(settings, quiet=False) as session:
-            shell_module.start(session, fmt=fmt, drafter=drafter)
+            shell_module.start(session, fmt=output, drafter=drafter)
 
 
 @app.command("eval")
@@ -260,7 +291,8 @@ def eval_(
     db: DbOption = None,
     drafter: Annotated[str | None, typer.Option(
         "--drafter", help="auto, model or offline.")] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="table or json (csv and markdown: the table).")] = "table",
     show: Annotated[str, typer.Option(
         "--show", help="Also list questions that were: none, failed (wrong/declined) or all.")] = "none",
     role: RoleOption = None,
@@ -277,51 +309,20 @@ def eval_(
     from nl2sql.settings import PROJECT_ROOT
 
     with _errors(fmt):
-        _check_format(fmt, ("table", "json"))
+        output = _format(fmt)
+        from nl2sql.interfaces.output import choose
+
+        choose(show, ("none", "failed", "all"), "--show")
         named, cases = evaluate.load_cases(questions)
         database = db or evaluate.resolve_database(named, questions, PROJECT_ROOT)
         settings = _settings(db=database, drafter=drafter, row_limit=100_000, role=role)
         with _open(settings, quiet=fmt != "table") as session:
             report = evaluate.run(cases, lambda q: pipeline.ask(session, q),
                                   lambda s: pipeline.run_sql(session, s))
-        _print_report(report, fmt, show)
+        from nl2sql.interfaces.listings import eval_output
+        from nl2sql.interfaces.output import emit
 
-
-def _print_report(report: Any, fmt: str, show: str) -> None:
-    from nl2sql.interfaces.render import to_json
-
-    summary = report.summary()
-    listed = [o for o in report.outcomes
-              if show == "all" or (show == "failed" and o.verdict not in ("correct", "declined_ok"))]
-    if fmt == "json":
-        summary["questions"] = [
-            {"id": o.case.id, "question": o.case.question, "verdict": o.verdict,
-             "latency_ms": round(o.latency_ms, 2), "sql": o.sql, "message": o.message}
-            for o in report.outcomes]
-        typer.echo(to_json(summary))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="evaluation", header_style="bold")
-    for name in ("group", "n", "accuracy", "answered", "wrong", "declined"):
-        table.add_column(name, justify="left" if name == "group" else "right")
-    rows = [("overall", summary["overall"])]
-    rows += [(f"lang {k}", v) for k, v in summary["by_lang"].items()]
-    rows += [(k, v) for k, v in summary["by_category"].items()]
-    for name, s in rows:
-        table.add_row(name, str(s["n"]), f"{s['accuracy']:.1%}", f"{s['answered']:.1%}",
-                      f"{s['wrong']:.1%}", f"{s['declined']:.1%}")
-    console = Console()
-    console.print(table)
-    lat = summary["latency_ms"]
-    console.print(f"latency per question: p50 {lat['p50']} ms · p95 {lat['p95']} ms", style="dim")
-    for o in listed:
-        console.print(f"[{o.verdict}] {o.case.id} {o.case.question}", highlight=False)
-        if o.sql:
-            console.print(f"    sql: {o.sql}", highlight=False, style="dim")
-        if o.message:
-            console.print(f"    {o.message}", highlight=False, style="dim")
+        emit(eval_output(report, show), output, _console())
 
 
 @app.command("scan-pii")
@@ -334,6 +335,7 @@ def scan_pii(
         "--write", help="Add the findings to this semantic-layer YAML (pii: keys, "
                         "tags.pii_mentions for free text) for review; keeps comments and "
                         "every value already set.")] = None,
+    wide: WideOption = False,
 ) -> None:
     """Find columns holding personal data: phones, e-mails, resident IDs, bank cards,
     IP and postal addresses, names, birth dates — also inside free text.
@@ -345,9 +347,12 @@ def scan_pii(
     Example: nl2sql scan-pii --write schemas/shop.yaml
     """
     with _errors(fmt):
-        _check_format(fmt, ("table", "csv", "json", "markdown"))
+        output = _format(fmt)
         findings, written = _scan_pii(_settings(db=db), sample, quiet=fmt != "table", write=write)
-        _print_findings(findings, fmt, written)
+        from nl2sql.interfaces.listings import pii_output
+        from nl2sql.interfaces.output import emit
+
+        emit(pii_output(findings, written), output, _console(), wide=wide)
         if written is not None and fmt != "json":
             _print_written(written, fmt)
 
@@ -379,37 +384,6 @@ def _scan_pii(settings: Settings, sample: int, quiet: bool,
     return findings, (pii_write.write_findings(target, findings) if target else None)
 
 
-def _print_findings(findings: Any, fmt: str, written: Any = None) -> None:
-    from nl2sql.governance import pii
-    from nl2sql.interfaces import render
-
-    if fmt == "json":
-        data = {"columns": [f.to_json() for f in findings]}
-        typer.echo(render.to_json(data | (written.to_json() if written is not None else {})))
-        return
-    rows = pii.findings_rows(findings)
-    if fmt == "csv":
-        import csv
-        import io
-
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(pii.REPORT_COLUMNS)
-        writer.writerows(rows)
-        sys.stdout.write(buffer.getvalue())
-    elif fmt == "markdown":
-        lines = ["| " + " | ".join(pii.REPORT_COLUMNS) + " |",
-                 "|" + "---|" * len(pii.REPORT_COLUMNS)]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-        sys.stdout.write("\n".join(lines) + "\n")
-    else:
-        from rich.console import Console
-
-        console = Console()
-        console.print(pii.rich_table(findings))
-        console.print(f"{len(findings)} columns with personal data", style="dim")
-
-
 @app.command("audit")
 def audit_(
     since: Annotated[str | None, typer.Option(
@@ -429,6 +403,7 @@ def audit_(
     column: Annotated[str | None, typer.Option(
         "--column", help="Only queries that read this table.column (or any column of a "
                          "table): who read customers.phone?")] = None,
+    wide: WideOption = False,
 ) -> None:
     """Show the audit log: every ask, sql, shell query and extraction, who ran it and what
     became of it.
@@ -440,9 +415,11 @@ def audit_(
     Example: nl2sql audit --column customers.phone --decision accepted
     """
     from nl2sql.governance import audit
+    from nl2sql.interfaces.listings import audit_output
+    from nl2sql.interfaces.output import emit
 
     with _errors(fmt):
-        _check_format(fmt, audit.FORMATS)
+        output = _format(fmt)
         moment = audit.parse_since(since) if since else None
         settings = _settings()
         records = audit.read(settings.audit_log, since=moment, user=user)
@@ -450,29 +427,10 @@ def audit_(
                               column=column)
         if limit is not None:
             listed = listed[-limit:]
-        _print_audit(listed, fmt)
+        emit(audit_output(listed), output, _console(), wide=wide)
         if records.skipped:
             typer.echo(f"warning: skipped {records.skipped} unreadable line(s) in "
                        f"{settings.audit_log}", err=True)
-
-
-def _print_audit(records: list[Any], fmt: str) -> None:
-    from nl2sql.governance import audit
-
-    if fmt == "json":
-        from nl2sql.interfaces.render import to_json
-
-        typer.echo(to_json([r.to_json() for r in records]))
-    elif fmt == "csv":
-        sys.stdout.write(audit.to_csv(records))
-    elif fmt == "markdown":
-        sys.stdout.write(audit.to_markdown(records))
-    else:
-        from rich.console import Console
-
-        console = Console()
-        console.print(audit.rich_table(records))
-        console.print(f"{len(records)} records", style="dim")
 
 
 @app.command("catalog")
@@ -498,7 +456,9 @@ def catalog_(
     from nl2sql.governance import datadict
 
     with _errors(fmt):
-        _check_format(fmt, datadict.FORMATS)
+        from nl2sql.interfaces.output import choose
+
+        choose(fmt, datadict.FORMATS)  # a document, not a table: formats of its own
         settings = _settings(db=db)
         doc = datadict.build(_semantic_catalog(settings), dt.datetime.now(dt.UTC))
         text = datadict.render(doc, fmt)
@@ -592,7 +552,7 @@ def extract(
     from nl2sql.extract import report, runner
 
     with _errors(fmt):
-        _check_format(fmt, ("table", "json"))
+        _format(fmt, ("table", "json"))
         settings = _settings(db=db, workspace=workspace, role=role)
         if ensure_sample_db(settings.db) and fmt == "table":
             typer.echo(f"built the sample database at {settings.db}", err=True)

@@ -1,86 +1,58 @@
-"""Stage 8 — the answer: tables, CSV, JSON and Markdown for people and scripts.
+"""Stage 8 — the answer for people and scripts, through the one emitter (:mod:`output`).
 
-``--format json`` prints one object whose keys are public interface; values
-are converted to JSON types (decimals to numbers, dates to ISO text).
+``--format json`` prints one object whose keys are public interface; values are converted
+to JSON types (decimals to numbers, dates to ISO text). A table shows the question, the
+SQL and a summary line around the rows.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from typing import Any
 
-from nl2sql.encoding import json_value, to_json  # noqa: F401  (render.to_json)
+from nl2sql import column_types
+from nl2sql.encoding import to_json  # noqa: F401  (render.to_json)
+from nl2sql.interfaces.output import Column, Fit, Format, Listing, Output, emit, text_of
 from nl2sql.values import Answer
 
-FORMATS = ("table", "csv", "json", "markdown")
+
+def fit_of(type_name: str) -> Fit:
+    """Text gives up width first; numbers and times never (a cut number misleads)."""
+    kind = column_types.kind_of(type_name)
+    if kind in ("integer", "decimal", "temporal", "boolean", "interval"):
+        return Fit.KEEP
+    return Fit.FREE if kind in ("text", "json", "list", "struct") else Fit.SHRINK
 
 
-def answer_json(answer: Answer) -> str:
-    return to_json(answer.to_json())
+def answer_listing(answer: Answer) -> Listing:
+    types = list(answer.types) + [""] * (len(answer.columns) - len(answer.types))
+    return Listing([Column(name, type_, fit_of(type_))
+                    for name, type_ in zip(answer.columns, types, strict=False)], answer.rows)
 
 
-def text_value(value: Any) -> str:
-    """A cell as text for CSV and Markdown (NULL is empty in CSV)."""
-    if value is None:
-        return ""
-    converted = json_value(value)
-    if isinstance(converted, (list, dict)):
-        return json.dumps(converted, ensure_ascii=False)
-    return str(converted)
-
-
-def answer_csv(answer: Answer) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(answer.columns)
-    writer.writerows([text_value(v) for v in row] for row in answer.rows)
-    return out.getvalue()
-
-
-def answer_markdown(answer: Answer) -> str:
-    def cell(value: Any) -> str:
-        text = "NULL" if value is None else text_value(value)
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(c) for c in answer.columns) + " |",
-             "|" + "|".join("---" for _ in answer.columns) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in answer.rows]
-    return "\n".join(lines) + "\n"
-
-
-def answer_table(answer: Answer, console: Any, show_sql: bool = True) -> None:
-    """Print a rich table with the SQL above and a summary line below."""
+def answer_output(answer: Answer, show_sql: bool = True) -> Output:
     from rich.syntax import Syntax
-    from rich.table import Table
+    from rich.text import Text
 
+    head: list[Any] = []
     if answer.question:
-        console.print(f"[bold]Q:[/bold] {_escape(answer.question)}", highlight=False)
+        head.append(Text.assemble(("Q:", "bold"), " ", answer.question))
     if answer.interpretation:
-        console.print(f"[dim]Understood as:[/dim] {_escape(answer.interpretation)}", highlight=False)
+        head.append(Text.assemble(("Understood as:", "dim"), " ", answer.interpretation))
     if show_sql:
-        console.print(Syntax(answer.sql, "sql", word_wrap=True, theme="ansi_dark"))
-    table = Table(show_lines=False, header_style="bold")
-    for name, type_ in zip(answer.columns, answer.types, strict=False):
-        numeric = any(t in type_.upper() for t in ("INT", "DECIMAL", "DOUBLE", "FLOAT", "REAL",
-                                                   "NUMERIC"))
-        table.add_column(_escape(name), justify="right" if numeric else "left", overflow="ellipsis",
-                         max_width=60)
-    for row in answer.rows:
-        table.add_row(*("[dim italic]NULL[/]" if v is None else _escape(text_value(v))
-                        for v in row))
-    console.print(table)
-    console.print(summary_line(answer), style="dim", highlight=False)
-    for note in answer.notes:
-        if not note.startswith("LIMIT"):
-            console.print(f"note: {_escape(note)}", style="yellow", highlight=False)
+        head.append(Syntax(answer.sql, "sql", word_wrap=True, theme="ansi_dark"))
+    foot: list[Any] = [Text(summary_line(answer), style="dim")]
+    foot += [Text(f"note: {note}", style="yellow") for note in answer.notes
+             if not note.startswith("LIMIT")]
+    return Output(answer_listing(answer), answer.to_json(), head, foot)
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
+def show_answer(answer: Answer, fmt: Format, console: Any, wide: bool = False) -> None:
+    emit(answer_output(answer), fmt, console, wide=wide)
 
-    return escape(text)
+
+def answer_text(answer: Answer, fmt: Format) -> str:
+    """CSV, JSON or Markdown text of an answer (``\\export``)."""
+    return text_of(answer_output(answer, show_sql=False), fmt)
 
 
 def summary_line(answer: Answer) -> str:

@@ -109,10 +109,11 @@ def role_policy(catalog: Catalog, settings: Settings) -> policy.AccessPolicy:
 
 
 def choose_drafter(settings: Settings, requested: str | None = None) -> str:
-    """``offline`` or ``model``: ``auto`` means the model when a key is configured."""
+    """``offline`` or ``model``: ``auto`` means the model when a key or a server is
+    configured (a local server at ``OPENAI_BASE_URL`` needs no key)."""
     wanted = requested or settings.drafter
     if wanted == "auto":
-        return "model" if settings.api_key else "offline"
+        return "model" if settings.api_key or settings.base_url else "offline"
     if wanted == "model" and not (settings.api_key or settings.base_url):
         raise ConfigError("--drafter model needs OPENAI_API_KEY (or OPENAI_BASE_URL for a local "
                           "server); see .env.example")
