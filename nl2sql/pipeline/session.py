@@ -59,6 +59,7 @@ def open_session(settings: Settings, chat_client: ChatClient | None = None,
     limits = Limits(timeout=settings.query_timeout, max_rows=settings.row_limit,
                     memory_limit=settings.memory_limit, threads=settings.threads)
     engine = Engine(source, limits, settings.cache_dir)
+    engine.start()  # its start overlaps the guard and drafting; see Engine.start
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     return Session(settings, source, catalog, engine, chat_client, {"open": elapsed},
                    access, policy.visible(catalog, access))
