@@ -234,7 +234,8 @@ def _profile(column: Column, withheld: str | None) -> dict[str, Any] | None:
     frequent = [] if withheld else [(str(v), int(n)) for v, n in profile.top_values]
     shown = [[value, n] for value, n in frequent if n >= MIN_SHOWN_COUNT]
     return {
-        "distinct": profile.distinct, "null_share": profile.null_share,
+        "distinct": profile.distinct, "distinct_exact": profile.distinct_exact,
+        "null_share": profile.null_share,
         "min": None if withheld else profile.min, "max": None if withheld else profile.max,
         "top_values": shown, "rare_values_left_out": len(frequent) - len(shown),
     }
@@ -276,7 +277,9 @@ def profile_text(column: dict[str, Any]) -> str:
     profile = column["profile"]
     if profile is None:
         return ""
-    parts = [f"{_count(profile['distinct'])} distinct", f"{_percent(profile['null_share'])} null"]
+    about = "" if profile.get("distinct_exact", True) else "≈"  # an estimate (a big table)
+    parts = [f"{about}{_count(profile['distinct'])} distinct",
+             f"{_percent(profile['null_share'])} null"]
     if column["withheld"]:
         return " · ".join([*parts, column["withheld"]])
     if profile["min"] is not None or profile["max"] is not None:

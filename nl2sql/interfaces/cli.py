@@ -662,6 +662,9 @@ def _audited_extract(settings: Settings, job: Any, fmt: str) -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    from nl2sql.interfaces.fast_params import install
+
+    install()  # plain values skip Typer's Pydantic import (start-up time); see the module
     command: Callable[..., Any] = typer.main.get_command(app)
     try:
         command(args=argv, prog_name="nl2sql", standalone_mode=True)
