@@ -10,7 +10,9 @@ Every CLI measurement is a fresh process, compared with the bare baseline
 ``python -c "import duckdb; duckdb.connect(DB, read_only=True).execute(Q).fetchall()"``
 on the same sample database (scale 1, built in a temporary directory) and query.
 The processes of one repetition run back to back in turn (baseline, sql, ask),
-so a burst of load on a shared machine hits all of them; the table shows medians.
+so a burst of load on a shared machine hits all of them; the table shows medians, and
+beside them the median CPU time (user + system, worker included), a steadier measure
+where other work competes for the cores.
 
 1. ``nl2sql sql Q``, introspection cache warm: target ≤ 3× the baseline.
 2. ``nl2sql ask QUESTION --drafter offline``, cache warm: target ≤ 4× the baseline.
@@ -26,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -54,6 +57,11 @@ class Row:
     samples_ms: list[float]
     ratio_of: float | None = None  # the baseline's p50, for rows judged as a ratio
     target: float | None = None  # a ratio when ratio_of is set, else milliseconds
+    cpu: list[float] | None = None  # CPU ms per run, where measured
+
+    @property
+    def cpu_p50(self) -> float | None:
+        return statistics.median(self.cpu) if self.cpu else None
 
     @property
     def p50(self) -> float:
@@ -70,7 +78,7 @@ class Row:
         value = self.ratio if self.ratio_of else self.p50
         return value is not None and value <= self.target
 
-    def cells(self) -> tuple[str, str, str, str, str]:
+    def cells(self, cpu_base: float | None = None) -> tuple[str, ...]:
         ratio = f"{self.ratio:.2f}×" if self.ratio is not None else "-"
         if self.target is None:
             target = "-"
@@ -79,20 +87,32 @@ class Row:
         else:
             target = f"≤ {self.target / 1000:g} s"
         passed = {None: "-", True: "yes", False: "**NO**"}[self.passed]
-        return self.name, f"{self.p50:,.0f} ms", ratio, target, passed
+        cpu = "-"
+        if self.cpu_p50 is not None:
+            cpu = f"{self.cpu_p50:,.0f} ms"
+            if cpu_base and self.ratio_of:
+                cpu += f" ({self.cpu_p50 / cpu_base:.2f}×)"
+        return self.name, f"{self.p50:,.0f} ms", ratio, target, passed, cpu
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "n": len(self.samples_ms), "p50_ms": round(self.p50, 1),
                 "ratio": None if self.ratio is None else round(self.ratio, 3),
-                "target": self.target, "pass": self.passed,
+                "target": self.target, "pass": self.passed, "cpu_p50_ms": self.cpu_p50,
                 "samples_ms": [round(s, 1) for s in self.samples_ms]}
 
 
-def _timed_run(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+CPU: dict[str, list[float]] = {}  # CPU ms (user + system, the process and its workers)
+
+
+def _timed_run(argv: list[str], cwd: Path, env: dict[str, str], label: str = "") -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=180,
                           check=False)
     elapsed = (time.perf_counter() - started) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000
+    CPU.setdefault(label, []).append(cpu)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: "
                            f"{done.stderr.strip() or done.stdout.strip()}")
@@ -112,12 +132,14 @@ def bench_warm(db: Path, work: Path, runs: int) -> list[Row]:
     samples: dict[str, list[float]] = {"bare": [], "sql": [], "ask": []}
     for _ in range(runs):
         for name, argv in (("bare", bare), ("sql", sql), ("ask", ask)):
-            samples[name].append(_timed_run(argv, cwd, env))
+            samples[name].append(_timed_run(argv, cwd, env, name))
     base = statistics.median(samples["bare"])
     return [
-        Row("baseline: python -c 'import duckdb; connect; execute Q'", samples["bare"], base),
-        Row("nl2sql sql Q (cache warm)", samples["sql"], base, 3.0),
-        Row("nl2sql ask Q --drafter offline (cache warm)", samples["ask"], base, 4.0),
+        Row("baseline: python -c 'import duckdb; connect; execute Q'", samples["bare"], base,
+            cpu=CPU["bare"]),
+        Row("nl2sql sql Q (cache warm)", samples["sql"], base, 3.0, cpu=CPU["sql"]),
+        Row("nl2sql ask Q --drafter offline (cache warm)", samples["ask"], base, 4.0,
+            cpu=CPU["ask"]),
     ]
 
 
@@ -138,20 +160,24 @@ def bench_cold(db: Path, work: Path, runs: int, label: str, target_ms: float) ->
     alone: list[float] = []
     for _ in range(runs):
         cache_dir = Path(tempfile.mkdtemp(prefix="cold-cache-", dir=work))
-        first.append(_timed_run(argv, cwd, _clean_env(db, cache_dir)))
+        first.append(_timed_run(argv, cwd, _clean_env(db, cache_dir), label))
         shutil.rmtree(cache_dir, ignore_errors=True)
         alone.append(_cold(db, work)[0])
     return [
-        Row(f"first question, {label}: nl2sql sql (cache empty)", first, target=target_ms),
+        Row(f"first question, {label}: nl2sql sql (cache empty)", first, target=target_ms,
+            cpu=CPU[label]),
         Row(f"  of which introspection + profiling, in process ({label})", alone),
     ]
 
 
 def print_table(rows: list[Row], title: str) -> None:
-    header = ("measurement", "p50", "ratio", "target", "pass")
+    header = ("measurement", "p50", "ratio", "target", "pass", "CPU p50 (ratio)")
+    cpu_base = rows[0].cpu_p50 if rows else None
     lines = [f"### {title}", "", "| " + " | ".join(header) + " |",
              "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    lines += ["| " + " | ".join(r.cells()) + " |" for r in rows]
+    lines += ["| " + " | ".join(r.cells(cpu_base)) + " |" for r in rows]
+    lines += ["", "p50 and ratio: wall-clock medians (the targets). CPU: user + system time of "
+              "the process and its query worker, which load on a shared machine disturbs less."]
     print("\n".join(lines))
 
 
