@@ -17,6 +17,7 @@ This module is imported by the child: keep its imports light.
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import signal
@@ -92,6 +93,9 @@ def forked(channel: Connection, parent: int, source: Any, limits: Any, cache_dir
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # The parent's garbage is never collected here: a file object freed here would
+        # close its descriptor number, which by then may be DuckDB's (see _detach).
+        gc.freeze()
         os.setsid()  # the terminal's Ctrl-C reaches only the parent, which stops us
         die_with_parent(parent)
         _detach(channel.fileno())
