@@ -145,6 +145,7 @@ class Engine:
         also when forking is safest: before the caller starts threads of its own."""
         if self._process is not None and self._process.poll() is None:
             return
+        self._kill()  # a worker found dead: reap it and close its channel
         import multiprocessing
 
         parent, child = multiprocessing.Pipe()
