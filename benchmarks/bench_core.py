@@ -10,10 +10,14 @@ Measurements (all offline; every file lives in one temporary directory that is
 removed at the end):
 
 1. cold CLI start: ``nl2sql sql "select 1"`` as a fresh process, introspection
-   cache warm (so this is imports + settings + attach + cached catalog + guard +
-   engine + rendering).
+   cache warm (so this is imports + settings + cached catalog, read without opening
+   the database + guard + a forked query worker + rendering). ``bench_start.py``
+   compares it (and ``ask``, and a first question on a new database) with a bare
+   DuckDB process.
 2. introspection of the bundled sample database (scale 1): cold (empty cache
-   directory per run) and cached. Timed: ``resolve`` + ``connect`` + ``introspect``.
+   directory per run) and cached. Timed: ``resolve`` + ``connect`` + ``introspect``
+   (the cached case checks the schema fingerprint through the connection; the CLI's
+   warm path, ``load_unchanged``, skips even that).
 3. cold introspection of a generated 300-table DuckDB database.
 4. per-question overhead on a warm session: guard, context + prompt (English and
    Chinese), engine, ``run_sql`` and a full ``ask`` with an instant in-process

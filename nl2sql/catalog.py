@@ -45,9 +45,14 @@ class Extraction:
 
 @dataclass
 class Profile:
-    """A cheap per-column profile; ``top_values`` only for low-cardinality text."""
+    """A cheap per-column profile; ``top_values`` only for low-cardinality text.
+
+    ``distinct`` is an exact count when ``distinct_exact``, else an estimate (big tables:
+    see :mod:`nl2sql.schema.profiling`); people see ``≈`` before it.
+    """
 
     distinct: int = 0
+    distinct_exact: bool = True
     null_share: float = 0.0
     min: str | None = None
     max: str | None = None

@@ -540,3 +540,16 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "apt-get install" in commands[1] and "pytest" in commands[1]
     assert "chromium" not in commands[0]
     assert os.access(REPO_ROOT / ".ci" / "run", os.X_OK)
+
+
+@pytest.mark.parametrize(("exact", "shown"), [(True, "2,308 distinct"), (False, "≈2,308 distinct")])
+def test_estimated_distinct_counts_are_labelled(exact: bool, shown: str) -> None:
+    from nl2sql.governance.datadict.wording import profile_text
+
+    column = Column("note", "VARCHAR", profile=Profile(distinct=2308, distinct_exact=exact))
+    doc = datadict.build(Catalog(name="x", tables={"t": Table("t", [column])}),
+                         dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
+    [described] = doc.tables[0].columns
+    assert described.profile is not None and described.profile.distinct_exact is exact
+    assert doc.to_json()["tables"][0]["columns"][0]["profile"]["distinct_exact"] is exact
+    assert profile_text(described).startswith(shown)

@@ -1,8 +1,15 @@
 """The sandboxed engine: runaway queries are stopped on time, the worker comes back,
-and the confined worker cannot write files or reach settings."""
+and the confined worker cannot write files or reach settings. Every engine test runs
+with both kinds of worker: a fork of this process and a fresh interpreter."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -10,7 +17,7 @@ from typing import Any
 import pytest
 
 from nl2sql.errors import ExecutionError, QueryTimeout
-from nl2sql.safety.engine import Engine, Limits
+from nl2sql.safety.engine import Engine, Limits, can_fork
 from nl2sql.schema.source import resolve
 from nl2sql.values import GuardedQuery
 
@@ -20,10 +27,14 @@ def raw(sql: str) -> GuardedQuery:
     return GuardedQuery(sql=sql, original=sql)
 
 
-@pytest.fixture
-def engine(sample_db_path: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["fork", "spawn"])
+def engine(request: pytest.FixtureRequest, sample_db_path: Path,
+           tmp_path: Path):  # type: ignore[no-untyped-def]
     with Engine(resolve(str(sample_db_path)), Limits(timeout=1.0, max_rows=50),
-                tmp_path / "cache") as eng:
+                tmp_path / "cache", worker=request.param) as eng:
+        # Started and ready: the timings below are the query's, not an interpreter's start
+        # (a spawned one takes ~0.5 s on a loaded machine).
+        eng.run(raw("SELECT 1"))
         yield eng
 
 
@@ -85,3 +96,82 @@ def test_worker_ignores_modules_in_the_current_directory(isolated_env: Any,
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[1].isdigit()
     assert not marker.exists()
+
+
+def test_auto_forks_when_single_threaded_else_spawns(sample_db_path: Path,
+                                                     tmp_path: Path) -> None:
+    source, limits = resolve(str(sample_db_path)), Limits(timeout=5)
+    assert can_fork()
+    with Engine(source, limits, tmp_path / "cache") as eng:
+        assert eng.run(raw("SELECT 1")).rows == [(1,)]
+        assert eng.worker_kind == "fork"
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:  # a thread may hold a lock a fork would copy: a fresh interpreter instead
+        assert not can_fork()
+        with Engine(source, limits, tmp_path / "cache") as eng:
+            assert eng.run(raw("SELECT 2")).rows == [(2,)]
+            assert eng.worker_kind == "spawn"
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_a_live_duckdb_database_prevents_forking(sample_db_path: Path) -> None:
+    import duckdb
+
+    con = duckdb.connect(":memory:", config={"threads": 4})
+    try:
+        con.execute("SELECT 1").fetchall()
+        assert not can_fork()  # its scheduler's threads are running
+    finally:
+        con.close()
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie (an orphan may linger as one until init reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+PARENT = """
+import sys
+from pathlib import Path
+from nl2sql.safety.engine import Engine, Limits
+from nl2sql.schema.source import resolve
+from nl2sql.values import GuardedQuery
+
+engine = Engine(resolve(sys.argv[1]), Limits(timeout=60), Path(sys.argv[2]), worker=sys.argv[3])
+engine.run(GuardedQuery(sql="SELECT 1", original="SELECT 1"))
+print(engine._process.pid, flush=True)
+slow = "SELECT count(*) FROM range(1000000000000)"
+engine.run(GuardedQuery(sql=slow, original=slow))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("worker", ["fork", "spawn"])
+def test_killing_the_parent_leaves_no_worker(worker: str, sample_db_path: Path,
+                                             tmp_path: Path) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(PARENT), str(sample_db_path),
+         str(tmp_path / "cache"), worker], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        time.sleep(0.3)  # the worker is busy with the slow query
+        assert _alive(pid)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(5)
+        deadline = time.monotonic() + 5
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(pid), f"the {worker} worker outlived its parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()

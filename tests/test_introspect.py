@@ -509,3 +509,106 @@ def test_project_semantic_layer_fits_the_sample_db(sample_catalog: Catalog) -> N
         pytest.skip("schemas/shop.yaml not written yet")
     merged = apply(sample_catalog, schemas)
     assert merged.semantic_files
+
+
+# --------------------------------------------------------------------------- big tables, warm start
+
+
+@pytest.fixture
+def keyed_db(tmp_path: Path) -> Path:
+    """A table with every kind of key, a low- and a high-cardinality text column."""
+    path = tmp_path / "keyed.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE region (region_id INTEGER PRIMARY KEY, region_name VARCHAR)")
+    con.execute("INSERT INTO region SELECT range, 'region ' || range FROM range(40)")
+    con.execute("CREATE TABLE facts (id INTEGER PRIMARY KEY, code VARCHAR UNIQUE, "
+                "region_id INTEGER REFERENCES region (region_id), city VARCHAR, note VARCHAR, "
+                "amount DOUBLE)")
+    con.execute("INSERT INTO facts SELECT range, 'C' || range, range % 40, "
+                "['Paris', 'Lyon', 'Nice'][range % 3 + 1], 'note ' || (range * 7919 % 3001), "
+                "(range % 997) * 1.5 FROM range(5000)")
+    con.close()
+    return path
+
+
+def test_big_tables_estimate_distinct_counts_and_say_so(keyed_db: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from nl2sql.schema import profiling
+
+    monkeypatch.setattr(profiling, "EXACT_ROWS", 1000)  # facts (5,000 rows) counts as big
+    facts = introspect_db(keyed_db, tmp_path / "cache").tables["facts"]
+    con = duckdb.connect(str(keyed_db), read_only=True)
+    try:
+        for name in ("id", "code", "region_id", "city", "note", "amount"):
+            profile = facts.column(name).profile
+            assert profile is not None
+            exact = scalar(con, f"SELECT count(DISTINCT {name}) FROM facts")
+            # keys (primary, unique, foreign) stay exact, and so do grouped values (city)
+            expected_exact = name in ("id", "code", "region_id", "city")
+            assert profile.distinct_exact is expected_exact, name
+            if expected_exact:
+                assert profile.distinct == exact, name
+            else:
+                assert abs(profile.distinct - exact) <= 0.25 * exact, (name, profile.distinct)
+    finally:
+        con.close()
+    assert dict(facts.column("city").profile.top_values) == {"Paris": 1667, "Lyon": 1667,
+                                                             "Nice": 1666}
+
+
+def test_small_tables_count_exactly(keyed_db: Path, tmp_path: Path) -> None:
+    catalog = introspect_db(keyed_db, tmp_path / "cache")
+    for table in catalog.tables.values():
+        for column in table.columns:
+            assert column.profile is not None and column.profile.distinct_exact, column.name
+    assert catalog.tables["facts"].column("note").profile.distinct == 3001
+    assert catalog.tables["facts"].column("amount").profile.distinct == 997
+    assert catalog.tables["facts"].row_count == 5000
+
+
+def test_profiles_survive_a_table_that_cannot_be_read(keyed_db: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """One failing query in a batch: the batch is retried table by table."""
+    from nl2sql.schema import profiling
+
+    real = profiling._aggregate
+
+    def broken_for_region(table: Any, estimated: Any, keys: Any) -> Any:
+        sql, exact = real(table, estimated, keys)
+        return (sql.replace('FROM "region"', 'FROM "no_such_table"'), exact)
+
+    monkeypatch.setattr(profiling, "_aggregate", broken_for_region)
+    catalog = introspect_db(keyed_db, tmp_path / "cache")
+    assert catalog.tables["region"].row_count is None
+    assert catalog.tables["facts"].row_count == 5000
+
+
+def test_warm_cache_is_read_without_opening_the_database(sample_db_copy: Path,
+                                                         tmp_path: Path) -> None:
+    import os
+
+    from nl2sql.schema.source import resolve
+
+    cache = tmp_path / "cache"
+    source = resolve(str(sample_db_copy))
+    assert introspect_mod.load_unchanged(cache, source) is None  # nothing cached yet
+    built = introspect_db(sample_db_copy, cache)
+    warm = introspect_mod.load_unchanged(cache, source)
+    assert warm is not None and warm.to_json() == built.to_json()
+    stat = os.stat(sample_db_copy)
+    os.utime(sample_db_copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert introspect_mod.load_unchanged(cache, source) is None  # touched: check the schema
+    introspect_db(sample_db_copy, cache)  # same fingerprint: the cache is trusted again
+    assert introspect_mod.load_unchanged(cache, source) is not None
+
+
+def test_cache_of_an_older_version_is_not_trusted(sample_db_path: Path, tmp_path: Path) -> None:
+    from nl2sql.schema.source import resolve
+
+    cache = tmp_path / "cache"
+    introspect_db(sample_db_path, cache)
+    [path] = cache_files(cache)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["file_key"][0] = introspect_mod.CACHE_VERSION - 1
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert introspect_mod.load_unchanged(cache, resolve(str(sample_db_path))) is None

@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from nl2sql.errors import ConfigError
+from nl2sql.governance.audit import AuditRecord
 from nl2sql.governance.pii import ColumnFinding
 from nl2sql.interfaces import listings, render
 from nl2sql.interfaces.output import Format, emit, parse_format
@@ -22,11 +23,11 @@ from nl2sql.values import Answer
 LONG_SQL = "SELECT customer_id, name, phone, city FROM customers WHERE city = 'Shanghai' LIMIT 3"
 
 
-def record(query: str, **extra: Any) -> dict[str, Any]:
-    return {"v": 1, "time": "2026-03-04T09:30:15.123+00:00", "user": "alice",
+def record(query: str, **extra: Any) -> AuditRecord:
+    return AuditRecord.from_json({"v": 1, "time": "2026-03-04T09:30:15.123+00:00", "user": "alice",
             "role": "analyst", "database": "shop", "command": "sql", "question": None,
             "sql": query, "decision": "accepted", "rows": 3, "elapsed_ms": 12.3456,
-            "masking": [{"column": "phone", "source": "customers.phone", "mode": "partial"}]}
+            "masking": [{"column": "phone", "source": "customers.phone", "mode": "partial"}]})
 
 
 def printed(output: Any, width: int, fmt: Format = Format.TABLE, wide: bool = False) -> str:

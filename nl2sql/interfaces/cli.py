@@ -105,12 +105,6 @@ def _format(fmt: str, allowed: tuple[str, ...] = ()) -> Any:
     return parse_format(fmt, tuple(Format(a) for a in allowed) or ALL_FORMATS)
 
 
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console()
-
-
 def ensure_sample_db(db: str) -> bool:
     """Build the bundled sample database on first use. True when it was built."""
     path = Path(db)
@@ -185,7 +179,7 @@ def ask(
             answer = _auditor(settings, session, "ask").run(
                 question, lambda: pipeline.ask(session, question), is_sql=False,
                 drafter=_planned_drafter(settings, drafter))
-        render.show_answer(answer, output, _console(), wide=wide)
+        render.show_answer(answer, output, None, wide=wide)
 
 
 @app.command()
@@ -221,7 +215,7 @@ def sql(
             answer = _auditor(settings, session, "sql").run(
                 query, lambda: pipeline.run_sql(session, query, dialect=read), is_sql=True,
                 drafter="user")
-        render.show_answer(answer, output, _console(), wide=wide)
+        render.show_answer(answer, output, None, wide=wide)
 
 
 @app.command()
@@ -322,7 +316,7 @@ def eval_(
         from nl2sql.interfaces.listings import eval_output
         from nl2sql.interfaces.output import emit
 
-        emit(eval_output(report, show), output, _console())
+        emit(eval_output(report, show), output)
 
 
 @app.command("scan-pii")
@@ -352,7 +346,7 @@ def scan_pii(
         from nl2sql.interfaces.listings import pii_output
         from nl2sql.interfaces.output import emit
 
-        emit(pii_output(findings, written), output, _console(), wide=wide)
+        emit(pii_output(findings, written), output, None, wide=wide)
         if written is not None and fmt != "json":
             _print_written(written, fmt)
 
@@ -427,7 +421,7 @@ def audit_(
                               column=column)
         if limit is not None:
             listed = listed[-limit:]
-        emit(audit_output(listed), output, _console(), wide=wide)
+        emit(audit_output(listed), output, None, wide=wide)
         if records.skipped:
             typer.echo(f"warning: skipped {records.skipped} unreadable line(s) in "
                        f"{settings.audit_log}", err=True)
@@ -622,6 +616,9 @@ def _audited_extract(settings: Settings, job: Any, fmt: str) -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    from nl2sql.interfaces.fast_params import install
+
+    install()  # plain values skip Typer's Pydantic import (start-up time); see the module
     command: Callable[..., Any] = typer.main.get_command(app)
     try:
         command(args=argv, prog_name="nl2sql", standalone_mode=True)

@@ -18,6 +18,7 @@ import csv
 import decimal
 import io
 import json
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
@@ -306,17 +307,23 @@ def _width(text: str) -> int:
 # --- the emitter ----------------------------------------------------------------------------
 
 
-def emit(output: Output, fmt: Format, console: Any, wide: bool = False,
+def emit(output: Output, fmt: Format, console: Any = None, wide: bool = False,
          wider: str = "--wide shows every column") -> None:
-    """Print ``output`` on ``console`` (a rich Console) in ``fmt``.
+    """Print ``output`` on ``console`` (a rich Console; standard output when None) in ``fmt``.
 
     CSV, JSON and Markdown go to the console's file untouched (rich would expand tabs and
     wrap long lines); a table is drawn at the console's width, and ``wider`` tells how to
-    see the columns hidden to fit it."""
+    see the columns hidden to fit it. Without a console, rich is imported only for a table:
+    a script asking for CSV or JSON does not pay for it."""
     if fmt is not Format.TABLE:
-        console.file.write(text_of(output, fmt))
-        console.file.flush()
+        file = console.file if console is not None else sys.stdout
+        file.write(text_of(output, fmt))
+        file.flush()
         return
+    if console is None:
+        from rich.console import Console
+
+        console = Console()
     for item in output.head:
         console.print(item, highlight=False)
     grid, hidden, needed = table(output.listing, console.width, wide=wide)

@@ -29,7 +29,11 @@ def answer_listing(answer: Answer) -> Listing:
                     for name, type_ in zip(answer.columns, types, strict=False)], answer.rows)
 
 
-def answer_output(answer: Answer, show_sql: bool = True) -> Output:
+def answer_output(answer: Answer, show_sql: bool = True, for_people: bool = True) -> Output:
+    """The answer for the emitter; ``for_people`` adds the question, SQL and notes around
+    the table (rich renderables, so a CSV or JSON run skips importing rich)."""
+    if not for_people:
+        return Output(answer_listing(answer), answer.to_json())
     from rich.syntax import Syntax
     from rich.text import Text
 
@@ -46,8 +50,8 @@ def answer_output(answer: Answer, show_sql: bool = True) -> Output:
     return Output(answer_listing(answer), answer.to_json(), head, foot)
 
 
-def show_answer(answer: Answer, fmt: Format, console: Any, wide: bool = False) -> None:
-    emit(answer_output(answer), fmt, console, wide=wide)
+def show_answer(answer: Answer, fmt: Format, console: Any = None, wide: bool = False) -> None:
+    emit(answer_output(answer, for_people=fmt is Format.TABLE), fmt, console, wide=wide)
 
 
 def answer_text(answer: Answer, fmt: Format) -> str:

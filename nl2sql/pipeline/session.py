@@ -16,7 +16,7 @@ from nl2sql.safety import guard, policy
 from nl2sql.safety.engine import Engine, Limits
 from nl2sql.schema import semantic
 from nl2sql.schema.contributors import Contributors
-from nl2sql.schema.introspect import introspect
+from nl2sql.schema.introspect import introspect, load_unchanged
 from nl2sql.schema.source import Source, connect, resolve
 from nl2sql.settings import Settings
 
@@ -59,6 +59,7 @@ def open_session(settings: Settings, chat_client: ChatClient | None = None,
     limits = Limits(timeout=settings.query_timeout, max_rows=settings.row_limit,
                     memory_limit=settings.memory_limit, threads=settings.threads)
     engine = Engine(source, limits, settings.cache_dir)
+    engine.start()  # its start overlaps the guard and drafting; see Engine.start
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     return Session(settings, source, catalog, engine, chat_client, {"open": elapsed},
                    access, policy.visible(catalog, access))
@@ -70,11 +71,13 @@ def load_catalog(settings: Settings, contributors: Contributors = ()) -> tuple[S
     source = resolve(settings.db)
     for contributor in contributors:
         source = contributor.locate(source)
-    con = connect(source, settings.cache_dir)
-    try:
-        raw = introspect(source, con, settings.cache_dir, contributors)
-    finally:
-        con.close()  # introspection's own connection; untrusted SQL runs in the engine's worker
+    raw = load_unchanged(settings.cache_dir, source)  # warm: no DuckDB connection at all
+    if raw is None:
+        con = connect(source, settings.cache_dir)
+        try:
+            raw = introspect(source, con, settings.cache_dir, contributors)
+        finally:
+            con.close()  # introspection's own connection; untrusted SQL runs in the worker
     return source, semantic.apply(raw, settings.schemas_dir)
 
 

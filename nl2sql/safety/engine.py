@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 
@@ -58,19 +58,29 @@ def _size(text: str) -> str:
     return cleaned
 
 
+WorkerKind = Literal["auto", "fork", "spawn"]
+
+
 class Engine:
     """Runs accepted queries in a warm, confined worker process (see :mod:`nl2sql.safety.sandbox`).
+
+    The worker is a ``fork()`` of this process when that is safe (:func:`can_fork`), which
+    costs a few milliseconds; otherwise a fresh interpreter (``worker="spawn"``), which costs
+    an interpreter start and a DuckDB import. Both are confined the same way.
 
     >>> # with Engine(source, Limits(timeout=5), cache_dir) as engine:
     >>> #     engine.run(guard.check("select 1", catalog))
     """
 
-    def __init__(self, source: Source, limits: Limits, cache_dir: Path) -> None:
+    def __init__(self, source: Source, limits: Limits, cache_dir: Path,
+                 worker: WorkerKind = "auto") -> None:
         self.source = source
         self.limits = limits
         self.cache_dir = cache_dir
+        self.worker = worker
         self._process: Any = None
         self._channel: Any = None
+        self._ready = False
 
     def run(self, query: GuardedQuery) -> Result:
         """Execute ``query``; raise :class:`QueryTimeout`, :class:`ExecutionError` or,
@@ -129,39 +139,72 @@ class Engine:
                       rows=[tuple(r) for r in rows[: self.limits.max_rows]],
                       elapsed_ms=round(elapsed, 2), truncated=truncated)
 
-    def _ensure_worker(self) -> None:
+    def start(self) -> None:
+        """Start the worker now without waiting for it (``run`` waits): its connect and
+        confinement overlap the caller's own work (guard, drafting). Starting early is
+        also when forking is safest: before the caller starts threads of its own."""
         if self._process is not None and self._process.poll() is None:
             return
+        self._kill()  # a worker found dead: reap it and close its channel
         import multiprocessing
+
+        parent, child = multiprocessing.Pipe()
+        try:
+            if self.worker == "fork" or (self.worker == "auto" and can_fork()):
+                process: Any = _fork(child, self.source, self.limits, self.cache_dir)
+            else:
+                process = self._spawn(parent, child)
+        finally:
+            child.close()
+        self._process, self._channel, self._ready = process, parent, False
+
+    def _spawn(self, parent: Any, child: Any) -> Any:
+        import os
         import subprocess
         import sys
 
-        # A fresh interpreter (never a fork of a process holding DuckDB), in its own session
-        # so the terminal's Ctrl-C reaches only us; we stop it ourselves. Isolated (-I): the
-        # current directory is not on its path, so a stray inspect.py or json.py where the
-        # user happens to stand is never imported into the worker, nor are PYTHON* variables.
-        parent, child = multiprocessing.Pipe()
+        # A fresh interpreter, in its own session so the terminal's Ctrl-C reaches only
+        # us; we stop it ourselves. Isolated (-I): the current directory is not on its
+        # path, so a stray inspect.py or json.py where the user happens to stand is never
+        # imported into the worker, nor are PYTHON* variables.
         process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "nl2sql.safety.sandbox", str(child.fileno())],
+            [sys.executable, "-I", "-m", "nl2sql.safety.sandbox", str(child.fileno()),
+             str(os.getpid())],
             pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
-        child.close()
-        self._process, self._channel = process, parent
-        parent.send(({"kind": self.source.kind, "location": self.source.location,
-                      "alias": self.source.alias, "workspace": self.source.workspace},
-                     {"timeout": self.limits.timeout, "max_rows": self.limits.max_rows,
-                      "memory_limit": self.limits.memory_limit, "threads": self.limits.threads},
-                     str(self.cache_dir)))
-        if not parent.poll(30):
+        try:
+            parent.send(({"kind": self.source.kind, "location": self.source.location,
+                         "alias": self.source.alias, "workspace": self.source.workspace},
+                         {"timeout": self.limits.timeout, "max_rows": self.limits.max_rows,
+                          "memory_limit": self.limits.memory_limit,
+                          "threads": self.limits.threads},
+                         str(self.cache_dir)))
+        except OSError:
+            pass  # it died already; _ensure_worker says so
+        return process
+
+    def _ensure_worker(self) -> None:
+        if self._process is not None and self._process.poll() is None and self._ready:
+            return
+        self.start()
+        if not self._channel.poll(30):
             self._kill()
             raise ExecutionError("the query worker did not start")
         try:
-            status, message = parent.recv()
+            status, message = self._channel.recv()
         except (EOFError, OSError):
             status, message = "fatal", "the query worker could not start"
         if status != "ready":
             self._kill()
             raise ExecutionError(str(message))
+        self._ready = True
+
+    @property
+    def worker_kind(self) -> str | None:
+        """``fork`` or ``spawn``: how the current worker was started (None: no worker)."""
+        if self._process is None:
+            return None
+        return "fork" if isinstance(self._process, ForkedWorker) else "spawn"
 
     def _alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
@@ -173,6 +216,7 @@ class Engine:
         if self._channel is not None:
             self._channel.close()
         self._process = self._channel = None
+        self._ready = False
 
     def close(self) -> None:
         if self._alive():
@@ -188,6 +232,88 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def can_fork() -> bool:
+    """Whether this process may ``fork()`` a worker safely: POSIX, and no thread besides
+    the main one except those present right after DuckDB was imported (its allocator's
+    background thread, which jemalloc re-creates after a fork). A live DuckDB database
+    or any other thread (a model client's, a shell's) means a fresh interpreter instead:
+    a fork copies locks such threads may hold."""
+    import os
+    import threading
+
+    if not hasattr(os, "fork") or threading.active_count() != 1:
+        return False
+    threads = _thread_count()
+    return threads is not None and threads <= _IMPORT_THREADS
+
+
+def _thread_count() -> int | None:
+    import os
+
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None  # not Linux: no way to see native threads, so do not fork
+
+
+# Measured once, right after ``import duckdb`` above: the main thread and, where DuckDB
+# brings jemalloc, its background thread. Never more than that one extra thread, even if
+# this module is imported late, when a DuckDB database's own threads may be running.
+_IMPORT_THREADS = min(_thread_count() or 1, 2)
+
+
+class ForkedWorker:
+    """The handle of a forked worker, with the part of ``Popen``'s interface we use."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        import os
+
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -1
+                return self.returncode
+            if pid == self.pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float) -> int | None:
+        deadline = time.perf_counter() + timeout
+        while self.poll() is None and time.perf_counter() < deadline:
+            time.sleep(0.005)
+        return self.returncode
+
+    def kill(self) -> None:
+        import os
+        import signal
+
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _fork(channel: Any, source: Source, limits: Limits, cache_dir: Path) -> ForkedWorker:
+    import os
+    import warnings
+
+    from nl2sql.safety import sandbox
+
+    parent = os.getpid()
+    with warnings.catch_warnings():  # 3.12+ warns of any thread; can_fork vetted them
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: never returns
+        sandbox.forked(channel, parent, source, limits, cache_dir)
+    return ForkedWorker(pid)
 
 
 def _first_line_text(text: str) -> str:

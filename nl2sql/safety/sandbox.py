@@ -6,19 +6,29 @@ process with an address-space cap and no right to grow files, on a connection
 confined before any untrusted SQL arrives. The parent kills the process when a
 query runs past its timeout and starts a fresh one for the next query.
 
+Two ways in, same confinement: :func:`forked` runs in a ``fork()`` of the CLI
+(no second interpreter start, no second import of DuckDB: most of a one-shot
+query's cost), and ``python -I -m nl2sql.safety.sandbox FD PARENT`` is the fresh
+interpreter used when forking is not safe (see :mod:`nl2sql.safety.engine`).
+Either way the worker dies with its parent (:func:`die_with_parent`).
+
 This module is imported by the child: keep its imports light.
 """
 
 from __future__ import annotations
 
+import gc
+import os
 import resource
 import signal
+import sys
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 RESERVE_BYTES = 1 << 30  # interpreter, DuckDB's own structures and thread stacks
 CPU_SECONDS = 3600
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def parse_size(text: str) -> int:
@@ -50,22 +60,84 @@ def apply_limits(memory_limit: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def serve(channel: Connection) -> None:
-    """Child entry point: open and confine, then answer ``(sql, max_rows)`` requests."""
+def die_with_parent(parent: int) -> None:
+    """Never outlive ``parent``: the kernel kills us when it dies (Linux), else a watcher
+    thread does. Checked once more afterwards: it may have died before we asked."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
+            _watch_parent(parent)
+    else:  # pragma: no cover - exercised on macOS only
+        _watch_parent(parent)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="nl2sql-parent-watch", daemon=True).start()
+
+
+def forked(channel: Connection, parent: int, source: Any, limits: Any, cache_dir: Path) -> None:
+    """The worker's life in a ``fork()`` of the CLI. Never returns: ``os._exit`` keeps the
+    parent's cleanup (atexit, buffered output, finally blocks up the stack) out of here."""
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # The parent's garbage is never collected here: a file object freed here would
+        # close its descriptor number, which by then may be DuckDB's (see _detach).
+        gc.freeze()
+        os.setsid()  # the terminal's Ctrl-C reaches only the parent, which stops us
+        die_with_parent(parent)
+        _detach(channel.fileno())
+        serve(channel, source, limits, cache_dir)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _detach(keep: int) -> None:
+    """What a fresh ``python -I`` worker would not have: the parent's files and terminal
+    (every descriptor but the channel is closed) and the current directory on the import
+    path (DuckDB imports ``decimal``, ``uuid``… lazily; a stray one where the user stands
+    must not be picked up)."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.closerange(3, keep)
+    os.closerange(keep + 1, _max_fd())
+    here = os.getcwd()
+    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
+
+
+def _max_fd() -> int:
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return soft if 0 < soft < 1 << 16 else 1 << 16
+
+
+def serve(channel: Connection, source: Any, limits: Any, cache_dir: Path) -> None:
+    """Open and confine, then answer ``(sql, max_rows)`` requests until told to stop."""
     import duckdb
 
     from nl2sql.errors import NL2SQLError
-    from nl2sql.safety.engine import Limits, confine
-    from nl2sql.schema.source import Source, connect, sqlite_extension_path
+    from nl2sql.safety.engine import confine
+    from nl2sql.schema.source import connect, sqlite_extension_path
 
-    source, limits, cache_dir = channel.recv()
-    src = Source(**source)
-    if src.kind == "sqlite":
-        sqlite_extension_path(Path(cache_dir))  # unpack before file writes are forbidden
+    if source.kind == "sqlite":
+        sqlite_extension_path(cache_dir)  # unpack before file writes are forbidden
     try:
-        apply_limits(str(limits["memory_limit"]))
-        con = connect(src, Path(cache_dir))
-        confine(con, Limits(**limits))
+        apply_limits(str(limits.memory_limit))
+        con = connect(source, cache_dir)
+        confine(con, limits)
     except (NL2SQLError, duckdb.Error, OSError, ValueError) as exc:
         channel.send(("fatal", f"cannot start the query worker: {exc}"))
         return
@@ -77,7 +149,7 @@ def serve(channel: Connection) -> None:
             return
         if request is None:
             return
-        channel.send(_run(con, src, *request))
+        channel.send(_run(con, source, *request))
 
 
 def _run(con: Any, src: Any, sql: str, max_rows: int) -> tuple[str, Any]:
@@ -100,7 +172,17 @@ def _run(con: Any, src: Any, sql: str, max_rows: int) -> tuple[str, Any]:
         cursor.close()
 
 
-if __name__ == "__main__":
-    import sys
+def _spawned(fd: int, parent: int) -> None:
+    """Entry point of the fresh-interpreter worker: settings arrive over the channel."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)
+    channel = Connection(fd)
+    from nl2sql.safety.engine import Limits
+    from nl2sql.schema.source import Source
 
-    serve(Connection(int(sys.argv[1])))
+    source, limits, cache_dir = channel.recv()
+    serve(channel, Source(**source), Limits(**limits), Path(cache_dir))
+
+
+if __name__ == "__main__":
+    _spawned(int(sys.argv[1]), int(sys.argv[2]))

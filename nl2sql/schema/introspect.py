@@ -1,9 +1,11 @@
 """Stage 1 — introspection: what tables, columns, keys and values the database has.
 
 Structure comes from SQLAlchemy's inspector; profiles (distinct counts, null
-share, ranges, frequent values) from DuckDB's SUMMARIZE over the attached
-source. The result is cached on disk, keyed by a fingerprint of the schema and
-the file's size and modification time, so a second question costs milliseconds.
+share, ranges, frequent values) from a few batched aggregates over the attached
+source (:mod:`nl2sql.schema.profiling`). The result is cached on disk, keyed by a
+fingerprint of the schema and the file's size and modification time, so a second
+question costs milliseconds; while the files' sizes and times are unchanged, the cache
+is read without opening the database at all (:func:`load_unchanged`).
 """
 
 from __future__ import annotations
@@ -11,22 +13,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from nl2sql.catalog import Catalog, Column, ForeignKey, Profile, Table
+from nl2sql.catalog import Catalog, Column, ForeignKey, Table
 from nl2sql.errors import ConfigError
 from nl2sql.schema.contributors import Contributors
+from nl2sql.schema.profiling import profile_tables
 from nl2sql.schema.source import Source
 
-CACHE_VERSION = 4
-TOP_VALUES_MAX_DISTINCT = 60  # text columns with at most this many values get frequent values
-TOP_VALUES_KEEP = 12
-TEXT_TYPES = ("VARCHAR", "TEXT", "CHAR", "STRING", "CLOB", "ENUM", "NVARCHAR", "NCHAR")
-RANGE_TYPES = ("INT", "DECIMAL", "NUMERIC", "DOUBLE", "FLOAT", "REAL", "DATE", "TIME", "HUGEINT")
+CACHE_VERSION = 5  # 5: Profile.distinct_exact; profiles no longer from SUMMARIZE
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, source: Source,
@@ -68,13 +66,45 @@ def load_cached(cache_dir: Path, source: Source, print_: str) -> Catalog | None:
     return None
 
 
-def save_cached(cache_dir: Path, source: Source, catalog: Catalog) -> None:
-    """Write the cache atomically; failure to cache never fails a question."""
+def file_key(source: Source) -> list[Any]:
+    """Size and modification time of every file the catalog comes from (the database, the
+    workspace, their write-ahead logs): unchanged files cannot hold a changed schema."""
+    paths = [source.location, source.location + ".wal", source.location + "-wal"]
+    if source.workspace:
+        paths += [source.workspace, source.workspace + ".wal"]
+    key: list[Any] = [CACHE_VERSION]
+    for path in paths:
+        try:
+            stat = os.stat(path)
+            key.append([path, stat.st_size, stat.st_mtime_ns])
+        except OSError:
+            key.append([path, None, None])
+    return key
+
+
+def load_unchanged(cache_dir: Path, source: Source) -> Catalog | None:
+    """The cached catalog when none of its files changed since it was saved (see
+    :func:`file_key`), without opening the database: what makes a warm start cheap.
+    None when something changed (or no cache): :func:`introspect` decides then."""
+    try:
+        data = json.loads(_cache_file(cache_dir, source).read_text(encoding="utf-8"))
+        if isinstance(data, dict) and data.get("file_key") == file_key(source):
+            return Catalog.from_json(data)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return None
+
+
+def save_cached(cache_dir: Path, source: Source, catalog: Catalog,
+                key: list[Any] | None = None) -> None:
+    """Write the cache atomically; failure to cache never fails a question. ``key``:
+    the :func:`file_key` it was built under, for :func:`load_unchanged`."""
     path = _cache_file(cache_dir, source)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(catalog.to_json(), ensure_ascii=False), encoding="utf-8")
+        data = {**catalog.to_json(), "file_key": key}
+        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)
     except OSError:
         pass
@@ -87,20 +117,30 @@ def introspect(source: Source, con: duckdb.DuckDBPyConnection, cache_dir: Path,
     ``con`` is an unconfined connection with the source attached (see
     :func:`nl2sql.schema.source.connect`); only our own profiling SQL runs on it here.
     """
+    key = file_key(source)  # before reading: a change while we read makes the next run look
     print_ = fingerprint(con, source, contributors)
     cached = load_cached(cache_dir, source, print_)
     if cached is not None:
+        save_cached(cache_dir, source, cached, _trusted(con, source, key))  # files touched only
         return cached
     tables = reflect(source)
     for contributor in contributors:  # e.g. the extracted tables, if any
         tables.update(contributor.tables(con, source, tables))
-    referenced = {fk.ref_table.lower() for t in tables.values() for fk in t.foreign_keys}
-    for table in tables.values():
-        profile_table(con, table, lookup=table.name.lower() in referenced)
+    profile_tables(con, source, tables)
     catalog = Catalog(name=source.alias, tables=tables, source=source.location,
                       dialect=source.native_dialect, fingerprint=print_)
-    save_cached(cache_dir, source, catalog)
+    save_cached(cache_dir, source, catalog, _trusted(con, source, key))
     return catalog
+
+
+def _trusted(con: duckdb.DuckDBPyConnection, source: Source, key: list[Any]) -> list[Any] | None:
+    """``key``, unless the workspace could not be attached (an extraction holds its lock):
+    then the catalog lacks its tables though no file changes, so it is not trusted."""
+    if not source.workspace:
+        return key
+    attached = con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = ?",
+                           [source.workspace_alias]).fetchone()
+    return key if attached and attached[0] else None
 
 
 def reflect(source: Source) -> dict[str, Table]:
@@ -177,95 +217,6 @@ def _type_name(sa_type: Any) -> str:
         return str(sa_type.compile()).upper()
     except Exception:  # some reflected types cannot compile without a dialect
         return type(sa_type).__name__.upper()
-
-
-def profile_table(con: duckdb.DuckDBPyConnection, table: Table, lookup: bool = False) -> None:
-    """Fill row count and per-column profiles in place; a failure leaves them empty.
-
-    ``lookup``: the table is referenced by a foreign key (genres, media types), so
-    its unique names are worth listing; elsewhere unique values (e-mails, names)
-    are not categories and are never listed.
-    """
-    try:
-        summary = con.execute(f"SUMMARIZE {_ident(table.name)}").fetchall()
-        names = [d[0] for d in con.description or []]
-    except duckdb.Error:
-        return
-    for row in summary:
-        info = dict(zip(names, row, strict=False))
-        column = table.column(str(info["column_name"]))
-        if column is None:
-            continue
-        table.row_count = int(info.get("count") or 0)
-        column.profile = _profile_from_summary(info, column.type)
-    for column in table.columns:
-        if _wants_top_values(column, table, lookup):
-            assert column.profile is not None
-            column.profile.top_values = _top_values(con, table.name, column.name)
-        elif _wants_labels(column):
-            assert column.profile is not None
-            column.profile.labels = _labels(con, table.name, column.name)
-
-
-def _profile_from_summary(info: dict[str, Any], type_name: str) -> Profile:
-    nulls = float(info.get("null_percentage") or 0) / 100
-    ranged = any(t in type_name.upper() for t in RANGE_TYPES)
-    return Profile(
-        distinct=int(info.get("approx_unique") or 0),
-        null_share=round(nulls, 4),
-        min=str(info["min"]) if ranged and info.get("min") is not None else None,
-        max=str(info["max"]) if ranged and info.get("max") is not None else None,
-    )
-
-
-PERSON_PARTS = {"first", "last", "full", "given", "family", "surname", "email", "mail", "phone",
-                "mobile", "fax", "address", "street", "contact", "username", "password", "ssn"}
-
-
-def _wants_top_values(column: Column, table: Table, lookup: bool) -> bool:
-    profile = column.profile
-    is_text = any(t in column.type.upper() for t in TEXT_TYPES)
-    if not (profile and is_text and 0 < profile.distinct <= TOP_VALUES_MAX_DISTINCT):
-        return False
-    rows = table.row_count or 0
-    repeats = 0 < profile.distinct < rows and (rows < 20 or profile.distinct <= rows * 0.5)
-    parts = set(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", column.name).lower().replace("_", " ").split())
-    naming = bool(parts & {"name", "title", "label"}) and not parts & PERSON_PARTS
-    return repeats or (lookup and naming)
-
-
-LABELS_MAX = 5000
-
-
-def _wants_labels(column: Column) -> bool:
-    """Naming columns (name, title) that are not about people: worth matching questions to."""
-    profile = column.profile
-    is_text = any(t in column.type.upper() for t in TEXT_TYPES)
-    parts = set(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", column.name).lower().replace("_", " ").split())
-    naming = bool(parts & {"name", "title", "label"}) and not parts & PERSON_PARTS
-    return bool(profile and is_text and naming and 0 < profile.distinct <= LABELS_MAX)
-
-
-def _labels(con: duckdb.DuckDBPyConnection, table: str, column: str) -> list[str]:
-    sql = (f"SELECT DISTINCT {_ident(column)}::VARCHAR FROM {_ident(table)} "
-           f"WHERE {_ident(column)} IS NOT NULL ORDER BY 1 LIMIT ?")
-    try:
-        rows = con.execute(sql, [LABELS_MAX + 1]).fetchall()
-    except duckdb.Error:
-        return []
-    return [str(v) for (v,) in rows] if len(rows) <= LABELS_MAX else []
-
-
-def _top_values(con: duckdb.DuckDBPyConnection, table: str, column: str) -> list[tuple[str, int]]:
-    sql = (f"SELECT {_ident(column)}::VARCHAR, count(*) FROM {_ident(table)} "
-           f"WHERE {_ident(column)} IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?")
-    try:
-        rows = con.execute(sql, [TOP_VALUES_KEEP * 6]).fetchall()
-    except duckdb.Error:
-        return []
-    if len(rows) > TOP_VALUES_MAX_DISTINCT:  # approx_unique under-counted: not categorical
-        return []
-    return [(str(v), int(n)) for v, n in rows]
 
 
 def _ident(name: str) -> str:

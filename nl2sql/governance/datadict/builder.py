@@ -213,8 +213,9 @@ def _profile(column: Column, withheld: str | None) -> ProfileView | None:
     frequent = [] if withheld else [(str(v), int(n)) for v, n in profile.top_values]
     shown = [(value, n) for value, n in frequent if n >= MIN_SHOWN_COUNT]
     return ProfileView(
-        distinct=profile.distinct, null_share=profile.null_share,
-        min=None if withheld else profile.min, max=None if withheld else profile.max,
+        distinct=profile.distinct, distinct_exact=profile.distinct_exact,
+        null_share=profile.null_share, min=None if withheld else profile.min,
+        max=None if withheld else profile.max,
         top_values=shown, rare_values_left_out=len(frequent) - len(shown))
 
 

@@ -90,6 +90,7 @@ class ProfileView:
     """The part of a column's profile the dictionary may show (values dropped if withheld)."""
 
     distinct: int
+    distinct_exact: bool  # False: an estimate (a big table), shown as "≈"
     null_share: float
     min: str | None
     max: str | None

@@ -23,7 +23,9 @@ def profile_text(column: ColumnEntry) -> str:
     profile = column.profile
     if profile is None:
         return ""
-    parts = [f"{count_text(profile.distinct)} distinct", f"{percent_text(profile.null_share)} null"]
+    about = "" if profile.distinct_exact else "≈"  # an estimate (a big table)
+    parts = [f"{about}{count_text(profile.distinct)} distinct",
+             f"{percent_text(profile.null_share)} null"]
     if column.withheld:
         return " · ".join([*parts, column.withheld])
     if profile.min is not None or profile.max is not None:
