@@ -30,6 +30,7 @@ from nl2sql.extract.spec import PROVENANCE
 from nl2sql.extract.workspace import PROVENANCE_DOCS
 from nl2sql.governance import pii
 from nl2sql.settings import PROJECT_ROOT, Settings, load_settings
+from nl2sql.values import MaskedColumn
 
 SPECS = PROJECT_ROOT / "schemas" / "extract"
 
@@ -709,8 +710,7 @@ def test_extracted_personal_fields_follow_the_access_policy(
         answer = pipeline.run_sql(analyst, sql)
         masked = [name for _, names in answer.rows for name in names]
         assert masked and all(re.fullmatch(r".\*+", name) for name in masked)
-        assert {"column": "person_names", "source": "ticket_pii.person_names",
-                "mode": "partial"} in answer.masking
+        assert MaskedColumn("person_names", "ticket_pii.person_names", "partial") in answer.masking
         table = analyst.catalog.table("ticket_pii")
         assert table is not None and table.column("person_names").tags["pii"] == "person_name"  # type: ignore[union-attr]
         from nl2sql.drafting.context import Context

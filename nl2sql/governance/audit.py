@@ -137,7 +137,7 @@ def answer_record(answer: Answer, *, user: str, role: str | None, source_kind: s
         "attempts": [_attempt(a) for a in answer.attempts], "decision": "accepted",
         "reason": None, "rule": None, "tables": list(answer.tables_read),
         "columns": list(answer.columns_read), "rows": answer.row_count,
-        "masking": [dict(m) for m in answer.masking],
+        "masking": [m.to_json() for m in answer.masking],
         "elapsed_ms": round(answer.elapsed_ms, 2), "error": None,
     }
 

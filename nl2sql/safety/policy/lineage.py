@@ -13,10 +13,11 @@ from sqlglot import exp
 from nl2sql.catalog import Catalog
 from nl2sql.safety.policy.enforce import row_references
 from nl2sql.safety.policy.roles import AccessPolicy
+from nl2sql.values import MaskedSource
 
 
 def masking(qualified: exp.Expr, catalog: Catalog, policy: AccessPolicy,
-            columns_read: list[str]) -> list[dict[str, Any]]:
+            columns_read: list[str]) -> list[MaskedSource]:
     """Per output column (by position), the masked source columns it derives from.
 
     Uses sqlglot's column lineage, so ``upper(phone)``, aliases, CTEs and UNIONs count;
@@ -31,7 +32,7 @@ def masking(qualified: exp.Expr, catalog: Catalog, policy: AccessPolicy,
     if not masked_read and not opaque:
         return []
     schema: dict[str, object] = dict(catalog.sqlglot_schema())
-    report: list[dict[str, Any]] = list(opaque)
+    report: list[MaskedSource] = list(opaque)
     selects = qualified.selects if isinstance(qualified, (exp.Select, exp.SetOperation)) else []
     scope = build_scope(qualified)  # once: lineage would qualify the query again per column
     for position, name in enumerate(s.alias_or_name for s in selects):
@@ -42,18 +43,18 @@ def masking(qualified: exp.Expr, catalog: Catalog, policy: AccessPolicy,
         except Exception:  # noqa: BLE001 - lineage gives up on some shapes; report all then
             sources = set(masked_read)
         for ref in sorted(s for s in sources if s in policy.masks):
-            report.append({"position": position, "source": ref, "mode": policy.masks[ref]})
+            report.append(MaskedSource(position, ref, policy.masks[ref]))
     return report
 
 
 def _opaque_reads(qualified: exp.Expr, catalog: Catalog,
-                  policy: AccessPolicy) -> list[dict[str, Any]]:
+                  policy: AccessPolicy) -> list[MaskedSource]:
     """Masked columns reached without naming them (whole rows, ``COLUMNS(*)``): their
     output positions are unknown until the query runs, so they are reported without one."""
     tables = set(row_references(qualified, catalog))
     if any(True for _ in qualified.find_all(exp.Columns)):
         tables |= {t.name for t in qualified.find_all(exp.Table)}
-    return [{"position": None, "source": ref, "mode": mode}
+    return [MaskedSource(None, ref, mode)
             for ref, mode in sorted(policy.masks.items()) if ref.split(".")[0] in tables]
 
 
