@@ -148,6 +148,39 @@ def test_masking_report_is_typed_and_serialises_to_the_public_shape(
     assert record["masking"] == shape and list(record["masking"][0]) == ["column", "source", "mode"]
 
 
+UUID = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+
+
+@pytest.mark.parametrize(("type_name", "mode", "value", "tags", "shown"), [
+    ("VARCHAR", "partial", "+15551234567", {}, "+15*****4567"),
+    ("TEXT", "partial", "ann@example.com", {"pii": "email"}, "a***@example.com"),
+    ("VARCHAR[]", "partial", ["Alice", "Bob"], {"pii": "person_name"}, ["A****", "B**"]),
+    ("VARCHAR", "redact", "x", {}, "[redacted]"),
+    # ENUM and UUID are text (column_types): masked like text, not emptied
+    ("UUID", "partial", UUID, {}, "6ba*****************************30c8"),
+    ("ENUM('happy', 'sad')", "partial", "happy", {"pii": "person_name"}, "h****"),
+    ("ENUM('happy', 'sad')", "redact", "happy", {}, "[redacted]"),
+    ("DATE", "partial", "2020-05-06", {}, "2020-01-01"),
+    ("TIMESTAMP_NS", "partial", "2020-05-06 01:02:03", {}, "2020-01-01 00:00:00"),
+    ("TIME", "partial", "10:11:12", {}, None),  # a time of day has no year to keep
+    ("INTEGER", "partial", 5, {}, None),
+    ("DATE", "redact", "2020-05-06", {}, None),
+])
+def test_masks_run_on_every_kind_of_column(type_name: str, mode: str, value: Any,
+                                           tags: dict[str, str], shown: Any) -> None:
+    """Each mask is valid DuckDB for its column's type and shows what it promises."""
+    import duckdb
+    from sqlglot import exp
+
+    masked = policy.mask_expression(exp.column("v"), Column("v", type_name, tags=tags), mode)
+    sql = f"SELECT CAST({masked.sql(dialect='duckdb')} AS VARCHAR) FROM (SELECT CAST(? AS " \
+          f"{type_name}) AS v)"
+    row = duckdb.connect().execute(sql, [value]).fetchone()
+    assert row is not None
+    expected = str(shown).replace("'", "") if isinstance(shown, list) else shown
+    assert row[0] == expected
+
+
 def session_check(session: pipeline.Session, sql: str) -> Any:
     from nl2sql.safety import guard
 

@@ -30,6 +30,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
+from nl2sql import column_types
 from nl2sql.catalog import Catalog
 from nl2sql.errors import ConfigError, UnsafeSQL, first_line
 
@@ -178,26 +179,19 @@ INT, REAL, TEXT, TEMPORAL, BOOL, OTHER = "int", "real", "text", "temporal", "boo
 NUMERIC = (INT, REAL)
 
 
+# The repairs reason in DuckDB's coarse kinds; the catalog's types are classified once, by
+# nl2sql.column_types, and folded into them here.
+_KINDS: dict[str, str] = {"integer": INT, "decimal": REAL, "text": TEXT, "temporal": TEMPORAL,
+                          "boolean": BOOL}
+
+
 def type_kind(type_name: str) -> str:
     """The kind of value DuckDB holds for a catalog type name (DuckDB's or SQLite's).
 
     >>> [type_kind(t) for t in ("BIGINT", "VARCHAR(20)", "DECIMAL(19, 4)", "DATETIME", "INTERVAL")]
     ['int', 'text', 'real', 'temporal', 'other']
     """
-    name = type_name.upper()
-    if "[]" in name or name.startswith(("INTERVAL", "STRUCT", "MAP", "UNION", "LIST", "JSON")):
-        return OTHER
-    if "BOOL" in name:
-        return BOOL
-    if "INT" in name:
-        return INT
-    if any(word in name for word in ("CHAR", "CLOB", "TEXT", "STRING", "ENUM", "UUID")):
-        return TEXT
-    if "DATE" in name or "TIME" in name:
-        return TEMPORAL
-    if any(word in name for word in ("REAL", "FLOA", "DOUB", "DEC", "NUMERIC")):
-        return REAL
-    return OTHER
+    return _KINDS.get(column_types.kind_of(type_name), OTHER)
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,7 @@ the modules themselves by their full path (``from nl2sql.safety.policy.rewrite i
 from nl2sql.safety.policy.enforce import PLAIN_TABLE_ARGS, check_refs, row_references
 from nl2sql.safety.policy.lineage import masking
 from nl2sql.safety.policy.rewrite import (
-    DATE_TYPES,
     PARTIAL_TEXT,
-    TEXT_TYPES,
     mask_expression,
     rewrite,
     row_condition,
@@ -49,7 +47,7 @@ from nl2sql.safety.policy.roles import (
 from nl2sql.safety.policy.visible import visible
 
 __all__ = [
-    "DATE_TYPES", "DEFAULT_ROLE", "PARTIAL_TEXT", "PLAIN_TABLE_ARGS", "STRENGTH", "TEXT_TYPES",
+    "DEFAULT_ROLE", "PARTIAL_TEXT", "PLAIN_TABLE_ARGS", "STRENGTH",
     "AccessPolicy", "check_refs", "default_role", "for_role", "load_key", "mask_expression",
     "masking", "resolve", "rewrite", "role_names", "row_condition", "row_references",
     "secure_view", "visible",

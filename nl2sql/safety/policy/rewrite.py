@@ -14,6 +14,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from nl2sql import column_types
 from nl2sql.catalog import Catalog, Column, Table
 from nl2sql.errors import ConfigError, first_line
 
@@ -109,8 +110,8 @@ def _projection(table: Table, column: Column, policy: AccessPolicy) -> exp.Expr:
     return exp.alias_(masked, column.name, quoted=True)
 
 
-TEXT_TYPES = ("VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR", "NVARCHAR", "CLOB")
-DATE_TYPES = ("DATE", "TIMESTAMP", "DATETIME", "TIMESTAMPTZ", "TIMESTAMP WITH TIME ZONE")
+# A time of day has no year to keep: a partial mask shows nothing of it.
+TIME_OF_DAY = (exp.DataType.Type.TIME, exp.DataType.Type.TIMETZ, exp.DataType.Type.TIME_NS)
 
 # Partial masks by the kind of personal data, over a text value ``{c}``. These are SQL
 # templates the rewrite parses with sqlglot; ``{c}`` becomes a quoted column reference.
@@ -137,11 +138,11 @@ def mask_expression(ref: exp.Expr, column: Column, mode: str, key: str = "") -> 
     >>> mask_expression(exp.column("phone"), Column("phone", "VARCHAR"), "redact").sql()
     "CASE WHEN phone IS NULL THEN NULL ELSE '[redacted]' END"
     """
-    kind = column.type.upper()
-    if kind.endswith("[]"):  # a list (extracted names): mask each item, or redact the list
+    item_type = column_types.item_type(column.type)
+    if item_type is not None:  # a list (extracted names): mask each item, or redact the list
         if mode == "redact":
             return exp.Cast(this=exp.Null(), to=exp.DataType.build(column.type, dialect="duckdb"))
-        item = Column(name="x", type=column.type[:-2], tags=column.tags)
+        item = Column(name="x", type=item_type, tags=column.tags)
         masked = mask_expression(exp.column("x"), item, mode, key)
         return exp.Anonymous(this="list_transform", expressions=[
             ref, exp.Lambda(this=masked, expressions=[exp.to_identifier("x")])])
@@ -152,16 +153,21 @@ def mask_expression(ref: exp.Expr, column: Column, mode: str, key: str = "") -> 
         return exp.DPipe(this=exp.Literal.string("#"),
                          expression=exp.Anonymous(this="left", expressions=[
                              digest, exp.Literal.number(12)]))
+    textual = column_types.is_text(column.type)
     if mode == "redact":
-        if kind.startswith(TEXT_TYPES):
+        if textual:
             return _template("CASE WHEN {c} IS NULL THEN NULL ELSE '[redacted]' END", ref)
         return exp.Cast(this=exp.Null(), to=exp.DataType.build(column.type, dialect="duckdb"))
-    if kind.startswith(TEXT_TYPES):
-        return _template(PARTIAL_TEXT[_partial_kind(column)], ref)
-    if kind.startswith(DATE_TYPES):  # keep the year: enough for ages, not for identity
-        return exp.Cast(this=_template("date_trunc('year', {c})", ref),
-                        to=exp.DataType.build(column.type, dialect="duckdb"))
-    return exp.Cast(this=exp.Null(), to=exp.DataType.build(column.type, dialect="duckdb"))
+    if textual:
+        # ENUM and UUID values are text too, but DuckDB's string functions take VARCHAR only
+        as_text = ref if column.type.strip().upper() == "VARCHAR" else exp.Cast(
+            this=ref, to=exp.DataType.build("VARCHAR"))
+        return _template(PARTIAL_TEXT[_partial_kind(column)], as_text)
+    target = exp.DataType.build(column.type, dialect="duckdb")
+    if column_types.is_temporal(column.type) and not target.is_type(*TIME_OF_DAY):
+        # keep the year: enough for ages, not for identity
+        return exp.Cast(this=_template("date_trunc('year', {c})", ref), to=target)
+    return exp.Cast(this=exp.Null(), to=target)
 
 
 def _partial_kind(column: Column) -> str:
