@@ -24,7 +24,7 @@ import yaml
 from chat_server import ChatServer
 from fixtures import extract_model
 
-from nl2sql.errors import ConfigError, UnknownIdentifier, UnsafeSQL
+from nl2sql.errors import ConfigError, QueryTimeout, UnknownIdentifier, UnsafeSQL
 from nl2sql.extract import detectors, prompt, reply, runner, selection, spec
 from nl2sql.extract.spec import PROVENANCE
 from nl2sql.extract.workspace import PROVENANCE_DOCS
@@ -293,6 +293,36 @@ def test_where_and_limit_select_the_first_rows_by_key(make_settings: Callable[..
     assert selection.split_from("a.b.c") == ("a.b", "c")
     with pytest.raises(ConfigError):
         selection.split_from("reviews")
+
+
+def test_selection_runs_through_the_engine(make_settings: Callable[..., Settings],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """One execution path for guarded SQL: the selection is the guard's query, run by the
+    Engine (confined worker process), capped at the selection's own limit."""
+    from nl2sql.safety.engine import Engine, Limits
+    from nl2sql.values import GuardedQuery, Result
+
+    ran: list[tuple[GuardedQuery, Limits]] = []
+    run = Engine.run
+
+    def spy(self: Engine, query: GuardedQuery) -> Result:
+        ran.append((query, self.limits))
+        return run(self, query)
+
+    monkeypatch.setattr(Engine, "run", spy)
+    job = runner.prepare(make_settings(), runner.Request(
+        source="reviews.review_text", spec="pii_mentions", where="rating <= 2", limit=7))
+    job.workspace.close()
+    assert [(q.sql, limits.max_rows) for q, limits in ran] == [(job.selection_sql, 7)]
+    assert len(job.rows) == 7
+
+
+def test_a_slow_selection_is_stopped_by_the_engine(make_settings: Callable[..., Settings]) -> None:
+    where = ("rating <= (SELECT count(DISTINCT md5(CAST(i AS VARCHAR))) "
+             "FROM range(9000000) AS s(i))")
+    with pytest.raises(QueryTimeout, match="selecting the rows took longer than 0.2 s"):
+        runner.prepare(make_settings(query_timeout=0.2), runner.Request(
+            source="reviews.review_text", spec="pii_mentions", into="x", where=where))
 
 
 @pytest.mark.parametrize(("request_", "message"), [
