@@ -25,7 +25,7 @@ from conftest import REPO_ROOT, IsolatedEnv
 
 from nl2sql import pipeline
 from nl2sql.catalog import Catalog, Column, Table
-from nl2sql.errors import ConfigError, UnsafeSQL
+from nl2sql.errors import ConfigError, InvalidSQL, UnsafeSQL
 from nl2sql.safety.dialects import DIALECTS, to_duckdb, type_kind
 from nl2sql.settings import Settings
 
@@ -156,11 +156,15 @@ def test_unknown_dialect_is_a_config_error() -> None:
     assert DIALECTS == ("duckdb", "sqlite", "mysql", "postgres")
 
 
-def test_unparsable_sql_is_refused() -> None:
+def test_unparsable_sql_is_a_syntax_error() -> None:
     catalog = Catalog(name="db", tables={})
-    with pytest.raises(UnsafeSQL, match="does not parse as sqlite") as info:
+    with pytest.raises(InvalidSQL, match="does not parse as sqlite: syntax error at line 1") \
+            as info:
         to_duckdb("SELECT (1 FROM", "sqlite", catalog)
-    assert info.value.rule == "parse"
+    assert info.value.rule == "syntax" and info.value.exit_code == 2
+    with pytest.raises(UnsafeSQL, match="does not parse as sqlite") as refused:
+        to_duckdb("SELECT 'abc FROM t", "sqlite", catalog)  # does not even tokenize
+    assert refused.value.rule == "parse" and refused.value.exit_code == 3
 
 
 @pytest.mark.parametrize(("dialect", "sql", "rule"), [

@@ -20,7 +20,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from nl2sql.catalog import Catalog
-from nl2sql.errors import ConfigError, ExecutionError, QueryTimeout, UnsafeSQL, first_line
+from nl2sql.errors import ConfigError, ExecutionError, QueryTimeout, UnsafeSQL
 from nl2sql.schema.source import Source
 from nl2sql.values import GuardedQuery
 
@@ -83,12 +83,15 @@ def build_query(table: str, column: str, key: str, where: str | None, limit: int
 
 
 def parse_condition(where: str) -> exp.Expr:
-    """``--where`` as one boolean expression, or :class:`UnsafeSQL` saying why not."""
+    """``--where`` as one boolean expression, or :class:`UnsafeSQL` saying why not
+    (:class:`InvalidSQL`, a syntax error, when it is a condition with a typo)."""
+    from nl2sql.safety.guard import parse_failure
+
     try:
         parsed = sqlglot.parse(where, read="duckdb")
     except (ParseError, TokenError) as exc:
-        raise UnsafeSQL(f"--where is not a valid condition: {first_line(exc)}",
-                        rule="parse") from exc
+        raise parse_failure(where, exc, label="--where is not a valid condition",
+                            condition=True) from exc
     statements = [p for p in parsed if p is not None]
     if len(statements) != 1:
         raise UnsafeSQL("--where must be one condition, not several statements", rule="parse")

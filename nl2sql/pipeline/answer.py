@@ -166,6 +166,8 @@ def run_sql(session: Session, sql: str, row_limit: int | None = None,
     """
     from nl2sql.safety.dialects import to_duckdb
 
+    if not sql.strip():  # an input error, like an empty question (the guard's own "empty"
+        raise ConfigError("the SQL is empty")  # refusal is for a model's empty draft)
     limits = guard.Policy(row_limit=row_limit or session.settings.row_limit)
     started = time.perf_counter()
     transpiled = to_duckdb(sql, dialect, session.catalog, max_chars=limits.max_chars)

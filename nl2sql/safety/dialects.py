@@ -32,7 +32,8 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from nl2sql import column_types
 from nl2sql.catalog import Catalog
-from nl2sql.errors import ConfigError, UnsafeSQL, first_line
+from nl2sql.errors import ConfigError, UnsafeSQL
+from nl2sql.safety.guard import parse_failure
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -56,8 +57,9 @@ def to_duckdb(sql: str, dialect: str, catalog: Catalog,
     ``duckdb`` is the identity. Text that is not exactly one query, or that the guard
     refuses on sight (longer than ``max_chars``, control characters, too many parts),
     is handed on untouched: the guard refuses it in its own words, on the text as it
-    was written. Raises :class:`ConfigError` for an unknown dialect and
-    :class:`UnsafeSQL` when the text does not parse in the dialect it claims.
+    was written. Raises :class:`ConfigError` for an unknown dialect, and when the text does
+    not parse in the dialect it claims :class:`InvalidSQL` (a syntax error) or, for text
+    unsafe on its face, :class:`UnsafeSQL` (:func:`nl2sql.safety.guard.parse_failure`).
     """
     dialect = dialect_name(dialect)
     untouched = Transpiled(sql=sql, dialect=dialect)
@@ -131,8 +133,8 @@ def _parse(sql: str, dialect: str) -> list[exp.Expr]:
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except (ParseError, TokenError) as exc:
-        raise UnsafeSQL(f"the SQL does not parse as {dialect}: {first_line(exc)}",
-                        rule="parse") from exc
+        raise parse_failure(sql, exc, dialect, label=f"the SQL does not parse as {dialect}",
+                            ) from exc
     except RecursionError as exc:
         raise UnsafeSQL("the query is nested too deeply to check", rule="too_deep") from exc
     except (AttributeError, ValueError, TypeError, IndexError, KeyError) as exc:

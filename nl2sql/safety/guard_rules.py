@@ -8,12 +8,25 @@ each entry carries the words a refusal shows a person.
 from __future__ import annotations
 
 from sqlglot import exp
+from sqlglot.tokens import TokenType
 
 # Statement roots that are queries; anything else is refused as not read-only.
 QUERY_ROOTS = (exp.Select, exp.SetOperation, exp.Values, exp.Subquery)
 
 # Statement first words that read as a query (for the message when parsing fails).
 QUERY_WORDS = {"SELECT", "WITH", "FROM", "VALUES", "(", "TABLE"}
+# Words a mistyped first word is compared with, for "did you mean SELECT?".
+STATEMENT_WORDS = frozenset({"SELECT", "WITH", "FROM", "VALUES", "TABLE"})
+# Keywords of statements that are not queries. In text that does not parse, any of them
+# makes it a refusal rather than a syntax error (``SELECT 1 UNION ALL DROP TABLE t``).
+STATEMENT_TOKENS: frozenset[TokenType] = frozenset({
+    TokenType.INSERT, TokenType.UPDATE, TokenType.DELETE, TokenType.MERGE, TokenType.CREATE,
+    TokenType.DROP, TokenType.ALTER, TokenType.TRUNCATE, TokenType.COPY, TokenType.ATTACH,
+    TokenType.DETACH, TokenType.INSTALL, TokenType.LOAD, TokenType.USE, TokenType.SET,
+    TokenType.PRAGMA, TokenType.GRANT, TokenType.REVOKE, TokenType.COMMAND, TokenType.EXPORT,
+    TokenType.COMMENT, TokenType.BEGIN, TokenType.COMMIT, TokenType.ROLLBACK, TokenType.ANALYZE,
+    TokenType.EXECUTE, TokenType.RENAME, TokenType.LOCK,
+})
 
 MAX_NODES = 5_000  # far above any hand-written query; bounds the time every check takes
 
