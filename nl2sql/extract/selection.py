@@ -85,7 +85,7 @@ def build_query(table: str, column: str, key: str, where: str | None, limit: int
 def parse_condition(where: str) -> exp.Expr:
     """``--where`` as one boolean expression, or :class:`UnsafeSQL` saying why not
     (:class:`InvalidSQL`, a syntax error, when it is a condition with a typo)."""
-    from nl2sql.safety.guard import parse_failure
+    from nl2sql.safety.parse_errors import parse_failure
 
     try:
         parsed = sqlglot.parse(where, read="duckdb")

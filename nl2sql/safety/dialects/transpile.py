@@ -16,7 +16,7 @@ from sqlglot.errors import ParseError, SqlglotError, TokenError
 from nl2sql.catalog import Catalog
 from nl2sql.errors import ConfigError, UnsafeSQL
 from nl2sql.safety.dialects.repairs import REPAIRS, Repair
-from nl2sql.safety.guard import parse_failure
+from nl2sql.safety.parse_errors import parse_failure
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -42,7 +42,7 @@ def to_duckdb(sql: str, dialect: str, catalog: Catalog,
     is handed on untouched: the guard refuses it in its own words, on the text as it
     was written. Raises :class:`ConfigError` for an unknown dialect, and when the text does
     not parse in the dialect it claims :class:`InvalidSQL` (a syntax error) or, for text
-    unsafe on its face, :class:`UnsafeSQL` (:func:`nl2sql.safety.guard.parse_failure`).
+    unsafe on its face, :class:`UnsafeSQL` (:func:`nl2sql.safety.parse_errors.parse_failure`).
     """
     dialect = dialect_name(dialect)
     untouched = Transpiled(sql=sql, dialect=dialect)
