@@ -64,6 +64,22 @@ class UnknownIdentifier(UnsafeSQL):
         self.suggestions = suggestions or []
 
 
+class InvalidSQL(UnsafeSQL):
+    """The SQL does not parse: a syntax error, reported as an input error (exit 2), not a
+    safety refusal. It stays an :class:`UnsafeSQL` because the guard did not accept it, so
+    whatever handles the guard's verdict (the repair loop sends a model's draft back with
+    the message) treats both alike; ``line`` and ``column`` say where parsing stopped."""
+
+    kind = "syntax"
+    exit_code = 2
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None,
+                 ) -> None:
+        super().__init__(message, rule="syntax", line=line, column=column)
+        self.line = line
+        self.column = column
+
+
 class ExecutionError(NL2SQLError):
     """DuckDB raised an error while running an accepted query."""
 

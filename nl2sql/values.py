@@ -19,6 +19,35 @@ class Draft:
     reply: str | None = None  # the model's raw reply, kept for the audit trail
 
 
+@dataclass(frozen=True)
+class MaskedSource:
+    """The guard's masking report, one entry: an output column derives from a masked source.
+
+    ``position`` is the output column's index, or None when the masked column is reached
+    without being named (a whole-row reference, ``COLUMNS(*)``), so its place is only known
+    once the query runs.
+    """
+
+    position: int | None
+    source: str  # "table.column"
+    mode: str  # "partial" | "hash" | "redact"
+
+
+@dataclass(frozen=True)
+class MaskedColumn:
+    """The answer's masking report, one entry: an output column by name and its masked source.
+
+    Serialised as ``{"column", "source", "mode"}`` in ``--format json`` and the audit log.
+    """
+
+    column: str  # the output column's name; "*" when its position is unknown
+    source: str  # "table.column"
+    mode: str  # "partial" | "hash" | "redact"
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+
 @dataclass
 class GuardedQuery:
     """A query the guard accepted, regenerated from the checked AST."""
@@ -35,7 +64,7 @@ class GuardedQuery:
     # position the masked source columns it derives from.
     executed_sql: str | None = None
     explain_sql: str | None = None  # executed_sql with the mask key blanked (for EXPLAIN)
-    masking: list[dict[str, Any]] = field(default_factory=list)
+    masking: list[MaskedSource] = field(default_factory=list)
 
 
 @dataclass
@@ -82,8 +111,7 @@ class Answer:
     tables_read: list[str] = field(default_factory=list)  # from the guard, for the audit log
     columns_read: list[str] = field(default_factory=list)  # "table.column", from the guard
     role: str | None = None  # the access-policy role the query ran under
-    # [{"column": output name, "source": "table.column", "mode": "partial"}, ...]
-    masking: list[dict[str, Any]] = field(default_factory=list)
+    masking: list[MaskedColumn] = field(default_factory=list)  # output columns masked
 
     @property
     def row_count(self) -> int:

@@ -108,6 +108,15 @@ def test_unknown_column_and_declined_question(isolated_env: IsolatedEnv, sample_
     assert declined["question"] == "tell me a joke" and declined["error"]["kind"] == "declined"
 
 
+def test_a_typo_is_a_failed_query_not_a_refusal(isolated_env: IsolatedEnv, sample_db_path: Path,
+                                                tmp_path: Path) -> None:
+    log = log_path(tmp_path)
+    assert run_cli(isolated_env, log, "sql", "SELEC * FROM customers",
+                   "--db", str(sample_db_path)).returncode == 2
+    [typo] = records(log)
+    assert typo["decision"] == "failed" and typo["error"]["kind"] == "syntax"
+
+
 def test_unopenable_log_stops_the_command(isolated_env: IsolatedEnv, sample_db_path: Path,
                                           tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"

@@ -409,6 +409,8 @@ def test_exit_2_model_drafter_without_key(isolated_env: IsolatedEnv,
     ("SELECT * FROM information_schema.tables", "catalog", "json"),
     ("WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT * FROM t",
      "recursive_cte", "text"),
+    # broken text that is unsafe on its face is still a refusal, not a syntax error
+    ("SELECT 1 UNION ALL DROP TABLE orders", "read_only", "json"),
 ])
 def test_exit_3_guard_refusal(isolated_env: IsolatedEnv, sample_db_path: Path, sql: str,
                               rule: str, fmt: str) -> None:
@@ -547,6 +549,32 @@ def test_identifier_with_newline_error_is_one_line(isolated_env: IsolatedEnv,
                                                    sample_db_path: Path) -> None:
     result = isolated_env.run("sql", 'SELECT * FROM "cust\nomers"', "--db", str(sample_db_path))
     assert_text_error(result, 3, "unknown_identifier")
+
+
+@pytest.mark.parametrize("sql", ["", "   \n "])
+def test_empty_sql_is_config_error(isolated_env: IsolatedEnv, sample_db_path: Path,
+                                   sql: str) -> None:
+    """Like an empty question: an input error (exit 2), not a guard refusal (exit 3)."""
+    line = assert_text_error(isolated_env.run("sql", sql, "--db", str(sample_db_path)), 2,
+                             "config")
+    assert "the SQL is empty" in line
+    error = json_error(isolated_env.run("sql", sql, "--db", str(sample_db_path), "-f", "json"),
+                       2)
+    assert error["kind"] == "config"
+
+
+def test_syntax_error_is_an_input_error(isolated_env: IsolatedEnv,
+                                        sample_db_path: Path) -> None:
+    """A typo is reported as a syntax error (exit 2, kind "syntax"), with where parsing
+    stopped, not as a safety refusal."""
+    sql = "SELEC * FROM orders"
+    line = assert_text_error(isolated_env.run("sql", sql, "--db", str(sample_db_path)), 2,
+                             "syntax")
+    assert "line 1, column 12" in line and "did you mean SELECT" in line
+    error = json_error(isolated_env.run("sql", sql, "--db", str(sample_db_path), "-f", "json"),
+                       2)
+    assert (error["kind"], error["rule"], error["line"]) == ("syntax", "syntax", 1)
+    assert error["column"] == 12
 
 
 def test_empty_question_is_config_error(isolated_env: IsolatedEnv, sample_db_path: Path,

@@ -25,7 +25,7 @@ from conftest import REPO_ROOT, IsolatedEnv
 
 from nl2sql import pipeline
 from nl2sql.catalog import Catalog, Column, Table
-from nl2sql.errors import ConfigError, UnsafeSQL
+from nl2sql.errors import ConfigError, InvalidSQL, UnsafeSQL
 from nl2sql.safety.dialects import DIALECTS, to_duckdb, type_kind
 from nl2sql.settings import Settings
 
@@ -156,11 +156,15 @@ def test_unknown_dialect_is_a_config_error() -> None:
     assert DIALECTS == ("duckdb", "sqlite", "mysql", "postgres")
 
 
-def test_unparsable_sql_is_refused() -> None:
+def test_unparsable_sql_is_a_syntax_error() -> None:
     catalog = Catalog(name="db", tables={})
-    with pytest.raises(UnsafeSQL, match="does not parse as sqlite") as info:
+    with pytest.raises(InvalidSQL, match="does not parse as sqlite: syntax error at line 1") \
+            as info:
         to_duckdb("SELECT (1 FROM", "sqlite", catalog)
-    assert info.value.rule == "parse"
+    assert info.value.rule == "syntax" and info.value.exit_code == 2
+    with pytest.raises(UnsafeSQL, match="does not parse as sqlite") as refused:
+        to_duckdb("SELECT 'abc FROM t", "sqlite", catalog)  # does not even tokenize
+    assert refused.value.rule == "parse" and refused.value.exit_code == 3
 
 
 @pytest.mark.parametrize(("dialect", "sql", "rule"), [
@@ -192,10 +196,17 @@ def test_the_guard_still_checks_what_comes_out(sessions: dict[str, pipeline.Sess
         assert info.value.rule in ((rule,) if isinstance(rule, str) else rule), info.value.message
 
 
-def test_type_kinds() -> None:
-    assert [type_kind(t) for t in ("INTEGER", "TEXT", "REAL", "DATETIME", "BOOLEAN", "BLOB",
-                                   "VARCHAR[]", "DECIMAL(12, 2)", "TIMESTAMP WITH TIME ZONE")] \
-        == ["int", "text", "real", "temporal", "bool", "other", "other", "real", "temporal"]
+@pytest.mark.parametrize(("type_name", "kind"), [
+    ("INTEGER", "int"), ("TEXT", "text"), ("REAL", "real"), ("DATETIME", "temporal"),
+    ("BOOLEAN", "bool"), ("BLOB", "other"), ("VARCHAR[]", "other"), ("DECIMAL(12, 2)", "real"),
+    ("TIMESTAMP WITH TIME ZONE", "temporal"), ("ENUM('a', 'b')", "text"), ("UUID", "text"),
+    # where the old private copy was wrong: a fixed-size array and POINT are not integers,
+    # SQLite's declared NUMBER has numeric affinity
+    ("INTEGER[3]", "other"), ("POINT", "other"), ("NUMBER", "real"),
+])
+def test_type_kinds(type_name: str, kind: str) -> None:
+    """The repairs' kinds come from the one classifier, nl2sql.column_types."""
+    assert type_kind(type_name) == kind
 
 
 def test_cli_sql_dialect(isolated_env: IsolatedEnv, loose_db_path: Path) -> None:

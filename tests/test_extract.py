@@ -24,12 +24,13 @@ import yaml
 from chat_server import ChatServer
 from fixtures import extract_model
 
-from nl2sql.errors import ConfigError, UnknownIdentifier, UnsafeSQL
+from nl2sql.errors import ConfigError, QueryTimeout, UnknownIdentifier, UnsafeSQL
 from nl2sql.extract import detectors, prompt, reply, runner, selection, spec
 from nl2sql.extract.spec import PROVENANCE
 from nl2sql.extract.workspace import PROVENANCE_DOCS
 from nl2sql.governance import pii
 from nl2sql.settings import PROJECT_ROOT, Settings, load_settings
+from nl2sql.values import MaskedColumn
 
 SPECS = PROJECT_ROOT / "schemas" / "extract"
 
@@ -292,6 +293,36 @@ def test_where_and_limit_select_the_first_rows_by_key(make_settings: Callable[..
     assert selection.split_from("a.b.c") == ("a.b", "c")
     with pytest.raises(ConfigError):
         selection.split_from("reviews")
+
+
+def test_selection_runs_through_the_engine(make_settings: Callable[..., Settings],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """One execution path for guarded SQL: the selection is the guard's query, run by the
+    Engine (confined worker process), capped at the selection's own limit."""
+    from nl2sql.safety.engine import Engine, Limits
+    from nl2sql.values import GuardedQuery, Result
+
+    ran: list[tuple[GuardedQuery, Limits]] = []
+    run = Engine.run
+
+    def spy(self: Engine, query: GuardedQuery) -> Result:
+        ran.append((query, self.limits))
+        return run(self, query)
+
+    monkeypatch.setattr(Engine, "run", spy)
+    job = runner.prepare(make_settings(), runner.Request(
+        source="reviews.review_text", spec="pii_mentions", where="rating <= 2", limit=7))
+    job.workspace.close()
+    assert [(q.sql, limits.max_rows) for q, limits in ran] == [(job.selection_sql, 7)]
+    assert len(job.rows) == 7
+
+
+def test_a_slow_selection_is_stopped_by_the_engine(make_settings: Callable[..., Settings]) -> None:
+    where = ("rating <= (SELECT count(DISTINCT md5(CAST(i AS VARCHAR))) "
+             "FROM range(9000000) AS s(i))")
+    with pytest.raises(QueryTimeout, match="selecting the rows took longer than 0.2 s"):
+        runner.prepare(make_settings(query_timeout=0.2), runner.Request(
+            source="reviews.review_text", spec="pii_mentions", into="x", where=where))
 
 
 @pytest.mark.parametrize(("request_", "message"), [
@@ -709,8 +740,7 @@ def test_extracted_personal_fields_follow_the_access_policy(
         answer = pipeline.run_sql(analyst, sql)
         masked = [name for _, names in answer.rows for name in names]
         assert masked and all(re.fullmatch(r".\*+", name) for name in masked)
-        assert {"column": "person_names", "source": "ticket_pii.person_names",
-                "mode": "partial"} in answer.masking
+        assert MaskedColumn("person_names", "ticket_pii.person_names", "partial") in answer.masking
         table = analyst.catalog.table("ticket_pii")
         assert table is not None and table.column("person_names").tags["pii"] == "person_name"  # type: ignore[union-attr]
         from nl2sql.drafting.context import Context

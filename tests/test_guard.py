@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from rows import as_list, normalize
 
 from nl2sql.catalog import Catalog
-from nl2sql.errors import ExecutionError, QueryTimeout, UnknownIdentifier, UnsafeSQL
+from nl2sql.errors import ExecutionError, InvalidSQL, QueryTimeout, UnknownIdentifier, UnsafeSQL
 from nl2sql.safety import guard
 from nl2sql.safety.engine import Engine, Limits
 from nl2sql.schema.source import resolve
@@ -74,7 +74,8 @@ def test_rejected(case: dict[str, Any], sample_catalog: Catalog) -> None:
         guard.check(case["sql"], sample_catalog, guard.Policy(row_limit=100))
     error = info.value
     assert error.rule in as_list(case["rule"]), f"rule {error.rule!r}: {error.message}"
-    assert error.exit_code == 3
+    assert error.exit_code == case.get("exit_code", 3)
+    assert isinstance(error, InvalidSQL) == (error.exit_code == 2)
     assert error.to_json()["rule"] == error.rule
     assert error.message and "\n" not in error.message
     if "kind" in case:

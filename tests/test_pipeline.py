@@ -22,6 +22,7 @@ from nl2sql.drafting.prompt import Turn
 from nl2sql.errors import (
     ConfigError,
     ExecutionError,
+    InvalidSQL,
     ModelError,
     ModelRefused,
     QueryTimeout,
@@ -134,6 +135,29 @@ def test_guard_rejection_is_repaired(chat_server: ChatServer, open_session: Open
     assert bad in text, "the first draft goes back to the model"
     assert "did you mean `customer_id`" in user_texts(repair_request)[-1]
     assert any(m["role"] == "assistant" and bad in m["content"] for m in repair_request)
+
+
+def test_syntax_error_is_repaired(chat_server: ChatServer, open_session: OpenSession,
+                                  gold: Any) -> None:
+    """A model draft that does not parse goes back for repair like a refusal, with where
+    parsing stopped; the attempt records the syntax error."""
+    bad = "SELECT count(* FROM customers"
+    chat_server.reply(fenced(bad))
+    chat_server.reply(GOOD_COUNT)
+    answer = pipeline.ask(open_session(), "How many customers?", drafter="model")
+    assert answer.rows == gold("SELECT count(*) FROM customers")
+    assert [(a.ok, a.stage) for a in answer.attempts] == [(False, "guard"), (True, None)]
+    assert answer.attempts[0].error and answer.attempts[0].error["kind"] == "syntax"
+    repair_text = user_texts(chat_server.messages(1))[-1]
+    assert "syntax error at line 1" in repair_text and "Expecting )" in repair_text
+
+
+def test_syntax_error_after_the_last_repair_is_raised(chat_server: ChatServer,
+                                                      open_session: OpenSession) -> None:
+    chat_server.reply(fenced("SELECT count(* FROM customers"))
+    with pytest.raises(InvalidSQL) as info:
+        pipeline.ask(open_session(max_repairs=0), "How many customers?", drafter="model")
+    assert info.value.exit_code == 2 and len(info.value.details["attempts"]) == 1
 
 
 @pytest.mark.parametrize(("bad", "error_text"), [

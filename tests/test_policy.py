@@ -94,7 +94,7 @@ def test_policy_case(case: dict[str, Any], sessions: dict[str, pipeline.Session]
     assert answer.role == case["role"]
     if "gold" in case:
         assert normalize(answer.rows) == normalize(gold(case["gold"]))
-    reported = {(m["column"], m["source"]) for m in answer.masking}
+    reported = {(m.column, m.source) for m in answer.masking}
     for column, source in (case.get("masked") or {}).items():
         assert (column, source) in reported, answer.masking
     for column, pattern in (case.get("pattern") or {}).items():
@@ -108,7 +108,7 @@ def test_policy_case(case: dict[str, Any], sessions: dict[str, pipeline.Session]
         leaked = [v for v in raw if v in shown]
         assert not leaked, f"raw values leaked: {leaked[:3]}"
     if case["role"] == "steward" or not case.get("masked"):
-        assert not any(m["source"] in ("customers.phone",) for m in answer.masking) or \
+        assert not any(m.source in ("customers.phone",) for m in answer.masking) or \
             case["role"] not in ("steward",)
 
 
@@ -125,6 +125,66 @@ def test_steward_reports_no_masking(sessions: dict[str, pipeline.Session]) -> No
     answer = pipeline.run_sql(sessions["steward"], "SELECT phone, email FROM customers LIMIT 5")
     assert answer.masking == [] and not any("masked" in n for n in answer.notes)
     assert all(re.fullmatch(r"1\d{10}", r[0]) for r in answer.rows)
+
+
+def test_masking_report_is_typed_and_serialises_to_the_public_shape(
+        sessions: dict[str, pipeline.Session]) -> None:
+    """The guard reports positions, the answer names them; JSON and audit keep the shape
+    ``{"column", "source", "mode"}``, and a masked column reached through a whole row has no
+    position until the query runs: it is reported against ``*``."""
+    from nl2sql.governance.audit import answer_record
+    from nl2sql.values import MaskedColumn, MaskedSource
+
+    session = sessions["hasher"]
+    query = session_check(session, "SELECT c, upper(phone) AS p FROM customers c")
+    assert MaskedSource(1, "customers.phone", "hash") in query.masking
+    assert MaskedSource(None, "customers.email", "redact") in query.masking
+    answer = pipeline.run_sql(session, "SELECT c, upper(phone) AS p FROM customers c LIMIT 1")
+    assert MaskedColumn("p", "customers.phone", "hash") in answer.masking
+    assert MaskedColumn("*", "customers.email", "redact") in answer.masking
+    shape = [{"column": m.column, "source": m.source, "mode": m.mode} for m in answer.masking]
+    assert answer.to_json()["masking"] == shape
+    record = answer_record(answer, user="u", role="hasher", source_kind="duckdb", command="sql")
+    assert record["masking"] == shape and list(record["masking"][0]) == ["column", "source", "mode"]
+
+
+UUID = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+
+
+@pytest.mark.parametrize(("type_name", "mode", "value", "tags", "shown"), [
+    ("VARCHAR", "partial", "+15551234567", {}, "+15*****4567"),
+    ("TEXT", "partial", "ann@example.com", {"pii": "email"}, "a***@example.com"),
+    ("VARCHAR[]", "partial", ["Alice", "Bob"], {"pii": "person_name"}, ["A****", "B**"]),
+    ("VARCHAR", "redact", "x", {}, "[redacted]"),
+    # ENUM and UUID are text (column_types): masked like text, not emptied
+    ("UUID", "partial", UUID, {}, "6ba*****************************30c8"),
+    ("ENUM('happy', 'sad')", "partial", "happy", {"pii": "person_name"}, "h****"),
+    ("ENUM('happy', 'sad')", "redact", "happy", {}, "[redacted]"),
+    ("DATE", "partial", "2020-05-06", {}, "2020-01-01"),
+    ("TIMESTAMP_NS", "partial", "2020-05-06 01:02:03", {}, "2020-01-01 00:00:00"),
+    ("TIME", "partial", "10:11:12", {}, None),  # a time of day has no year to keep
+    ("INTEGER", "partial", 5, {}, None),
+    ("DATE", "redact", "2020-05-06", {}, None),
+])
+def test_masks_run_on_every_kind_of_column(type_name: str, mode: str, value: Any,
+                                           tags: dict[str, str], shown: Any) -> None:
+    """Each mask is valid DuckDB for its column's type and shows what it promises."""
+    import duckdb
+    from sqlglot import exp
+
+    masked = policy.mask_expression(exp.column("v"), Column("v", type_name, tags=tags), mode)
+    sql = f"SELECT CAST({masked.sql(dialect='duckdb')} AS VARCHAR) FROM (SELECT CAST(? AS " \
+          f"{type_name}) AS v)"
+    row = duckdb.connect().execute(sql, [value]).fetchone()
+    assert row is not None
+    expected = str(shown).replace("'", "") if isinstance(shown, list) else shown
+    assert row[0] == expected
+
+
+def session_check(session: pipeline.Session, sql: str) -> Any:
+    from nl2sql.safety import guard
+
+    return guard.check(sql, session.catalog, access=session.access)
 
 
 def test_masking_is_reported_in_notes(sessions: dict[str, pipeline.Session]) -> None:
@@ -277,7 +337,7 @@ def test_cli_role_json_and_audit(isolated_env: Any, sample_db_path: Path,
     records = json.loads(log.stdout)
     assert len(records) == 3  # the unknown role stopped before anything was asked
     by_role = {(r["role"], r["decision"]): r for r in records}
-    assert by_role[("analyst", "accepted")]["masking"][0]["source"] == "customers.phone"
+    assert by_role[("analyst", "accepted")]["masking"] == data["masking"]  # the same shape
     assert by_role[("steward", "accepted")]["masking"] == []
     assert by_role[("analyst", "refused")]["rule"] == "denied"
 

@@ -184,6 +184,7 @@ def extract_sql(reply: str) -> str:
     'SELECT count(*) FROM t'
     """
     text = _THINK.sub("", reply).strip()
+    broken: str | None = None  # a fenced query that does not parse: a draft with a typo
     for lang, body in _FENCE.findall(text):
         if lang.lower() in _QUERY_START:
             body = f"{lang} {body}"  # "```SELECT 1```": the first word is SQL, not a language
@@ -192,12 +193,18 @@ def extract_sql(reply: str) -> str:
         candidate = _parseable_query(body.strip())
         if candidate:
             return candidate
+        if broken is None and body.strip().lower().startswith(_QUERY_START):
+            broken = body.strip().rstrip(";").strip()
     lines = text.splitlines()
     for i, line in enumerate(lines):
         if line.strip().lower().startswith(_QUERY_START):
             candidate = _longest_query(lines[i:])
             if candidate:
                 return candidate
+    if broken:
+        # The model meant this as its query: the guard reports the syntax error, and the
+        # repair loop sends it back, rather than calling the reply a refusal.
+        return broken
     raise ModelRefused("the model could not answer: " + _summary(text))
 
 

@@ -173,7 +173,7 @@ def prepare(settings: Settings, request: Request) -> Job:
     access = pipeline.role_policy(catalog, settings)
     sql = selection.build_query(table, column, key, request.where, request.limit)
     query = selection.guarded(sql, catalog, request.limit, access)
-    chosen = selection.read_rows(source, query.executed_sql or query.sql, settings)
+    chosen = selection.read_rows(source, query, settings)
     has_model = bool(settings.api_key or settings.base_url)
     asks = bool(spec.asked) and has_model
     if spec.asked and not has_model and not spec.detected:

@@ -5,13 +5,13 @@ statement), placed into a query built as a syntax tree —
 ``SELECT key, CAST(text AS VARCHAR) FROM table WHERE <where> ORDER BY key [LIMIT n]`` —
 and that query goes through :func:`nl2sql.safety.guard.check` against the catalog like any
 other (functions that read files, unknown columns, subqueries into denied tables are
-all refused, with the role's access policy applied). The SQL the guard regenerated then
-runs on a confined, read-only connection of our own, under the query timeout.
+all refused, with the role's access policy applied). The guarded query then runs through
+the same :class:`~nl2sql.safety.engine.Engine` as every other query: a confined,
+read-only worker process under the query timeout and memory limit.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +20,9 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from nl2sql.catalog import Catalog
-from nl2sql.errors import ConfigError, ExecutionError, QueryTimeout, UnsafeSQL, first_line
+from nl2sql.errors import ConfigError, ExecutionError, QueryTimeout, UnsafeSQL
 from nl2sql.schema.source import Source
+from nl2sql.values import GuardedQuery
 
 NO_LIMIT = 10**15  # the guard always applies a row limit; this one never binds
 
@@ -82,12 +83,15 @@ def build_query(table: str, column: str, key: str, where: str | None, limit: int
 
 
 def parse_condition(where: str) -> exp.Expr:
-    """``--where`` as one boolean expression, or :class:`UnsafeSQL` saying why not."""
+    """``--where`` as one boolean expression, or :class:`UnsafeSQL` saying why not
+    (:class:`InvalidSQL`, a syntax error, when it is a condition with a typo)."""
+    from nl2sql.safety.parse_errors import parse_failure
+
     try:
         parsed = sqlglot.parse(where, read="duckdb")
     except (ParseError, TokenError) as exc:
-        raise UnsafeSQL(f"--where is not a valid condition: {first_line(exc)}",
-                        rule="parse") from exc
+        raise parse_failure(where, exc, label="--where is not a valid condition",
+                            condition=True) from exc
     statements = [p for p in parsed if p is not None]
     if len(statements) != 1:
         raise UnsafeSQL("--where must be one condition, not several statements", rule="parse")
@@ -98,37 +102,33 @@ def parse_condition(where: str) -> exp.Expr:
     return condition
 
 
-def guarded(sql: str, catalog: Catalog, limit: int | None, access: Any) -> Any:
+def guarded(sql: str, catalog: Catalog, limit: int | None, access: Any) -> GuardedQuery:
     """The guard's verdict on the selection: a :class:`GuardedQuery` or an error."""
     from nl2sql.safety import guard
 
     return guard.check(sql, catalog, guard.Policy(row_limit=limit or NO_LIMIT), access=access)
 
 
-def read_rows(source: Source, sql: str, settings: Any) -> Selection:
-    """Run the guarded selection on a confined, read-only connection (our own process)."""
-    import duckdb
+def read_rows(source: Source, query: GuardedQuery, settings: Any) -> Selection:
+    """Run the guarded selection through the :class:`~nl2sql.safety.engine.Engine`, the
+    one execution path for guarded SQL (confined worker process, OS limits, timeout)."""
+    from nl2sql.safety.engine import Engine, Limits
 
-    from nl2sql.safety.engine import Limits, confine
-    from nl2sql.schema.source import connect
-
-    con = connect(source, settings.cache_dir)
-    timer = threading.Timer(settings.query_timeout, con.interrupt)
+    # Every selected row is extracted: the engine's row cap is the selection's own limit.
+    limits = Limits(timeout=settings.query_timeout, max_rows=query.limit or NO_LIMIT,
+                    memory_limit=settings.memory_limit, threads=settings.threads)
+    engine = Engine(source, limits, settings.cache_dir)
     try:
-        confine(con, Limits(timeout=settings.query_timeout, memory_limit=settings.memory_limit,
-                            threads=settings.threads))
-        timer.start()
-        cursor = con.execute(sql)
-        key_type = str(cursor.description[0][1]) if cursor.description else "VARCHAR"
-        rows = [(r[0], r[1]) for r in cursor.fetchall()]
-    except duckdb.InterruptException as exc:
+        result = engine.run(query)
+    except QueryTimeout as exc:
         raise QueryTimeout(f"selecting the rows took longer than {settings.query_timeout:g} s "
                            "(NL2SQL_QUERY_TIMEOUT)") from exc
-    except duckdb.Error as exc:
-        raise ExecutionError(f"cannot select the rows: {first_line(exc)}", sql=sql) from exc
+    except ExecutionError as exc:
+        raise ExecutionError(f"cannot select the rows: {exc.message}", sql=query.sql) from exc
     finally:
-        timer.cancel()
-        con.close()
+        engine.close()
+    key_type = result.types[0] if result.types else "VARCHAR"
+    rows = [(r[0], r[1]) for r in result.rows]
     seen: set[Any] = set()
     for key, _ in rows:
         if key is None:
@@ -138,4 +138,4 @@ def read_rows(source: Source, sql: str, settings: Any) -> Selection:
             raise ConfigError(f"the key column is not unique (value {key!r} appears more than "
                               "once): choose a --key that identifies every row")
         seen.add(key)
-    return Selection(sql=sql, rows=rows, key_type=key_type)
+    return Selection(sql=query.sql, rows=rows, key_type=key_type)

@@ -61,6 +61,7 @@ from nl2sql.errors import (
     ConfigError,
     DrafterDeclined,
     Interrupted,
+    InvalidSQL,
     NL2SQLError,
     UnsafeSQL,
 )
@@ -118,8 +119,9 @@ def _attempt(raw: Attempt | Mapping[str, Any]) -> AuditAttempt:
 
 
 def decision_for(error: NL2SQLError) -> str:
-    """``refused`` by the guard, ``declined`` by the offline drafter, else ``failed``."""
-    if isinstance(error, UnsafeSQL):
+    """``refused`` by the guard, ``declined`` by the offline drafter, else ``failed`` (SQL
+    that does not parse is a failed query, not a refusal)."""
+    if isinstance(error, UnsafeSQL) and not isinstance(error, InvalidSQL):
         return "refused"
     if isinstance(error, DrafterDeclined):
         return "declined"
@@ -135,7 +137,7 @@ def answer_record(answer: Answer, *, user: str, role: str | None, source_kind: s
         drafter=answer.drafter, attempts=[_attempt(a) for a in answer.attempts],
         decision="accepted", tables=list(answer.tables_read),
         columns=list(answer.columns_read), rows=answer.row_count,
-        masking=[Masked.from_json(m) for m in answer.masking],
+        masking=[Masked(m.column, m.source, m.mode) for m in answer.masking],
         elapsed_ms=round(answer.elapsed_ms, 2))
 
 

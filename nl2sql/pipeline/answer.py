@@ -14,7 +14,7 @@ from nl2sql.drafting.prompt import Turn
 from nl2sql.errors import ConfigError, DrafterDeclined, Interrupted, ModelError, ModelRefused
 from nl2sql.pipeline.session import Session, choose_drafter, model_client
 from nl2sql.safety import guard
-from nl2sql.values import Answer, Draft, GuardedQuery
+from nl2sql.values import Answer, Draft, GuardedQuery, MaskedColumn
 
 
 def ask(session: Session, question: str, conversation: list[Turn] | None = None,
@@ -142,18 +142,17 @@ def _answer(question: str | None, outcome: repair.Outcome, context_ms: float, st
         masking=masking)
 
 
-def _masking_notes(masking: list[dict[str, object]], role: str) -> list[str]:
-    shown = [f"{m['column']} ({m['source']}, {m['mode']})" for m in masking]
+def _masking_notes(masking: list[MaskedColumn], role: str) -> list[str]:
+    shown = [f"{m.column} ({m.source}, {m.mode})" for m in masking]
     return [f"masked for role {role}: {', '.join(shown)}"] if shown else []
 
 
-def _masking(query: GuardedQuery, columns: list[str]) -> list[dict[str, object]]:
+def _masking(query: GuardedQuery, columns: list[str]) -> list[MaskedColumn]:
     """The guard's per-position masking report, named by the result's columns."""
     def named(position: int | None) -> str:
         return columns[position] if position is not None and position < len(columns) else "*"
 
-    return [{"column": named(m["position"]), "source": m["source"], "mode": m["mode"]}
-            for m in query.masking]
+    return [MaskedColumn(named(m.position), m.source, m.mode) for m in query.masking]
 
 
 def run_sql(session: Session, sql: str, row_limit: int | None = None,
@@ -167,6 +166,8 @@ def run_sql(session: Session, sql: str, row_limit: int | None = None,
     """
     from nl2sql.safety.dialects import to_duckdb
 
+    if not sql.strip():  # an input error, like an empty question (the guard's own "empty"
+        raise ConfigError("the SQL is empty")  # refusal is for a model's empty draft)
     limits = guard.Policy(row_limit=row_limit or session.settings.row_limit)
     started = time.perf_counter()
     transpiled = to_duckdb(sql, dialect, session.catalog, max_chars=limits.max_chars)

@@ -1,0 +1,42 @@
+"""What the drafters see: the catalog without what a role is denied, masked columns marked."""
+
+from __future__ import annotations
+
+import copy
+
+from nl2sql.catalog import Catalog, Table
+from nl2sql.safety.policy.roles import AccessPolicy
+
+
+def visible(catalog: Catalog, policy: AccessPolicy) -> Catalog:
+    """``catalog`` without what ``policy`` denies, and with masked columns' values withheld.
+
+    The drafters work from this, so neither the model nor the offline drafter proposes
+    a column the guard would then refuse.
+    """
+    if not policy.restricts:
+        return catalog
+    shown = copy.copy(catalog)
+    shown.tables = {}
+    for name, table in catalog.tables.items():
+        if name in policy.denied_tables:
+            continue
+        shown.tables[name] = _visible_table(table, policy)
+    return shown
+
+
+def _visible_table(table: Table, policy: AccessPolicy) -> Table:
+    kept = copy.copy(table)
+    kept.columns = []
+    for column in table.columns:
+        ref = f"{table.name}.{column.name}"
+        if ref in policy.denied_columns:
+            continue
+        if ref in policy.masks:
+            column = copy.copy(column)
+            column.tags = {**column.tags, "pii": column.tags.get("pii") or "masked"}
+        kept.columns.append(column)
+    kept.foreign_keys = [fk for fk in table.foreign_keys
+                         if not any(f"{table.name}.{c}" in policy.denied_columns
+                                    for c in fk.columns)]
+    return kept
