@@ -144,7 +144,8 @@ def test_masking_report_is_typed_and_serialises_to_the_public_shape(
     assert MaskedColumn("*", "customers.email", "redact") in answer.masking
     shape = [{"column": m.column, "source": m.source, "mode": m.mode} for m in answer.masking]
     assert answer.to_json()["masking"] == shape
-    record = answer_record(answer, user="u", role="hasher", source_kind="duckdb", command="sql")
+    record = answer_record(answer, user="u", role="hasher", source_kind="duckdb",
+                           command="sql").to_json()
     assert record["masking"] == shape and list(record["masking"][0]) == ["column", "source", "mode"]
 
 
