@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import signal
@@ -20,6 +19,7 @@ from conftest import REPO_ROOT, IsolatedEnv
 from nl2sql.errors import ConfigError, UnsafeSQL
 from nl2sql.governance import audit
 from nl2sql.governance.audit_record import KEYS
+from nl2sql.identity import current_user
 
 
 def log_path(tmp_path: Path) -> Path:
@@ -52,7 +52,7 @@ def test_ask_success_record(isolated_env: IsolatedEnv, sample_db_path: Path, tmp
     answer = json.loads(result.stdout)
     (record,) = records(log)
     assert record["v"] == 1 and record["command"] == "ask"
-    assert record["user"] == getpass.getuser() and record["role"] == "analyst"
+    assert record["user"] == current_user() and record["role"] == "analyst"
     assert record["database"] == "shop" and record["source_kind"] == "duckdb"
     assert record["question"] == "How many customers are in each city?"
     assert record["sql"] == answer["sql"] and record["drafter"] == "offline"

@@ -8,7 +8,7 @@ exactly these keys and whose ``from_json`` reads any earlier line)::
 
     v            1
     time         ISO-8601 UTC, milliseconds ("2026-01-01T09:30:00.123+00:00")
-    user         the OS user (getpass.getuser())
+    user         the OS user of the real uid (nl2sql.identity; not $LOGNAME)
     role         the access-policy role the query ran under (schemas/*.yaml roles:)
     database     catalog name ("shop");  source_kind: "duckdb" | "sqlite"
     command      "ask" | "sql" | "shell" | "extract"
