@@ -80,8 +80,9 @@ def test_worker_ignores_modules_in_the_current_directory(isolated_env: Any,
     for name in ("inspect", "json", "duckdb"):
         (isolated_env.cwd / f"{name}.py").write_text(
             f"open({str(marker)!r}, 'a').write({name!r})\nraise SystemExit(3)\n")
-    result = isolated_env.run("sql", "SELECT count(*) AS n FROM customers", "--db",
-                              str(sample_db_path), "-f", "csv")
+    # a real process, as a user starts it there: neither it nor its worker imports them
+    result = isolated_env.run_process("sql", "SELECT count(*) AS n FROM customers", "--db",
+                                      str(sample_db_path), "-f", "csv")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[1].isdigit()
     assert not marker.exists()
