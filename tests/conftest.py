@@ -16,6 +16,36 @@ if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
 # ---------------------------------------------------------------------------------------
+# BEGIN Hypothesis profiles: quick by default (the inner loop), thorough in CI.
+#
+# Hypothesis loads its "ci" profile by itself when CI is set (``.ci/run`` exports CI=true);
+# both profiles are re-registered here. ``--hypothesis-profile NAME`` still picks one.
+# Fuzz tests size their example counts with ``examples(n)``: n in CI, a tenth by default.
+from hypothesis import HealthCheck  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+CI_EXAMPLES = 100  # Hypothesis' own default, kept for CI
+FAST_EXAMPLES = 10
+# deadline=None: a per-example deadline measures the machine's load, not the code
+hypothesis_settings.register_profile(
+    "default", hypothesis_settings.get_profile("default"), max_examples=FAST_EXAMPLES,
+    deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.register_profile(
+    "ci", hypothesis_settings.get_profile("ci"), max_examples=CI_EXAMPLES, deadline=None)
+
+
+def examples(thorough: int) -> int:
+    """``thorough`` examples under the CI profile, proportionally fewer under the fast one
+    (never fewer than 10): read when a test module is imported, after the profile is set."""
+    scale = hypothesis_settings().max_examples / CI_EXAMPLES
+    return max(10, round(thorough * scale))
+
+
+# END Hypothesis profiles
+# ---------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------
 # BEGIN chat_server fixture: a local OpenAI-compatible server (no internet in tests).
 from chat_server import ChatServer  # noqa: E402
 

@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import pytest
 import yaml
+from conftest import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -116,7 +117,7 @@ SHAPES = [
 ]
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=examples(150), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(shape=st.sampled_from(SHAPES), wrap=st.sampled_from(WRAPS), column=st.sampled_from(PII))
 def test_generated_shapes_never_leak(shape: str, wrap: str, column: str,
