@@ -530,6 +530,7 @@ def test_exit_5_server_error_with_multiline_text(isolated_env: IsolatedEnv,
 # --------------------------------------------------------------------------- exit code 130
 
 
+@pytest.mark.slow
 def test_exit_130_ctrl_c_during_a_query(isolated_env: IsolatedEnv, sample_db_path: Path) -> None:
     code, out, err = isolated_env.interrupted(
         "sql", SLOW_SQL, "--db", str(sample_db_path), env={"NL2SQL_QUERY_TIMEOUT": "30"},
@@ -560,6 +561,7 @@ def test_empty_question_is_config_error(isolated_env: IsolatedEnv, sample_db_pat
 # --------------------------------------------------------------------------- sample-db
 
 
+@pytest.mark.slow
 def test_sample_db_command(isolated_env: IsolatedEnv) -> None:
     out = isolated_env.cwd / "tiny" / "shop.duckdb"
     result = isolated_env.run("sample-db", "--scale", "0.01", "--out", str(out))

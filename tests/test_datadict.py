@@ -442,6 +442,7 @@ def render_page(outputs: dict[str, str], tmp_path: Path) -> tuple[str, Path]:
     return dom, shot
 
 
+@pytest.mark.slow
 def test_html_renders_in_headless_chromium(outputs: dict[str, str], tmp_path: Path,
                                            db_columns: dict[str, list[str]]) -> None:
     dom, shot = render_page(outputs, tmp_path)

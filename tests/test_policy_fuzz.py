@@ -86,6 +86,7 @@ def assert_no_leak(session: pipeline.Session, sql: str, secrets: set[str]) -> st
     return "answered"
 
 
+@pytest.mark.slow
 def test_every_known_query_is_refused_or_masked(analyst: pipeline.Session,
                                                 secrets: set[str]) -> None:
     outcomes: dict[str, int] = {}
