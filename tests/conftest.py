@@ -311,7 +311,10 @@ class IsolatedEnv:
             input: str | None = None) -> subprocess.CompletedProcess[str]:  # noqa: A002
         """``nl2sql *args`` in this process (see :func:`run_cli_in_process`): the same
         entry point, arguments, cwd, environment and stdin as a subprocess gets, without
-        paying the interpreter start and imports for every call."""
+        paying the interpreter start and imports for every call.
+        NL2SQL_TEST_SUBPROCESS=1 makes it a real process again (to rule the difference out)."""
+        if os.environ.get("NL2SQL_TEST_SUBPROCESS") == "1":
+            return self.run_process(*args, env=env, input=input)
         result = run_cli_in_process(args, cwd=self.cwd, env={**self.env, **(env or {})},
                                     input=input)
         assert_no_traceback(args, result)
