@@ -16,6 +16,36 @@ if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
 # ---------------------------------------------------------------------------------------
+# BEGIN Hypothesis profiles: quick by default (the inner loop), thorough in CI.
+#
+# Hypothesis loads its "ci" profile by itself when CI is set (``.ci/run`` exports CI=true);
+# both profiles are re-registered here. ``--hypothesis-profile NAME`` still picks one.
+# Fuzz tests size their example counts with ``examples(n)``: n in CI, a tenth by default.
+from hypothesis import HealthCheck  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+CI_EXAMPLES = 100  # Hypothesis' own default, kept for CI
+FAST_EXAMPLES = 10
+# deadline=None: a per-example deadline measures the machine's load, not the code
+hypothesis_settings.register_profile(
+    "default", hypothesis_settings.get_profile("default"), max_examples=FAST_EXAMPLES,
+    deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.register_profile(
+    "ci", hypothesis_settings.get_profile("ci"), max_examples=CI_EXAMPLES, deadline=None)
+
+
+def examples(thorough: int) -> int:
+    """``thorough`` examples under the CI profile, proportionally fewer under the fast one
+    (never fewer than 10): read when a test module is imported, after the profile is set."""
+    scale = hypothesis_settings().max_examples / CI_EXAMPLES
+    return max(10, round(thorough * scale))
+
+
+# END Hypothesis profiles
+# ---------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------
 # BEGIN chat_server fixture: a local OpenAI-compatible server (no internet in tests).
 from chat_server import ChatServer  # noqa: E402
 
@@ -40,11 +70,13 @@ def chat_server() -> Iterator[ChatServer]:
 # ---------------------------------------------------------------------------------------
 # BEGIN shared databases and isolated CLI environment (test_introspect, test_guard,
 # test_pipeline, test_cli, ...). Appended; the blocks above are untouched.
+import io  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+import traceback  # noqa: E402
+from collections.abc import Callable, Mapping, Sequence  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -202,26 +234,101 @@ def cli_command() -> list[str]:
     return [script] if script else [sys.executable, "-m", "nl2sql.interfaces.cli"]
 
 
+def assert_no_traceback(args: Sequence[str], result: subprocess.CompletedProcess[str]) -> None:
+    """A crash is never an acceptable answer from the CLI, whatever the test expects."""
+    assert NO_TRACEBACK not in result.stderr, (
+        f"nl2sql {' '.join(args)} crashed (exit {result.returncode}):\n{result.stderr}")
+    assert NO_TRACEBACK not in result.stdout, result.stdout
+
+
+def _universal_newlines(data: bytes) -> str:
+    # what ``subprocess.run(text=True)`` hands back: \r\n and \r read as \n
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def run_cli_in_process(args: Sequence[str], *, cwd: Path, env: Mapping[str, str],
+                       input: str | None = None,  # noqa: A002
+                       ) -> subprocess.CompletedProcess[str]:
+    """``nl2sql *args`` through :func:`nl2sql.interfaces.cli.main`, in this process.
+
+    The run sees exactly what a subprocess would: ``env`` as the whole of ``os.environ``,
+    ``cwd`` as the working directory, ``input`` (else nothing) on stdin, and stdout/stderr
+    that are UTF-8 pipes, not terminals. All of it is put back afterwards, so nothing
+    leaks into the next test. An uncaught exception becomes a traceback on stderr and
+    exit 1, as the interpreter would print it.
+    """
+    from nl2sql.interfaces.cli import main
+
+    saved_environ = dict(os.environ)
+    saved_cwd = os.getcwd()
+    saved_streams = (sys.stdin, sys.stdout, sys.stderr)
+    out, err = io.BytesIO(), io.BytesIO()
+    stdout = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
+    stderr = io.TextIOWrapper(err, encoding="utf-8", write_through=True)
+    stdin = io.TextIOWrapper(io.BytesIO((input or "").encode("utf-8")), encoding="utf-8")
+    code: int
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(cwd)
+        sys.stdin, sys.stdout, sys.stderr = stdin, stdout, stderr
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:  # sys.exit("message"): printed, exit 1
+                stderr.write(f"{exc.code}\n")
+                code = 1
+        except Exception:  # noqa: BLE001 - the interpreter's own last resort, reproduced
+            stderr.write(traceback.format_exc())
+            code = 1
+        stdout.flush()
+        stderr.flush()
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_environ)
+    return subprocess.CompletedProcess(["nl2sql", *args], code, _universal_newlines(out.getvalue()),
+                                       _universal_newlines(err.getvalue()))
+
+
 @dataclass
 class IsolatedEnv:
     """A clean place to run the CLI: own cwd (no ``.env``), own cache, no outer config.
 
-    ``run(*args)`` runs ``nl2sql *args`` there and fails the test if a traceback shows up.
+    ``run(*args)`` runs ``nl2sql *args`` there (in this process) and fails the test if a
+    traceback shows up; ``run_process``, ``popen`` and ``interrupted`` start a real process.
     """
 
     cwd: Path
     cache_dir: Path
     env: dict[str, str] = field(default_factory=dict)
 
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60,
+    def run(self, *args: str, env: dict[str, str] | None = None,
             input: str | None = None) -> subprocess.CompletedProcess[str]:  # noqa: A002
+        """``nl2sql *args`` in this process (see :func:`run_cli_in_process`): the same
+        entry point, arguments, cwd, environment and stdin as a subprocess gets, without
+        paying the interpreter start and imports for every call.
+        NL2SQL_TEST_SUBPROCESS=1 makes it a real process again (to rule the difference out)."""
+        if os.environ.get("NL2SQL_TEST_SUBPROCESS") == "1":
+            return self.run_process(*args, env=env, input=input)
+        result = run_cli_in_process(args, cwd=self.cwd, env={**self.env, **(env or {})},
+                                    input=input)
+        assert_no_traceback(args, result)
+        return result
+
+    def run_process(self, *args: str, env: dict[str, str] | None = None, timeout: float = 60,
+                    input: str | None = None) -> subprocess.CompletedProcess[str]:  # noqa: A002
+        """``nl2sql *args`` as a real subprocess of the console script: for what only a
+        fresh process proves (cold start, the import path, timeouts on the whole command)."""
         full_env = {**self.env, **(env or {})}
         result = subprocess.run(
             [*cli_command(), *args], cwd=self.cwd, env=full_env, capture_output=True,
             text=True, encoding="utf-8", timeout=timeout, input=input, check=False)
-        assert NO_TRACEBACK not in result.stderr, (
-            f"nl2sql {' '.join(args)} crashed (exit {result.returncode}):\n{result.stderr}")
-        assert NO_TRACEBACK not in result.stdout, result.stdout
+        assert_no_traceback(args, result)
         return result
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -355,6 +355,7 @@ def writer(path: Path, tag: str, count: int) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+@pytest.mark.slow
 def test_killed_writer_leaves_every_earlier_record_intact(tmp_path: Path) -> None:
     log = log_path(tmp_path)
     for run in range(3):
@@ -388,6 +389,7 @@ def test_killed_writer_leaves_every_earlier_record_intact(tmp_path: Path) -> Non
     assert by_run == {"run0", "run1", "run2"}
 
 
+@pytest.mark.slow
 def test_concurrent_writers_never_interleave(tmp_path: Path) -> None:
     log = log_path(tmp_path)
     procs = [writer(log, f"w{n}", 300) for n in range(4)]

@@ -465,7 +465,7 @@ def test_exit_4_execution_error(isolated_env: IsolatedEnv, sample_db_path: Path)
 def test_exit_4_timeout(isolated_env: IsolatedEnv, sample_db_path: Path) -> None:
     started = time.perf_counter()
     result = isolated_env.run("sql", SLOW_SQL, "--db", str(sample_db_path),
-                              env={"NL2SQL_QUERY_TIMEOUT": "0.5"}, timeout=60)
+                              env={"NL2SQL_QUERY_TIMEOUT": "0.5"})
     assert time.perf_counter() - started < 20
     line = assert_text_error(result, 4, "timeout")
     assert "0.5" in line
@@ -532,6 +532,7 @@ def test_exit_5_server_error_with_multiline_text(isolated_env: IsolatedEnv,
 # --------------------------------------------------------------------------- exit code 130
 
 
+@pytest.mark.slow
 def test_exit_130_ctrl_c_during_a_query(isolated_env: IsolatedEnv, sample_db_path: Path) -> None:
     code, out, err = isolated_env.interrupted(
         "sql", SLOW_SQL, "--db", str(sample_db_path), env={"NL2SQL_QUERY_TIMEOUT": "30"},
@@ -588,6 +589,7 @@ def test_empty_question_is_config_error(isolated_env: IsolatedEnv, sample_db_pat
 # --------------------------------------------------------------------------- sample-db
 
 
+@pytest.mark.slow
 def test_sample_db_command(isolated_env: IsolatedEnv) -> None:
     out = isolated_env.cwd / "tiny" / "shop.duckdb"
     result = isolated_env.run("sample-db", "--scale", "0.01", "--out", str(out))
@@ -619,7 +621,8 @@ def cli_commands() -> list[str]:
 
 
 def test_top_level_help(isolated_env: IsolatedEnv) -> None:
-    result = isolated_env.run("--help")
+    # a real process: the installed console script starts and finds its entry point
+    result = isolated_env.run_process("--help")
     assert result.returncode == 0
     assert "Example:" in result.stdout
     for name in cli_commands():

@@ -2,7 +2,7 @@
 a self-contained HTML page that renders in headless Chromium, and the command itself.
 
 The sample database is the session's (``sample_db_path``) with the real ``schemas/``
-folder; outputs are built once per module through the real CLI in a subprocess.
+folder; outputs are built once per module through the real CLI entry point.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
-from conftest import NO_TRACEBACK, clean_environ, cli_command
+from conftest import assert_no_traceback, clean_environ, run_cli_in_process
 
 from nl2sql.catalog import Catalog, Column, ForeignKey, Profile, Role, Table
 from nl2sql.governance import datadict
@@ -38,10 +38,9 @@ CHROMIUM_TIMEOUT = 90
 
 
 def run_cli(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``nl2sql *args`` in a subprocess; a traceback fails the test."""
-    result = subprocess.run([*cli_command(), *args], cwd=cwd, env=env, capture_output=True,
-                            text=True, encoding="utf-8", timeout=120, check=False)
-    assert NO_TRACEBACK not in result.stderr + result.stdout, result.stderr
+    """``nl2sql *args`` (in this process, isolated); a traceback fails the test."""
+    result = run_cli_in_process(args, cwd=cwd, env=env)
+    assert_no_traceback(args, result)
     return result
 
 
@@ -447,6 +446,7 @@ def render_page(outputs: dict[str, str], tmp_path: Path) -> tuple[str, Path]:
     return dom, shot
 
 
+@pytest.mark.slow
 def test_html_renders_in_headless_chromium(outputs: dict[str, str], tmp_path: Path,
                                            db_columns: dict[str, list[str]]) -> None:
     dom, shot = render_page(outputs, tmp_path)

@@ -226,6 +226,7 @@ def test_cli_sql_dialect(isolated_env: IsolatedEnv, loose_db_path: Path) -> None
     assert "--dialect must be one of duckdb, sqlite, mysql, postgres" in wrong.stderr
 
 
+@pytest.mark.slow
 def test_spider_sample_reproduces_sqlite() -> None:
     """~60 Spider dev gold queries (a fixed sample): >= 95% reproduce SQLite's rows, none
     is refused by the guard."""

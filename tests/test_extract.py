@@ -342,6 +342,7 @@ def test_bad_names_are_refused_before_any_cost(make_settings: Callable[..., Sett
 # --------------------------------------------------------------------------- full runs
 
 
+@pytest.mark.slow
 def test_full_run_over_the_sample_reviews(model: ChatServer, make_settings: Callable[..., Settings],
                                           sample_db_path: Path, tmp_path: Path) -> None:
     before = file_hash(sample_db_path)
@@ -374,6 +375,7 @@ def test_full_run_over_the_sample_reviews(model: ChatServer, make_settings: Call
     assert file_hash(sample_db_path) == before  # the source is never written
 
 
+@pytest.mark.slow
 def test_full_run_over_the_sample_transcripts(model: ChatServer,
                                               make_settings: Callable[..., Settings],
                                               sample_db_path: Path, tmp_path: Path) -> None:
@@ -427,6 +429,7 @@ def test_a_reply_missing_a_field_is_invalid_with_the_reason(
     assert cached == [("invalid", "complaint: Field required", None)]
 
 
+@pytest.mark.slow
 def test_a_429_storm_is_waited_out(model: ChatServer, make_settings: Callable[..., Settings],
                                    tmp_path: Path) -> None:
     model.fail(429, times=12, retry_after=0.3, message="Rate limit reached for requests")
@@ -442,6 +445,7 @@ def test_a_429_storm_is_waited_out(model: ChatServer, make_settings: Callable[..
     assert max(times) - min(times) >= 0.3 * 3
 
 
+@pytest.mark.slow
 def test_server_errors_fail_the_row_which_the_next_run_retries(
         model: ChatServer, make_settings: Callable[..., Settings], tmp_path: Path) -> None:
     model.fail(500, times=2, message="upstream overloaded")
@@ -456,6 +460,7 @@ def test_server_errors_fail_the_row_which_the_next_run_retries(
     assert rows_by_key(tmp_path / "ws.duckdb", "review_insights", "review_id")[1]["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_a_rerun_costs_nothing_and_the_cache_serves_other_tables(
         model: ChatServer, make_settings: Callable[..., Settings], tmp_path: Path) -> None:
     settings = make_settings(model)
@@ -476,6 +481,7 @@ def test_a_rerun_costs_nothing_and_the_cache_serves_other_tables(
             {k: row[k] for k in ("sentiment", "delivery", "complaint", "extracted_at")}
 
 
+@pytest.mark.slow
 def test_a_changed_spec_needs_replace_and_asks_again(
         model: ChatServer, make_settings: Callable[..., Settings], tmp_path: Path) -> None:
     settings = make_settings(model)
@@ -494,6 +500,7 @@ def test_a_changed_spec_needs_replace_and_asks_again(
     assert redone.summary.requests == 5 and len(requests_of(model)) == asked + 5
 
 
+@pytest.mark.slow
 def test_budget_stops_before_it_is_exceeded_and_a_rerun_continues(
         model: ChatServer, make_settings: Callable[..., Settings], tmp_path: Path) -> None:
     settings = make_settings(model)
@@ -522,6 +529,7 @@ def test_without_structured_output_json_is_asked_in_the_text(
     assert all("JSON schema: " in r["messages"][0]["content"] for r in answered)
 
 
+@pytest.mark.slow
 def test_an_injected_instruction_stays_in_its_own_row_and_in_the_spec(
         chat_server: ChatServer, make_settings: Callable[..., Settings], tmp_path: Path) -> None:
     db = tmp_path / "inject.duckdb"
@@ -596,6 +604,7 @@ def test_a_detector_only_spec_never_calls_the_model(model: ChatServer,
     assert outcome.summary.status["ok"] == 1000 and requests_of(model) == []
 
 
+@pytest.mark.slow
 def test_sample_writes_no_table_and_the_full_run_reuses_its_answers(
         model: ChatServer, make_settings: Callable[..., Settings], sample_db_path: Path,
         tmp_path: Path) -> None:
@@ -624,6 +633,7 @@ def test_sample_writes_no_table_and_the_full_run_reuses_its_answers(
 # --------------------------------------------------------------------------- questions
 
 
+@pytest.mark.slow
 def test_questions_see_the_extracted_table_read_only(
         model: ChatServer, make_settings: Callable[..., Settings], tmp_path: Path) -> None:
     from nl2sql import pipeline
@@ -671,6 +681,7 @@ def test_questions_see_the_extracted_table_read_only(
     assert catalog.fingerprint != print_ and catalog.table("review_pii") is not None
 
 
+@pytest.mark.slow
 def test_questions_go_on_without_a_workspace_that_is_being_written(
         make_settings: Callable[..., Settings], tmp_path: Path) -> None:
     import subprocess
@@ -720,6 +731,7 @@ def test_empty_long_and_duplicate_keyed_texts(chat_server: ChatServer,
                 into="by_group")
 
 
+@pytest.mark.slow
 def test_extracted_personal_fields_follow_the_access_policy(
         model: ChatServer, make_settings: Callable[..., Settings]) -> None:
     """pii_mentions.person_names is tagged ``pii: person_name, mask: partial`` in its spec:
@@ -749,6 +761,7 @@ def test_extracted_personal_fields_follow_the_access_policy(
         assert "personal data (person_name); values withheld" in shown
 
 
+@pytest.mark.slow
 def test_extracted_tables_follow_their_source_columns_policy(
         model: ChatServer, make_settings: Callable[..., Settings], tmp_path: Path,
         sample_db_path: Path) -> None:

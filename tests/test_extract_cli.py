@@ -21,6 +21,10 @@ from fixtures import extract_model
 if TYPE_CHECKING:
     from conftest import IsolatedEnv
 
+# whole extractions through the command, some killed or in a terminal: left out of the
+# inner loop (-m "not slow")
+pytestmark = pytest.mark.slow
+
 NO_TRACEBACK = "Traceback (most recent call last)"
 REVIEWS = ("extract", "--from", "reviews.review_text", "--key", "review_id",
            "--spec", "review_insights")

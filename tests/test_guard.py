@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rows import as_list, normalize
@@ -109,7 +110,7 @@ SQLISH = st.lists(st.sampled_from([
 ]), max_size=14).map(" ".join)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(SQLISH, st.text(max_size=60)))
 def test_guard_fails_closed_on_any_text(sample_catalog: Catalog, text: str) -> None:
     """Whatever the text, the guard accepts it or raises UnsafeSQL, nothing else."""

@@ -17,6 +17,9 @@ from nl2sql.drafting import evaluate
 from nl2sql.interfaces.cli import ensure_sample_db
 from nl2sql.settings import PROJECT_ROOT, Settings
 
+# the evaluation sets, question by question: left out of the inner loop (-m "not slow")
+pytestmark = pytest.mark.slow
+
 EVAL_DIR = Path(__file__).parent / "eval"
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 import pytest
 import yaml
+from conftest import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -85,6 +86,7 @@ def assert_no_leak(session: pipeline.Session, sql: str, secrets: set[str]) -> st
     return "answered"
 
 
+@pytest.mark.slow
 def test_every_known_query_is_refused_or_masked(analyst: pipeline.Session,
                                                 secrets: set[str]) -> None:
     outcomes: dict[str, int] = {}
@@ -116,7 +118,7 @@ SHAPES = [
 ]
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=examples(150), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(shape=st.sampled_from(SHAPES), wrap=st.sampled_from(WRAPS), column=st.sampled_from(PII))
 def test_generated_shapes_never_leak(shape: str, wrap: str, column: str,

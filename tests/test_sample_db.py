@@ -93,6 +93,7 @@ def test_row_counts_near_targets(con: duckdb.DuckDBPyConnection) -> None:
     assert counts["orders"] <= counts["order_items"] <= 5 * counts["orders"]
 
 
+@pytest.mark.slow
 def test_same_seed_same_data_other_seed_other_data(tmp_path: Path) -> None:
     a = generate.build(tmp_path / "a.duckdb", scale=0.2, seed=7)
     b = generate.build(tmp_path / "b.duckdb", scale=0.2, seed=7)

@@ -30,7 +30,9 @@ pexpect = pytest.importorskip("pexpect")
 
 from conftest import NO_TRACEBACK, clean_environ, cli_command  # noqa: E402
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+# end to end in a pseudo-terminal: left out of the inner loop (-m "not slow")
+pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal"),
+              pytest.mark.slow]
 
 ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
 LINE_ACCEPTED = "\x1b[?2004l"
