@@ -35,7 +35,7 @@ MODULES = modules_with_examples()
 def test_the_examples_are_found() -> None:
     # a broken search would make the test below pass by running nothing
     assert len(MODULES) >= 10, MODULES
-    assert "nl2sql.column_types" in MODULES and "nl2sql.safety.policy" in MODULES
+    assert "nl2sql.column_types" in MODULES and "nl2sql.safety.policy.rewrite" in MODULES
 
 
 @pytest.mark.parametrize("name", MODULES)
