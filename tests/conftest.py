@@ -355,11 +355,16 @@ class IsolatedEnv:
 
 
 def clean_environ(cache_dir: Path) -> dict[str, str]:
-    """``os.environ`` without any OPENAI_* / NL2SQL_* setting, plus a private cache."""
+    """``os.environ`` without any OPENAI_* / NL2SQL_* setting, plus a private cache and
+    private XDG folders: a test's audit log, history and workspace never land in the real
+    user's home (they did: a test run appended to ~/.local/state/nl2sql/audit.jsonl)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENAI_", "NL2SQL_"))}
+           if not k.startswith(("OPENAI_", "NL2SQL_", "XDG_"))}
     env.update({
         "NL2SQL_CACHE_DIR": str(cache_dir),
+        "XDG_STATE_HOME": str(cache_dir / "xdg-state"),
+        "XDG_DATA_HOME": str(cache_dir / "xdg-data"),
+        "XDG_CONFIG_HOME": str(cache_dir / "xdg-config"),
         "PYTHONIOENCODING": "utf-8",
         "COLUMNS": "200",  # rich tables are not cut to 80 columns in a pipe
         "NO_COLOR": "1",
@@ -376,7 +381,9 @@ def isolated_env(tmp_path: Path, shared_cache_dir: Path) -> IsolatedEnv:
     """
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    return IsolatedEnv(cwd=cwd, cache_dir=shared_cache_dir, env=clean_environ(shared_cache_dir))
+    env = clean_environ(shared_cache_dir) | {  # each test's own log, history and workspace
+        "XDG_STATE_HOME": str(tmp_path / "xdg-state"), "XDG_DATA_HOME": str(tmp_path / "xdg-data")}
+    return IsolatedEnv(cwd=cwd, cache_dir=shared_cache_dir, env=env)
 
 
 # END shared databases and isolated CLI environment

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -103,24 +102,43 @@ def test_worker_ignores_modules_in_the_current_directory(isolated_env: Any,
     assert not marker.exists()
 
 
+AUTO_PROBE = """
+import json, sys, threading
+from pathlib import Path
+from nl2sql.safety.engine import Engine, Limits, can_fork
+from nl2sql.schema.source import resolve
+from nl2sql.values import GuardedQuery
+
+source, limits, cache = resolve(sys.argv[1]), Limits(timeout=5), Path(sys.argv[2])
+seen = {"alone": can_fork()}
+one, two = (GuardedQuery(sql=s, original=s) for s in ("SELECT 1", "SELECT 2"))
+with Engine(source, limits, cache) as eng:
+    seen["first"] = [eng.run(one).rows[0][0], eng.worker_kind]
+stop = threading.Event()
+thread = threading.Thread(target=stop.wait)
+thread.start()
+try:  # a thread may hold a lock a fork would copy: a fresh interpreter instead
+    seen["with_thread"] = can_fork()
+    with Engine(source, limits, cache) as eng:
+        seen["second"] = [eng.run(two).rows[0][0], eng.worker_kind]
+finally:
+    stop.set()
+    thread.join()
+print(json.dumps(seen))
+"""
+
+
 def test_auto_forks_when_single_threaded_else_spawns(sample_db_path: Path,
                                                      tmp_path: Path) -> None:
-    source, limits = resolve(str(sample_db_path)), Limits(timeout=5)
-    assert can_fork()
-    with Engine(source, limits, tmp_path / "cache") as eng:
-        assert eng.run(raw("SELECT 1")).rows == [(1,)]
-        assert eng.worker_kind == "fork"
-    stop = threading.Event()
-    thread = threading.Thread(target=stop.wait)
-    thread.start()
-    try:  # a thread may hold a lock a fork would copy: a fresh interpreter instead
-        assert not can_fork()
-        with Engine(source, limits, tmp_path / "cache") as eng:
-            assert eng.run(raw("SELECT 2")).rows == [(2,)]
-            assert eng.worker_kind == "spawn"
-    finally:
-        stop.set()
-        thread.join()
+    """In a fresh process (a test runner's own threads would decide otherwise)."""
+    import json
+
+    done = subprocess.run([sys.executable, "-c", AUTO_PROBE, str(sample_db_path),
+                           str(tmp_path / "cache")], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"alone": True, "first": [1, "fork"],
+                                       "with_thread": False, "second": [2, "spawn"]}
 
 
 def test_a_live_duckdb_database_prevents_forking(sample_db_path: Path) -> None:
