@@ -3,6 +3,11 @@
 Exit codes: 0 ok, 2 usage or configuration, 3 refused by the guard,
 4 execution error or timeout, 5 model unreachable or unusable,
 6 the offline drafter declined, 130 interrupted.
+
+Why one file of ~600 lines: it is the public contract — every command's flags, help and
+example, one Typer signature each — and a reader checking what the CLI promises should
+find all of it in one place. Each command's body is a few lines handing over to the
+pipeline, governance, extract or the emitter (``output``); nothing else lives here.
 """
 
 from __future__ import annotations
