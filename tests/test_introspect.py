@@ -298,6 +298,23 @@ def test_second_call_is_served_from_cache(sample_db_path: Path, tmp_path: Path,
     assert second.to_json() == first.to_json()
 
 
+def test_cache_is_readable_by_its_owner_only(sample_db_path: Path, tmp_path: Path) -> None:
+    """The cache holds profiles (ranges, frequent values): another local user must not read
+    them, whatever the umask says."""
+    import os
+    import stat
+
+    cache = tmp_path / "cache"
+    old = os.umask(0o022)
+    try:
+        introspect_db(sample_db_path, cache)
+    finally:
+        os.umask(old)
+    [written] = cache_files(cache)
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert stat.S_IMODE(written.parent.stat().st_mode) == 0o700
+
+
 def test_cache_is_per_database(sample_db_path: Path, chinook_path: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     shop = introspect_db(sample_db_path, cache)

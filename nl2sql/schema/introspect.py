@@ -101,10 +101,15 @@ def save_cached(cache_dir: Path, source: Source, catalog: Catalog,
     the :func:`file_key` it was built under, for :func:`load_unchanged`."""
     path = _cache_file(cache_dir, source)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Profiles hold values (ranges, frequent values) a restricted role may not see:
+        # the cache is readable by its owner only, whatever the umask.
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         data = {**catalog.to_json(), "file_key": key}
-        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            os.fchmod(out.fileno(), 0o600)  # an older tmp file may have had another mode
+            out.write(json.dumps(data, ensure_ascii=False))
         tmp.replace(path)
     except OSError:
         pass
