@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from nl2sql.errors import ConfigError
@@ -42,6 +43,40 @@ def write_atomic(path: Path, text: str, keep_mode: bool = True) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(real.parent)
+
+
+def refuse_overwriting(path: Path, protected: Iterable[str | Path | None], what: str) -> None:
+    """Refuse to write ``path`` when it is one of the ``protected`` files (a database being
+    read, its write-ahead log, the extraction workspace) — by name, through a symbolic link,
+    or as a hard link to the same file. ``what`` names the output in the message.
+
+    >>> import tempfile, pathlib, os
+    >>> folder = pathlib.Path(tempfile.mkdtemp()); db = folder / "shop.duckdb"
+    >>> _ = db.write_text("data"); os.link(db, folder / "notes.md")
+    >>> try:
+    ...     refuse_overwriting(folder / "notes.md", [db], "--output")
+    ... except ConfigError as exc:
+    ...     print(exc.message)
+    refusing to write --output notes.md: it is the database file shop.duckdb (a link to it);
+    choose another file
+    """
+    for item in protected:
+        if not item:
+            continue
+        guarded = Path(item)
+        for candidate in (guarded, Path(f"{guarded}.wal")):
+            if same_file(path, candidate):
+                link = "" if path.resolve() == candidate.resolve() else " (a link to it)"
+                raise ConfigError(f"refusing to write {what} {path.name}: it is the database file "
+                                  f"{candidate.name}{link}; choose another file")
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file: same name, a symbolic link or a hard link."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist (yet): compare where the names lead
+        return os.path.realpath(a) == os.path.realpath(b)
 
 
 def umask() -> int:

@@ -75,7 +75,9 @@ def path_for(settings: Settings, source: Source) -> Path:
 def for_questions(source: Source, settings: Settings) -> Source:
     """``source`` with its workspace, when one exists, to be attached read-only."""
     path = path_for(settings, source)
-    if not path.is_file() or path.resolve() == source.path.resolve():
+    from nl2sql.files import same_file
+
+    if not path.is_file() or same_file(path, source.path):
         return source
     return replace(source, workspace=str(path.resolve()))
 
@@ -254,9 +256,11 @@ class Workspace:
     def __init__(self, path: Path, source: Source) -> None:
         import duckdb
 
-        if path.resolve() == source.path.resolve():
-            raise ConfigError(f"the workspace {path} is the source database itself; choose "
-                              "another NL2SQL_WORKSPACE")
+        from nl2sql.files import same_file
+
+        if same_file(path, source.path):  # by name, symbolic link or hard link
+            raise ConfigError(f"the workspace {path} is the source database itself (or a link "
+                              "to it); choose another NL2SQL_WORKSPACE")
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -128,6 +128,18 @@ def _contributors(settings: Settings) -> list[Any]:
     return [WorkspaceTables(settings)]
 
 
+def _protected_files(settings: Settings) -> list[Path]:
+    """Files no output of ours may replace: the database and its extraction workspace."""
+    from nl2sql.extract.workspace import path_for
+    from nl2sql.schema.source import resolve
+
+    try:
+        source = resolve(settings.db)
+    except NL2SQLError:
+        return [Path(settings.db)]
+    return [source.path, path_for(settings, source)]
+
+
 def _open(settings: Settings, quiet: bool) -> Any:
     from nl2sql import pipeline
 
@@ -464,6 +476,9 @@ def catalog_(
         if output is None:
             sys.stdout.write(text)
             return
+        from nl2sql.files import refuse_overwriting
+
+        refuse_overwriting(output, _protected_files(settings), "--output")
         datadict.write_file(output, text)
         typer.echo(f"wrote the data dictionary of {doc.database.name} "
                    f"({doc.summary.tables} tables) to {output}", err=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from nl2sql import pipeline
 from nl2sql.errors import ConfigError
+from nl2sql.files import refuse_overwriting
 from nl2sql.governance import audit
 from nl2sql.interfaces import listings
 from nl2sql.interfaces.output import Column, Fit, Format, Listing, Output, emit, parse_format
@@ -19,6 +20,11 @@ from nl2sql.interfaces.shell.export import write
 from nl2sql.interfaces.shell.registry import COMMANDS, command, count
 from nl2sql.interfaces.shell.run import run_sql
 from nl2sql.interfaces.shell.state import State, last_answer
+
+
+def protected_files(state: State) -> list[str | None]:
+    """What no file the shell writes may replace: the database and its workspace."""
+    return [state.session.source.location, state.session.source.workspace]
 
 
 @command("help", "\\help", "list the commands")
@@ -107,6 +113,7 @@ def _catalog(state: State, arg: str) -> None:
     fmt = formats.get(path.suffix.lower())
     if fmt is None:
         raise ConfigError(f"\\catalog writes .html, .md or .json files, not {path.name!r}")
+    refuse_overwriting(path, protected_files(state), "\\catalog")
     datadict.write_file(path, datadict.render(doc, fmt))
     state.console.print(f"wrote the data dictionary to {path}", style="dim", markup=False)
 
@@ -157,6 +164,7 @@ def _export(state: State, arg: str) -> None:
     path = Path(shlex.split(arg)[0] if arg else "").expanduser()
     if not arg:
         raise ConfigError("\\export needs a file name")
+    refuse_overwriting(path, protected_files(state), "\\export")
     write(answer, path)
     state.console.print(f"wrote {answer.row_count} rows to {path}", style="dim")
 
@@ -177,6 +185,7 @@ def _chart(state: State, arg: str) -> None:
     text = chart.render_text(spec, answer.columns, answer.rows, width, 20)
     state.console.print(text, markup=False, highlight=False)
     if png:
+        refuse_overwriting(Path(png).expanduser(), protected_files(state), "\\chart")
         saved = chart.save_png(spec, answer.columns, answer.rows, Path(png).expanduser())
         state.console.print(f"saved {saved}", style="dim")
 
