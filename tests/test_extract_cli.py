@@ -345,3 +345,29 @@ def test_extract_runs_are_audited(isolated_env: IsolatedEnv, model: ChatServer,
     assert {"reviews.review_text", "reviews.review_id", "reviews.rating"} <= set(record["columns"])
     assert "rating <= 2" in record["sql"] and record["rows"] == 30
     assert record["drafter"].startswith("model:") and record["extract"]["tokens"]["prompt"] > 0
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_sample_never_shows_personal_values_in_the_text(
+        fmt: str, isolated_env: IsolatedEnv, model: ChatServer, sample_db_path: Path,
+        tmp_path: Path) -> None:
+    """The attack: --sample over reviews that quote phones and e-mails. Both formats show
+    the text with them masked (JSON printed them raw)."""
+    from nl2sql.governance.pii_detect import find_all
+
+    texts = dict(read(sample_db_path, "SELECT review_id, review_text FROM reviews"))
+    leaky = {key: [m.text for m in find_all(text or "")] for key, text in texts.items()}
+    leaky = {key: values for key, values in leaky.items() if values}
+    chosen = sorted(leaky)[:4]
+    assert chosen, "the sample reviews quote personal data"
+    where = f"review_id IN ({', '.join(map(str, chosen))})"
+    result = isolated_env.run(*REVIEWS, "--db", str(sample_db_path), "--sample", "4",
+                              "--where", where, "-f", fmt,
+                              env=model_env(model, tmp_path / "ws.duckdb"))
+    assert result.returncode == 0, result.stderr
+    shown = result.stdout + result.stderr
+    if fmt == "json":
+        assert sorted(r["key"] for r in json.loads(result.stdout)["sample"]) == chosen
+    for key in chosen:
+        for value in leaky[key]:
+            assert value not in shown, (key, value)

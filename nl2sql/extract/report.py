@@ -73,7 +73,8 @@ def print_outcome(outcome: Outcome, fmt: str) -> None:
     if fmt == "json":
         data: dict[str, Any] = {"summary": outcome.summary.to_json()}
         if outcome.sample is not None:
-            data["sample"] = [{"key": r.key, "text": r.text, "status": r.status,
+            # the text exactly as the table shows it: personal data masked on every channel
+            data["sample"] = [{"key": r.key, "text": masked_text(r.text or ""), "status": r.status,
                                "reason": r.reason, "values": _jsonable(r.values)}
                               for r in outcome.sample]
             data["projection"] = {"rows": outcome.projected_rows,
