@@ -16,17 +16,38 @@ from nl2sql.interfaces.shell.run import is_sql, run_line
 from nl2sql.interfaces.shell.state import State
 
 
-def history_file() -> Path:
-    """Per-user history under XDG_DATA_HOME (default ~/.local/share/nl2sql/history)."""
+def history_file(role: str) -> Path:
+    """The history of ``role`` for this OS user: ``$XDG_DATA_HOME/nl2sql/history-<role>``
+    (default ``~/.local/share``), in a 0700 folder, the file 0600. One file per role, so an
+    analyst's Ctrl-R never recalls a steward's ``WHERE phone = '…'``."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    path = Path(base) / "nl2sql" / "history"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(base) / "nl2sql"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in role) or "default"
+    path = folder / f"history-{safe}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # a file left by an older version may be world-readable
+    finally:
+        os.close(fd)
     return path
+
+
+def role_history(state: State) -> Any:
+    """prompt_toolkit history that recalls the starting role's lines and files each new line
+    under the role it was typed as (``\\role`` may switch mid-session)."""
+    from prompt_toolkit.history import FileHistory
+
+    class RoleHistory(FileHistory):
+        def store_string(self, string: str) -> None:
+            self.filename = str(history_file(state.session.access.role))
+            super().store_string(string)
+
+    return RoleHistory(str(history_file(state.session.access.role)))
 
 
 def interactive(state: State) -> None:
     from prompt_toolkit import PromptSession
-    from prompt_toolkit.history import FileHistory
     from prompt_toolkit.key_binding import KeyBindings
     from prompt_toolkit.lexers import PygmentsLexer
     from pygments.lexers.sql import SqlLexer
@@ -43,7 +64,7 @@ def interactive(state: State) -> None:
         else:
             buffer.validate_and_handle()
 
-    prompt: Any = PromptSession(history=FileHistory(str(history_file())), completer=make_completer(state),
+    prompt: Any = PromptSession(history=role_history(state), completer=make_completer(state),
                            lexer=PygmentsLexer(SqlLexer), key_bindings=bindings, multiline=True,
                            complete_while_typing=False)
     state.ask_yes_no = lambda text: prompt.prompt(text, multiline=False).strip().lower() in (
