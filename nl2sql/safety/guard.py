@@ -267,14 +267,25 @@ def _check_series_product(tree: exp.Expr) -> None:
 
 
 def _check_format(args: list[exp.Expr], name: str) -> None:
+    """Field widths are bounded; so they must be visible: the format is a string literal
+    and no width comes from an argument (``printf('%*s', n, …)``, ``format('{:>{}}', …, n)``
+    padded a string to any size the query liked)."""
     pattern = args[0] if args else None
-    if isinstance(pattern, exp.Literal) and pattern.is_string:
-        import re as _re  # the format string is data, not SQL
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string):
+        _refuse_resource(name, "the format must be a string literal, so its field widths can "
+                               "be checked")
+    assert isinstance(pattern, exp.Literal)
+    import re as _re  # the format string is data, not SQL
 
-        widths = [int(w) for w in _re.findall(r"%[-+ 0#]*(\d+)", pattern.this)]
-        widths += [int(w) for w in _re.findall(r"\{[^}]*?(\d+)[^}]*\}", pattern.this)]
-        if any(w > FORMAT_WIDTH_LIMIT for w in widths):
-            _refuse_resource(name, f"a field width above {FORMAT_WIDTH_LIMIT:,} characters")
+    text = pattern.this
+    if _re.search(r"%[-+ 0#']*(\*|\d*\.\*)", text) or _re.search(r"\{[^{}]*\{", text):
+        _refuse_resource(name, "a field width taken from an argument; write the width in the "
+                               f"format (at most {FORMAT_WIDTH_LIMIT:,})")
+    widths = [int(w) for w in _re.findall(r"%[-+ 0#']*(\d+)", text)]
+    widths += [int(w) for w in _re.findall(r"%[-+ 0#']*\d*\.(\d+)", text)]
+    widths += [int(w) for w in _re.findall(r"\{[^}]*?(\d+)[^}]*\}", text)]
+    if any(w > FORMAT_WIDTH_LIMIT for w in widths):
+        _refuse_resource(name, f"a field width above {FORMAT_WIDTH_LIMIT:,} characters")
 
 
 def _constant(node: exp.Expr | None) -> float | None:
