@@ -96,7 +96,7 @@ class Shell:
 
     @property
     def history_path(self) -> Path:
-        return self.home / "xdg" / "nl2sql" / "history"
+        return self.home / "xdg" / "nl2sql" / "history-analyst"  # the default role's
 
     def tail(self, chars: int = 3000) -> str:
         return screen_text(self.transcript.getvalue())[-chars:]

@@ -240,7 +240,8 @@ def schema(
     db: DbOption = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
 ) -> None:
-    """Show the merged catalog: introspected tables plus the semantic layer.
+    """Show the merged catalog (introspected tables plus the semantic layer) as the role
+    sees it: denied tables and columns left out, masked columns without values.
 
     Example: nl2sql schema --format json | jq '.tables | keys'
     """
@@ -250,7 +251,8 @@ def schema(
         choose(fmt, ("text", "json"))
         settings = _settings(db=db)
         with _open(settings, quiet=fmt != "text") as session:
-            catalog = session.catalog
+            # what the role may see: no denied table or column, no value of a masked one
+            catalog = session.drafting_catalog
         if fmt == "json":
             from nl2sql.interfaces.render import to_json
 

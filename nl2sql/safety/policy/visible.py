@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 from nl2sql.catalog import Catalog, Table
 from nl2sql.safety.policy.roles import AccessPolicy
@@ -35,6 +36,12 @@ def _visible_table(table: Table, policy: AccessPolicy) -> Table:
         if ref in policy.masks:
             column = copy.copy(column)
             column.tags = {**column.tags, "pii": column.tags.get("pii") or "masked"}
+            # The role sees this column masked: no real value of it on any channel (the
+            # prompt, `nl2sql schema`, completion words), so none stays in its profile.
+            column.values = {}
+            if column.profile is not None:
+                column.profile = dataclasses.replace(column.profile, min=None, max=None,
+                                                     top_values=[], labels=[])
         kept.columns.append(column)
     kept.foreign_keys = [fk for fk in table.foreign_keys
                          if not any(f"{table.name}.{c}" in policy.denied_columns
