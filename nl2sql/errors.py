@@ -41,6 +41,11 @@ class ConfigError(NL2SQLError):
     exit_code = 2
 
 
+class RoleRefused(ConfigError):
+    """The role asked for is not this user's (a ``users:`` limit): a configuration error
+    for the caller (exit 2, kind ``config``), and a refusal for the audit log."""
+
+
 class UnsafeSQL(NL2SQLError):
     """The guard refused a query; ``rule`` names the rule that refused it."""
 

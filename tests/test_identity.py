@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
@@ -44,3 +45,25 @@ def test_logname_does_not_pass_a_users_limit(isolated_env: IsolatedEnv, sample_d
                               "--db", str(sample_db_path), env=spoof)
     assert result.returncode == 2 and "limited to alice-the-steward" in result.stderr
     assert not re.search(r"1[3-9]\d{9}", result.stdout + result.stderr)
+    [record] = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert record["decision"] == "refused" and record["role"] == "steward"
+    assert record["user"] == current_user() and record["command"] == "sql"
+    assert "limited to" in record["reason"]
+
+
+def test_a_refused_role_switch_in_the_shell_is_audited(isolated_env: IsolatedEnv,
+                                                       sample_db_path: Path,
+                                                       tmp_path: Path) -> None:
+    data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
+    data["roles"]["steward"]["users"] = ["alice-the-steward"]
+    folder = tmp_path / "schemas"
+    folder.mkdir()
+    (folder / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    log = tmp_path / "audit.jsonl"
+    result = isolated_env.run("shell", "--db", str(sample_db_path), input="\\role steward\n",
+                              env={"LOGNAME": "alice-the-steward", "NL2SQL_SCHEMAS": str(folder),
+                                   "NL2SQL_AUDIT_LOG": str(log)})
+    assert "limited to alice-the-steward" in result.stdout + result.stderr
+    [record] = [json.loads(line) for line in log.read_text().splitlines()]
+    assert (record["decision"], record["role"], record["command"]) == ("refused", "steward",
+                                                                       "shell")

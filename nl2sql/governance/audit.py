@@ -63,6 +63,7 @@ from nl2sql.errors import (
     Interrupted,
     InvalidSQL,
     NL2SQLError,
+    RoleRefused,
     UnsafeSQL,
 )
 from nl2sql.governance.audit_record import (  # noqa: F401  (re-exported: audit.AuditRecord…)
@@ -121,7 +122,8 @@ def _attempt(raw: Attempt | Mapping[str, Any]) -> AuditAttempt:
 def decision_for(error: NL2SQLError) -> str:
     """``refused`` by the guard, ``declined`` by the offline drafter, else ``failed`` (SQL
     that does not parse is a failed query, not a refusal)."""
-    if isinstance(error, UnsafeSQL) and not isinstance(error, InvalidSQL):
+    if isinstance(error, RoleRefused) or (isinstance(error, UnsafeSQL)
+                                          and not isinstance(error, InvalidSQL)):
         return "refused"
     if isinstance(error, DrafterDeclined):
         return "declined"
@@ -177,6 +179,13 @@ def record_failure(path: Path, question_or_sql: str, error: NL2SQLError, *, is_s
                             drafter=drafter, elapsed_ms=elapsed_ms)
     append(path, record)
     return record
+
+
+def record_role_refusal(path: Path, role: str, error: NL2SQLError, *, user: str,
+                        database: str, source_kind: str | None, command: str) -> AuditRecord:
+    """Append the record of a role this user may not take (``--role``, ``\\role``)."""
+    return record_failure(path, f"role {role}", error, is_sql=False, user=user, role=role,
+                          database=database, source_kind=source_kind, command=command)
 
 
 def extract_record(summary: dict[str, Any], *, user: str, role: str | None, database: str,

@@ -140,12 +140,22 @@ def _protected_files(settings: Settings) -> list[Path]:
     return [source.path, path_for(settings, source)]
 
 
-def _open(settings: Settings, quiet: bool) -> Any:
+def _open(settings: Settings, quiet: bool, command: str = "") -> Any:
     from nl2sql import pipeline
+    from nl2sql.errors import RoleRefused
 
     if ensure_sample_db(settings.db) and not quiet:
         typer.echo(f"built the sample database at {settings.db}", err=True)
-    return pipeline.open_session(settings, contributors=_contributors(settings))
+    try:
+        return pipeline.open_session(settings, contributors=_contributors(settings))
+    except RoleRefused as exc:  # someone tried a role that is not theirs: the log says so
+        from nl2sql.governance import audit
+        from nl2sql.identity import current_user
+
+        audit.record_role_refusal(settings.audit_log, settings.role or "", exc,
+                                  user=current_user(), database=Path(settings.db).stem,
+                                  source_kind=None, command=command or "open")
+        raise
 
 
 def _auditor(settings: Settings, session: Any, command: str) -> Any:
@@ -192,7 +202,7 @@ def ask(
         output = _format(fmt)
         settings = _settings(db=db, drafter=drafter, row_limit=limit, role=role)
         audit.prepare(settings.audit_log)
-        with _open(settings, quiet=fmt != "table") as session:
+        with _open(settings, quiet=fmt != "table", command="ask") as session:
             answer = _auditor(settings, session, "ask").run(
                 question, lambda: pipeline.ask(session, question), is_sql=False,
                 drafter=_planned_drafter(settings, drafter))
@@ -228,7 +238,7 @@ def sql(
         read = dialect_name(dialect)  # checked before the database is opened
         settings = _settings(db=db, row_limit=limit, role=role)
         audit.prepare(settings.audit_log)
-        with _open(settings, quiet=fmt != "table") as session:
+        with _open(settings, quiet=fmt != "table", command="sql") as session:
             answer = _auditor(settings, session, "sql").run(
                 query, lambda: pipeline.run_sql(session, query, dialect=read), is_sql=True,
                 drafter="user")
@@ -250,7 +260,7 @@ def schema(
 
         choose(fmt, ("text", "json"))
         settings = _settings(db=db)
-        with _open(settings, quiet=fmt != "text") as session:
+        with _open(settings, quiet=fmt != "text", command="schema") as session:
             # what the role may see: no denied table or column, no value of a masked one
             catalog = session.drafting_catalog
         if fmt == "json":
@@ -294,7 +304,7 @@ def shell(
         output = _format(fmt)
         settings = _settings(db=db, drafter=drafter, role=role)
         audit.prepare(settings.audit_log)
-        with _open(settings, quiet=False) as session:
+        with _open(settings, quiet=False, command="shell") as session:
             shell_module.start(session, fmt=output, drafter=drafter)
 
 
@@ -329,7 +339,7 @@ def eval_(
         named, cases = evaluate.load_cases(questions)
         database = db or evaluate.resolve_database(named, questions, PROJECT_ROOT)
         settings = _settings(db=database, drafter=drafter, row_limit=100_000, role=role)
-        with _open(settings, quiet=fmt != "table") as session:
+        with _open(settings, quiet=fmt != "table", command="eval") as session:
             report = evaluate.run(cases, lambda q: pipeline.ask(session, q),
                                   lambda s: pipeline.run_sql(session, s))
         from nl2sql.interfaces.listings import eval_output

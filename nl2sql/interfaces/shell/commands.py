@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nl2sql import pipeline
-from nl2sql.errors import ConfigError
+from nl2sql.errors import ConfigError, RoleRefused
 from nl2sql.files import refuse_overwriting
 from nl2sql.governance import audit
 from nl2sql.interfaces import listings
@@ -124,7 +124,14 @@ def _role(state: State, arg: str) -> None:
 
     session = state.session
     if arg:
-        pipeline.switch_role(session, arg)
+        try:
+            pipeline.switch_role(session, arg)
+        except RoleRefused as exc:  # a role that is not this user's: the audit log says so
+            if state.auditor is not None:
+                a = state.auditor
+                audit.record_role_refusal(a.path, arg, exc, user=a.user, database=a.database,
+                                          source_kind=a.source_kind, command=a.command)
+            raise
         if state.auditor is not None:
             state.auditor = replace(state.auditor, role=session.access.role)
     summary = session.access.summary()

@@ -18,7 +18,7 @@ import sqlglot
 from sqlglot import exp
 
 from nl2sql.catalog import Catalog, Column, Role, Table
-from nl2sql.errors import ConfigError
+from nl2sql.errors import ConfigError, RoleRefused
 from nl2sql.safety.policy.rewrite import row_condition
 
 DEFAULT_ROLE = "default"  # the name of the one role a file without ``roles:`` has
@@ -97,7 +97,7 @@ def for_role(catalog: Catalog, role: str | None = None, user: str | None = None,
                           f"{', '.join(role_names(catalog))}")
     spec = catalog.roles.get(name)
     if spec is not None and spec.users and user not in spec.users:
-        raise ConfigError(f"role {name} is limited to {', '.join(spec.users)}; "
+        raise RoleRefused(f"role {name} is limited to {', '.join(spec.users)}; "
                           f"{user or 'this user'} may not take it")
     policy = resolve(catalog, name)
     if "hash" in policy.masks.values() and key_file is not None:
