@@ -37,6 +37,7 @@ def engine(request: pytest.FixtureRequest, sample_db_path: Path,
         yield eng
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("runaway", [
     "SELECT count(*) FROM range(1000000000000)",
     "SELECT count(*) FROM order_items a, order_items b, order_items c",
@@ -176,6 +177,7 @@ engine.run(GuardedQuery(sql=slow, original=slow))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("worker", ["fork", "spawn"])
 def test_killing_the_parent_leaves_no_worker(worker: str, sample_db_path: Path,

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from conftest import examples
+from conftest import examples, load_yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rows import as_list, normalize
@@ -25,7 +24,7 @@ from nl2sql.safety.engine import Engine, Limits
 from nl2sql.schema.source import resolve
 from nl2sql.values import GuardedQuery
 
-CASES = yaml.safe_load(
+CASES = load_yaml(
     (Path(__file__).parent / "fixtures" / "guard_cases.yaml").read_text(encoding="utf-8"))
 BIG = guard.Policy(row_limit=100_000)
 

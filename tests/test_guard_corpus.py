@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from conftest import load_yaml
 from rows import as_list, normalize
 
 from nl2sql.catalog import Catalog
@@ -36,7 +36,7 @@ from nl2sql.schema.source import resolve
 from nl2sql.values import GuardedQuery, Result
 
 CORPUS_PATH = Path(__file__).parent / "fixtures" / "guard_corpus.yaml"
-CASES: list[dict[str, Any]] = yaml.safe_load(CORPUS_PATH.read_text(encoding="utf-8"))["cases"]
+CASES: list[dict[str, Any]] = load_yaml(CORPUS_PATH.read_text(encoding="utf-8"))["cases"]
 HOSTILE = [c for c in CASES if c["verdict"] == "refuse"]
 BENIGN = [c for c in CASES if c["verdict"] == "allow"]
 POLICY = guard.Policy(row_limit=100)

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import examples
+from conftest import examples, load_yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -35,7 +34,7 @@ POLICY = guard.Policy(row_limit=100)
 CALL_SECONDS = 1.0
 SLOW = [HealthCheck.too_slow]
 
-CORPUS = yaml.safe_load(
+CORPUS = load_yaml(
     (Path(__file__).parent / "fixtures" / "guard_corpus.yaml").read_text(encoding="utf-8"))["cases"]
 BENIGN_SQL = [str(c["sql"]).replace("{canary}", "/tmp/x.csv").replace("{tmp}", "/tmp")
               for c in CORPUS if c["verdict"] == "allow"]

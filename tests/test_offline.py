@@ -22,8 +22,7 @@ from typing import Any
 
 import duckdb
 import pytest
-import yaml
-from conftest import IsolatedEnv
+from conftest import IsolatedEnv, load_yaml
 
 from nl2sql import pipeline
 from nl2sql.catalog import Catalog, Column, ForeignKey, Profile, Table
@@ -35,7 +34,7 @@ from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import normalize
 from nl2sql.settings import Settings
 
-CASES = yaml.safe_load(
+CASES = load_yaml(
     (Path(__file__).parent / "fixtures" / "offline_cases.yaml").read_text(encoding="utf-8"))
 
 
@@ -373,6 +372,7 @@ for question in sys.argv[1:]:
 """
 
 
+@pytest.mark.slow
 def test_drafts_do_not_depend_on_the_hash_seed() -> None:
     """"Shanghai" is a value of two tables, one vote each: the tie must break the same way in
     every process (it once followed the iteration order of a set of strings)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from conftest import load_yaml
 
 from nl2sql.governance import pii
 
@@ -31,7 +31,7 @@ EMBEDDED_COLUMNS = {("reviews", "review_text"), ("support_tickets", "transcript"
 
 @pytest.fixture(scope="module")
 def labelled() -> list[dict[str, Any]]:
-    return list(yaml.safe_load(FIXTURE.read_text(encoding="utf-8"))["values"])
+    return list(load_yaml(FIXTURE.read_text(encoding="utf-8"))["values"])
 
 
 def test_fixture_has_enough_positives_and_look_alikes(labelled: list[dict[str, Any]]) -> None:

@@ -16,8 +16,7 @@ from typing import Any
 
 import duckdb
 import pytest
-import yaml
-from conftest import examples
+from conftest import examples, load_yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,9 +30,9 @@ TESTS = Path(__file__).parent
 def _gold_sql() -> list[str]:
     found: list[str] = []
     for name in ("shop.yaml", "shop_holdout.yaml"):
-        data = yaml.safe_load((TESTS / "eval" / name).read_text(encoding="utf-8"))
+        data = load_yaml((TESTS / "eval" / name).read_text(encoding="utf-8"))
         found += [q["sql"] for q in data["questions"] if q.get("sql")]
-    corpus = yaml.safe_load((TESTS / "fixtures" / "guard_corpus.yaml").read_text(encoding="utf-8"))
+    corpus = load_yaml((TESTS / "fixtures" / "guard_corpus.yaml").read_text(encoding="utf-8"))
     found += [c["sql"] for c in corpus["cases"] if c["verdict"] == "allow" and "generate" not in c
               and "{" not in c["sql"]]
     return found

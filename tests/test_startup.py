@@ -35,6 +35,7 @@ def loaded_modules(args: list[str], cwd: Path, cache_dir: Path) -> tuple[str, se
     return done.stdout, set(json.loads(line.removeprefix("MODULES ")))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args", [
     ["sql", "SELECT count(*) AS n FROM customers", "-f", "csv"],
     ["ask", "How many customers are in each city?", "--drafter", "offline", "-f", "csv"],
