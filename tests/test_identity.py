@@ -31,14 +31,20 @@ def test_a_uid_without_an_account_is_named_by_number(monkeypatch: pytest.MonkeyP
     assert current_user() == str(os.getuid())
 
 
-def test_logname_does_not_pass_a_users_limit(isolated_env: IsolatedEnv, sample_db_path: Path,
-                                             tmp_path: Path) -> None:
-    """The attack: a role limited to another user, claimed by setting LOGNAME/USER."""
+def steward_limited_to_alice(tmp_path: Path) -> Path:
+    """A copy of the sample policy whose steward role only alice-the-steward may take."""
     data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
     data["roles"]["steward"]["users"] = ["alice-the-steward"]
     folder = tmp_path / "schemas"
     folder.mkdir()
     (folder / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return folder
+
+
+def test_logname_does_not_pass_a_users_limit(isolated_env: IsolatedEnv, sample_db_path: Path,
+                                             tmp_path: Path) -> None:
+    """The attack: a role limited to another user, claimed by setting LOGNAME/USER."""
+    folder = steward_limited_to_alice(tmp_path)
     spoof = {"LOGNAME": "alice-the-steward", "USER": "alice-the-steward",
              "NL2SQL_SCHEMAS": str(folder), "NL2SQL_AUDIT_LOG": str(tmp_path / "audit.jsonl")}
     result = isolated_env.run("sql", "SELECT phone FROM customers LIMIT 1", "--role", "steward",
@@ -54,11 +60,7 @@ def test_logname_does_not_pass_a_users_limit(isolated_env: IsolatedEnv, sample_d
 def test_a_refused_role_switch_in_the_shell_is_audited(isolated_env: IsolatedEnv,
                                                        sample_db_path: Path,
                                                        tmp_path: Path) -> None:
-    data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
-    data["roles"]["steward"]["users"] = ["alice-the-steward"]
-    folder = tmp_path / "schemas"
-    folder.mkdir()
-    (folder / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    folder = steward_limited_to_alice(tmp_path)
     log = tmp_path / "audit.jsonl"
     result = isolated_env.run("shell", "--db", str(sample_db_path), input="\\role steward\n",
                               env={"LOGNAME": "alice-the-steward", "NL2SQL_SCHEMAS": str(folder),
