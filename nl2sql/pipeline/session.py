@@ -13,7 +13,7 @@ from nl2sql.catalog import Catalog
 from nl2sql.drafting.model_drafter import ChatClient, OpenAIChatClient
 from nl2sql.errors import ConfigError
 from nl2sql.safety import guard, policy
-from nl2sql.safety.engine import Engine, Limits
+from nl2sql.safety.engine import Engine, Limits, confine
 from nl2sql.schema import semantic
 from nl2sql.schema.contributors import Contributors
 from nl2sql.schema.introspect import introspect, load_unchanged
@@ -75,6 +75,11 @@ def load_catalog(settings: Settings, contributors: Contributors = ()) -> tuple[S
     if raw is None:
         con = connect(source, settings.cache_dir)
         try:
+            # The file is untrusted: profiling runs its views, and a view may read files
+            # (read_text('/etc/passwd')) or the network. Confined like the engine's worker,
+            # such a view fails to profile instead of putting file contents in the catalog.
+            confine(con, Limits(timeout=settings.query_timeout, memory_limit=settings.memory_limit,
+                                threads=settings.threads))
             raw = introspect(source, con, settings.cache_dir, contributors)
         finally:
             con.close()  # introspection's own connection; untrusted SQL runs in the worker

@@ -158,7 +158,10 @@ def reflect(source: Source) -> dict[str, Table]:
     import sqlalchemy as sa
     from sqlalchemy.engine.reflection import ObjectKind
 
-    connect_args: dict[str, Any] = {"read_only": True} if source.kind == "duckdb" else {}
+    # Read-only, and no file or network access should a view be bound (the file is untrusted).
+    connect_args: dict[str, Any] = ({"read_only": True,
+                                     "config": {"enable_external_access": False}}
+                                    if source.kind == "duckdb" else {})
     engine = sa.create_engine(source.sqlalchemy_url, connect_args=connect_args)
     try:
         inspector = sa.inspect(engine)
