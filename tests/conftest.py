@@ -89,6 +89,18 @@ from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _compile_package() -> None:
+    """Bytecode for nl2sql, written once: where PYTHONDONTWRITEBYTECODE is set (sandboxes, CI
+    images), every CLI process and query worker a test starts would otherwise compile the
+    package from source again."""
+    import compileall
+
+    compileall.compile_dir(str(REPO_ROOT / "nl2sql"), quiet=1)
+
+
+_compile_package()
 CHINOOK_PATH = (REPO_ROOT.parent / "shared" / "datasets" / "chinook" / "Chinook_Sqlite.sqlite")
 SAMPLE_SCALE = 0.2  # ~400 customers, 4,000 orders: big enough to profile, quick to build
 NO_TRACEBACK = "Traceback (most recent call last)"
