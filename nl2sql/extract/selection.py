@@ -115,9 +115,8 @@ def read_rows(source: Source, query: GuardedQuery, settings: Any) -> Selection:
     from nl2sql.safety.engine import Engine, Limits
 
     # Every selected row is extracted: the engine's row cap is the selection's own limit.
-    limits = Limits(timeout=settings.query_timeout, max_rows=query.limit or NO_LIMIT,
-                    memory_limit=settings.memory_limit, threads=settings.threads)
-    engine = Engine(source, limits, settings.cache_dir)
+    engine = Engine(source, Limits.of(settings, max_rows=query.limit or NO_LIMIT),
+                    settings.cache_dir)
     try:
         result = engine.run(query)
     except QueryTimeout as exc:

@@ -56,9 +56,7 @@ def open_session(settings: Settings, chat_client: ChatClient | None = None,
     started = time.perf_counter()
     source, catalog = load_catalog(settings, contributors)
     access = role_policy(catalog, settings)
-    limits = Limits(timeout=settings.query_timeout, max_rows=settings.row_limit,
-                    memory_limit=settings.memory_limit, threads=settings.threads)
-    engine = Engine(source, limits, settings.cache_dir)
+    engine = Engine(source, Limits.of(settings), settings.cache_dir)
     engine.start()  # its start overlaps the guard and drafting; see Engine.start
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     return Session(settings, source, catalog, engine, chat_client, {"open": elapsed},
@@ -78,8 +76,7 @@ def load_catalog(settings: Settings, contributors: Contributors = ()) -> tuple[S
             # The file is untrusted: profiling runs its views, and a view may read files
             # (read_text('/etc/passwd')) or the network. Confined like the engine's worker,
             # such a view fails to profile instead of putting file contents in the catalog.
-            confine(con, Limits(timeout=settings.query_timeout, memory_limit=settings.memory_limit,
-                                threads=settings.threads))
+            confine(con, Limits.of(settings))
             raw = introspect(source, con, settings.cache_dir, contributors)
         finally:
             con.close()  # introspection's own connection; untrusted SQL runs in the worker

@@ -19,6 +19,7 @@ import duckdb
 
 from nl2sql.errors import ExecutionError, Interrupted, QueryTimeout
 from nl2sql.schema.source import Source
+from nl2sql.settings import Settings
 from nl2sql.values import GuardedQuery, Result
 
 
@@ -30,6 +31,13 @@ class Limits:
     max_rows: int = 1000
     memory_limit: str = "2GB"
     threads: int = 2
+
+    @classmethod
+    def of(cls, settings: Settings, max_rows: int | None = None) -> Limits:
+        """The caps ``settings`` ask for (``max_rows``: the row limit unless given)."""
+        return cls(timeout=settings.query_timeout,
+                   max_rows=settings.row_limit if max_rows is None else max_rows,
+                   memory_limit=settings.memory_limit, threads=settings.threads)
 
 
 CONFINEMENT = (
