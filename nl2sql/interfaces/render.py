@@ -23,6 +23,27 @@ def fit_of(type_name: str) -> Fit:
     return Fit.FREE if kind in ("text", "json", "list", "struct") else Fit.SHRINK
 
 
+class SqlText:
+    """SQL for a person: highlighted on a colour terminal, plain text elsewhere.
+
+    Highlighting imports Pygments (tens of milliseconds); a piped or scripted run, which
+    shows no colour anyway, does not pay for it.
+    """
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        if console.is_terminal and console.color_system is not None:
+            from rich.syntax import Syntax
+
+            yield Syntax(self.sql, "sql", word_wrap=True, theme="ansi_dark")
+        else:
+            from rich.text import Text
+
+            yield Text(self.sql)
+
+
 def answer_listing(answer: Answer) -> Listing:
     types = list(answer.types) + [""] * (len(answer.columns) - len(answer.types))
     return Listing([Column(name, type_, fit_of(type_))
@@ -34,7 +55,6 @@ def answer_output(answer: Answer, show_sql: bool = True, for_people: bool = True
     the table (rich renderables, so a CSV or JSON run skips importing rich)."""
     if not for_people:
         return Output(answer_listing(answer), answer.to_json())
-    from rich.syntax import Syntax
     from rich.text import Text
 
     head: list[Any] = []
@@ -43,7 +63,7 @@ def answer_output(answer: Answer, show_sql: bool = True, for_people: bool = True
     if answer.interpretation:
         head.append(Text.assemble(("Understood as:", "dim"), " ", answer.interpretation))
     if show_sql:
-        head.append(Syntax(answer.sql, "sql", word_wrap=True, theme="ansi_dark"))
+        head.append(SqlText(answer.sql))
     foot: list[Any] = [Text(summary_line(answer), style="dim")]
     foot += [Text(f"note: {note}", style="yellow") for note in answer.notes
              if not note.startswith("LIMIT")]

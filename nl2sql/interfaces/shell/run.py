@@ -105,8 +105,6 @@ def _draft_and_run(state: State, kind: str, question: str,
 
 def _approver(state: State) -> Callable[[str], bool]:
     def approve(sql: str) -> bool:
-        from rich.syntax import Syntax
-
-        state.console.print(Syntax(sql, "sql", word_wrap=True, theme="ansi_dark"))
+        state.console.print(render.SqlText(sql))
         return state.ask_yes_no("run this query? [y/N] ")
     return approve
