@@ -251,7 +251,7 @@ def gold(sample_db_path: Path) -> Iterator[Any]:
 def cli_command() -> list[str]:
     """The ``nl2sql`` console script of this interpreter's environment, else ``-m``."""
     script = shutil.which("nl2sql", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "nl2sql.interfaces.cli"]
+    return [script] if script else [sys.executable, "-m", "nl2sql"]
 
 
 def assert_no_traceback(args: Sequence[str], result: subprocess.CompletedProcess[str]) -> None:

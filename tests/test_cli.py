@@ -543,6 +543,31 @@ def test_exit_130_ctrl_c_during_a_query(isolated_env: IsolatedEnv, sample_db_pat
     assert out == ""
 
 
+def test_exit_130_ctrl_c_while_the_cli_loads(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C in the first few hundred milliseconds lands while the CLI's modules load,
+    before the CLI's own handler exists: the program still ends with one line and 130."""
+    import importlib.abc
+    import sys
+
+    import nl2sql.__main__ as program
+    from nl2sql.errors import Interrupted
+
+    class CtrlCOnLoad(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: object, target: object = None) -> None:
+            if name == "nl2sql.interfaces.cli":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "nl2sql.interfaces.cli")
+    monkeypatch.setattr(sys, "meta_path", [CtrlCOnLoad(), *sys.meta_path])
+    with pytest.raises(SystemExit) as exit_:
+        program.main()
+    assert exit_.value.code == Interrupted.exit_code == program.INTERRUPTED_EXIT
+    err = capsys.readouterr().err
+    assert err == "error (interrupted): interrupted\n"
+
+
 # --------------------------------------------------------------------------- one-line errors
 
 

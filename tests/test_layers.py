@@ -28,6 +28,8 @@ def layer_of(module: str) -> str:
     """``nl2sql.safety.policy.rewrite`` → ``safety``; a top-level module → foundation."""
     parts = module.split(".")
     assert parts[0] == "nl2sql"
+    if module == "nl2sql.__main__":
+        return "interfaces"  # the program itself: it loads the CLI
     if len(parts) == 1:
         return ""
     top = parts[1]

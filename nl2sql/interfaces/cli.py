@@ -650,9 +650,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     from nl2sql.interfaces.fast_params import install
 
-    install()  # plain values skip Typer's Pydantic import (start-up time); see the module
-    command: Callable[..., Any] = typer.main.get_command(app)
     try:
+        install()  # plain values skip Typer's Pydantic import (start-up time); see the module
+        command: Callable[..., Any] = typer.main.get_command(app)
         command(args=argv, prog_name="nl2sql", standalone_mode=True)
     except KeyboardInterrupt:
         typer.echo("error (interrupted): interrupted", err=True)
