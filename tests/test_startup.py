@@ -68,3 +68,36 @@ def test_plain_values_are_coerced_without_pydantic() -> None:
     assert _light_value(False, bool, Info()) is False
     assert _light_value("text", str, Info()) == "text"
     assert _light_value(3, str, Info()) is None
+
+
+def test_only_the_command_that_runs_is_built() -> None:
+    from nl2sql.interfaces.cli import app
+    from nl2sql.interfaces.lazy_commands import click_command
+
+    group = click_command(app)
+    assert group.commands.built == []
+    with pytest.raises(SystemExit):
+        group(args=["sql", "--help"], prog_name="nl2sql", standalone_mode=True)
+    assert group.commands.built == ["sql"]
+
+
+def test_lazy_commands_match_typers_own() -> None:
+    """Same names in the same order, each command with the same options, defaults and help."""
+    import typer
+
+    from nl2sql.interfaces.cli import app
+    from nl2sql.interfaces.lazy_commands import click_command
+
+    full = typer.main.get_command(app)
+    lazy = click_command(app)
+    assert list(lazy.commands) == list(full.commands)
+    assert [p.name for p in lazy.params] == [p.name for p in full.params]
+
+    def shape(command: object) -> list[tuple[object, ...]]:
+        return [(p.name, tuple(p.opts), p.default, p.required, getattr(p, "help", None))
+                for p in command.params]  # type: ignore[attr-defined]
+
+    for name, command in full.commands.items():
+        built = lazy.commands[name]
+        assert shape(built) == shape(command), name
+        assert built.help == command.help

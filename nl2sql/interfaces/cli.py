@@ -649,10 +649,11 @@ def _audited_extract(settings: Settings, job: Any, fmt: str) -> Any:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     from nl2sql.interfaces.fast_params import install
+    from nl2sql.interfaces.lazy_commands import click_command
 
     try:
         install()  # plain values skip Typer's Pydantic import (start-up time); see the module
-        command: Callable[..., Any] = typer.main.get_command(app)
+        command: Callable[..., Any] = click_command(app)  # only the command that runs is built
         command(args=argv, prog_name="nl2sql", standalone_mode=True)
     except KeyboardInterrupt:
         typer.echo("error (interrupted): interrupted", err=True)
