@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from nl2sql.catalog import Catalog
 from nl2sql.errors import ConfigError, Interrupted, ModelError
 from nl2sql.extract import detectors, prompt, reply, selection
 from nl2sql.extract import spec as spec_module
@@ -162,6 +163,7 @@ class Job:
     selection_sql: str = ""
     read: list[str] = field(default_factory=list)  # "table.column"
     role: str | None = None
+    catalog: Catalog | None = None  # the source's, to redact the audit record against
 
 
 def prepare(settings: Settings, request: Request) -> Job:
@@ -191,7 +193,8 @@ def prepare(settings: Settings, request: Request) -> Job:
     workspace = Workspace(path_for(settings, source), source)
     return Job(settings, request, spec, target, chosen.rows,
                settings.model if asks else "detectors", asks, workspace,
-               selection_sql=query.sql, read=list(query.columns), role=access.role)
+               selection_sql=query.sql, read=list(query.columns), role=access.role,
+               catalog=catalog)
 
 
 def _check_into(into: str, catalog: Any, spec: spec_module.Spec, key: str) -> str:
