@@ -54,8 +54,9 @@ UNREADABLE = "-- [redacted: the SQL could not be read]"
 _BOUNDARIES = (exp.Connector, exp.Query, exp.Subquery, exp.Where, exp.Having, exp.Qualify,
                exp.Join, exp.Limit, exp.Offset, exp.Fetch, exp.Order, exp.Group, exp.If,
                exp.Case, exp.CTE, exp.With)
-# A single-quoted span of an error message ('' inside is an escaped quote).
-_QUOTED = re.compile(r"'(?:[^']|'')*'")
+# A quoted span of an error message ('' or "" inside is an escaped quote): DuckDB quotes
+# values both ways ("date field value out of range: \"13812345678\"").
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
 # Numbers this long may be phones or ID numbers when the SQL cannot be parsed.
 _LONG_NUMBER = 5
 
@@ -97,15 +98,25 @@ def mask_values(text: str) -> str:
     return "".join(pieces) + text[end:] if pieces else text
 
 
-def scrub_message(text: str | None) -> str | None:
-    """An error message without the values it quotes (see the module's docstring).
+def scrub_message(text: str | None, names: frozenset[str] = frozenset()) -> str | None:
+    r"""An error message without the values it quotes (see the module's docstring); a
+    quoted span that is one of ``names`` (the catalog's tables and columns, lower case)
+    stays, so 'column "phone" not found' keeps saying which.
 
-    >>> scrub_message("Conversion Error: Could not convert string '13812345678' to INT32")
-    "Conversion Error: Could not convert string '[redacted]' to INT32"
+    >>> print(scrub_message('Cannot convert \'13812345678\' (column "phone", "x")',
+    ...                     frozenset({"phone"})))
+    Cannot convert '[redacted]' (column "phone", "[redacted]")
     """
     if text is None:
         return None
-    return mask_values(_QUOTED.sub(f"'{REDACTED}'", text))
+
+    def scrubbed(match: re.Match[str]) -> str:
+        quote, inner = match.group(0)[0], match.group(0)[1:-1]
+        if inner.replace(quote * 2, quote).lower() in names:
+            return match.group(0)
+        return f"{quote}{REDACTED}{quote}"
+
+    return mask_values(_QUOTED.sub(scrubbed, text))
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,16 @@ class Redactor:
 
     catalog: Catalog | None = None
     personal: frozenset[str] = frozenset()
+
+    @property
+    def names(self) -> frozenset[str]:
+        """The catalog's table and column names, lower case (kept when an error quotes
+        them)."""
+        if self.catalog is None:
+            return frozenset()
+        return frozenset({t.name.lower() for t in self.catalog.tables.values()}
+                         | {c.name.lower() for t in self.catalog.tables.values()
+                            for c in t.columns})
 
     @classmethod
     def for_catalog(cls, catalog: Catalog | None) -> Redactor:
@@ -160,7 +181,7 @@ class Redactor:
 
         redacted: set[str] = set(record.redacted or [])
         main = self.sql(record.sql)
-        attempts = [self._attempt(a, redacted) for a in record.attempts]
+        attempts = [self._attempt(a, redacted, self.names) for a in record.attempts]
         columns, tables = list(record.columns), list(record.tables)
         if main is not None:
             redacted |= set(main.redacted)
@@ -169,17 +190,20 @@ class Redactor:
                 tables = list(dict.fromkeys(ref.split(".")[0] for ref in columns))
         error = record.error
         question = record.question
+        names = self.names
         if question is not None:  # a question is prose; ours (extract, role) may quote SQL
-            question = (scrub_message(question) if record.command == "extract"
+            question = (scrub_message(question, names) if record.command == "extract"
                         else mask_values(question))
         return replace(
             record, sql=None if main is None else main.sql, attempts=attempts,
-            question=question, reason=scrub_message(record.reason),
+            question=question, reason=scrub_message(record.reason, names),
             columns=columns, tables=tables,
-            error=None if error is None else RecordError(error.kind, scrub_message(error.message)),
+            error=None if error is None else RecordError(error.kind,
+                                                         scrub_message(error.message, names)),
             extract=_scrub_extract(record.extract), redacted=sorted(redacted))
 
-    def _attempt(self, attempt: AuditAttempt, redacted: set[str]) -> AuditAttempt:
+    def _attempt(self, attempt: AuditAttempt, redacted: set[str],
+                 names: frozenset[str]) -> AuditAttempt:
         from nl2sql.governance.audit_record import AttemptError
 
         found = self.sql(attempt.sql)
@@ -188,7 +212,7 @@ class Redactor:
         error = attempt.error
         return replace(attempt, sql=None if found is None else found.sql,
                        error=None if error is None else AttemptError(
-                           error.kind, error.rule, scrub_message(error.message)))
+                           error.kind, error.rule, scrub_message(error.message, names)))
 
     # -- columns ------------------------------------------------------------------------
 
