@@ -186,10 +186,14 @@ def prepare(settings: Settings, request: Request) -> Job:
         raise ConfigError(f"every field of spec {spec.name} needs the model "
                           f"({', '.join(spec.asked)}): set OPENAI_API_KEY (or OPENAI_BASE_URL "
                           "for a local server)")
+    source_table = catalog.table(table)
+    key_column = source_table.column(key) if source_table is not None else None
+    key_pii = key_column.tags.get("pii") if key_column is not None else None
     target = Target(table=into, source=source, source_table=table, source_column=column,
                     key_column=key, key_type=chosen.key_type, spec=spec,
                     spec_hash=spec_module.spec_hash(spec), prompt_hash=prompt.prompt_hash(
-                        spec, redact_pii=not request.send_personal_data))
+                        spec, redact_pii=not request.send_personal_data),
+                    key_pii=str(key_pii) if key_pii else None)
     workspace = Workspace(path_for(settings, source), source)
     return Job(settings, request, spec, target, chosen.rows,
                settings.model if asks else "detectors", asks, workspace,
