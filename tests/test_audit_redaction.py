@@ -184,7 +184,15 @@ def test_analyst_listing_the_log_sees_no_raw_value(isolated_env: IsolatedEnv,
     for command, text in steward:
         run = isolated_env.run(command, text, *db, "--role", "steward", "-f", "json", env=env)
         assert run.returncode in (0, 2, 3, 4, 6), run.stderr
-    assert len(log.read_text(encoding="utf-8").splitlines()) == len(steward)
+    # extractions: a --where quoting a raw value (its record keeps the selection SQL), and
+    # one whose selection fails on a cast (DuckDB quotes the phone it could not convert)
+    for where in (f"phone = '{a['phone']}' OR email = '{b['email']}'",
+                  "CAST(phone AS INTEGER) > 0"):
+        run = isolated_env.run("extract", "--from", "customers.city", "--key", "customer_id",
+                               "--spec", "pii_mentions", "--sample", "1", "--where", where,
+                               *db, "--role", "steward", "-f", "json", env=env)
+        assert run.returncode in (0, 4), run.stderr
+    assert len(log.read_text(encoding="utf-8").splitlines()) == len(steward) + 2
     # the raw file a tool would read holds no value either
     assert not leaked(log.read_text(encoding="utf-8"), people)
     for fmt in ("table", "json", "csv", "markdown"):
