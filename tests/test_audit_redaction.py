@@ -153,6 +153,26 @@ def test_a_failed_query_records_the_columns_it_touched(shop_catalog: Any,
     assert phone not in json.dumps(refused.to_json())
 
 
+def test_the_question_loses_what_the_sql_and_the_messages_gave_away(
+        shop_catalog: Any, people: list[dict[str, str]]) -> None:
+    """A question is prose: the detectors find phones, not names. A name the SQL compares
+    with customers.name, or that a message quotes, is removed from the question too."""
+    name, phone = people[2]["name"], people[2]["phone"]
+    answered = audit.AuditRecord(
+        time="", user="ann", command="ask", role="steward", drafter="model:x",
+        question=f"phone of {name}, or whoever has {phone}",
+        sql=f"SELECT phone FROM customers WHERE name = '{name}'", decision="accepted")
+    declined = audit.AuditRecord(
+        time="", user="ann", command="ask", role="steward", drafter="offline",
+        question=f"orders of customer {name}", decision="declined",
+        reason=f"I understood “orders rows” but not “{name}”.")
+    for record in (answered, declined):
+        kept = Redactor.for_catalog(shop_catalog).record(record)
+        assert kept.question is not None and name not in kept.question
+        assert phone not in kept.question and REDACTED in kept.question
+        assert name not in json.dumps(kept.to_json(), ensure_ascii=False)
+
+
 # ----------------------------------------------------------------------- the whole route
 
 
@@ -161,7 +181,7 @@ def test_analyst_listing_the_log_sees_no_raw_value(isolated_env: IsolatedEnv,
                                                    people: list[dict[str, str]]) -> None:
     log = tmp_path / "audit.jsonl"
     env = {"NL2SQL_AUDIT_LOG": str(log)}
-    a, b = people[11], people[12]
+    a, b = [p for p in people if len(p["name"]) >= 3][3:5]
     db = ("--db", str(sample_db_path))
     steward = [
         ("sql", f"SELECT name FROM customers WHERE phone = '{a['phone']}'"),
@@ -180,6 +200,8 @@ def test_analyst_listing_the_log_sees_no_raw_value(isolated_env: IsolatedEnv,
         ("sql", f"SELECT * FROM customers WHERE phone = '{b['phone']}' AND"),
         ("sql", f"SELECT * FROM customers WHERE phone = \"{b['phone']}\""),
         ("ask", f"who has the phone number {b['phone']} or the e-mail {a['email']}?"),
+        # declined: the offline drafter quotes the words it did not understand (the name)
+        ("ask", f"orders of customer {a['name']}"),
     ]
     for command, text in steward:
         run = isolated_env.run(command, text, *db, "--role", "steward", "-f", "json", env=env)

@@ -15,6 +15,8 @@ written (and again when a record an earlier version wrote is listed) the :class:
 * replaces, inside the string literals and identifiers left, every value the scanner's
   detectors recognise (phones, e-mails, ID and card numbers, ...) by its kind, ``[phone]``:
   a literal hidden in a CTE and joined later still does not reach the log;
+* removes from the question (prose, where the detectors do not know names) every value the
+  SQL compared with a personal column and every value a message quoted;
 * scrubs error messages: DuckDB quotes the values it could not handle
   (``Could not convert string '13812345678' to INT32``) and repeats the query's line, so
   every single-quoted span of a *message* becomes ``'[redacted]'`` and detected values
@@ -55,8 +57,9 @@ _BOUNDARIES = (exp.Connector, exp.Query, exp.Subquery, exp.Where, exp.Having, ex
                exp.Join, exp.Limit, exp.Offset, exp.Fetch, exp.Order, exp.Group, exp.If,
                exp.Case, exp.CTE, exp.With)
 # A quoted span of an error message ('' or "" inside is an escaped quote): DuckDB quotes
-# values both ways ("date field value out of range: \"13812345678\"").
-_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+# values both ways ("date field value out of range: \"13812345678\""), the offline
+# drafter quotes the words it did not understand in curly quotes (“杨蕾洁”).
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|“[^”]*”|‘[^’]*’|「[^」]*」")
 # Numbers this long may be phones or ID numbers when the SQL cannot be parsed.
 _LONG_NUMBER = 5
 
@@ -111,12 +114,34 @@ def scrub_message(text: str | None, names: frozenset[str] = frozenset()) -> str 
         return None
 
     def scrubbed(match: re.Match[str]) -> str:
-        quote, inner = match.group(0)[0], match.group(0)[1:-1]
-        if inner.replace(quote * 2, quote).lower() in names:
-            return match.group(0)
-        return f"{quote}{REDACTED}{quote}"
+        span = match.group(0)
+        if _unquoted(span).lower() in names:
+            return span
+        return f"{span[0]}{REDACTED}{span[-1]}"
 
     return mask_values(_QUOTED.sub(scrubbed, text))
+
+
+def quoted_values(text: str | None, names: frozenset[str] = frozenset()) -> list[str]:
+    """What a message quotes that is not a catalog name: the values :func:`scrub_message`
+    removes, to be removed from the question too ("orders of 杨蕾洁" declined as
+    'not “杨蕾洁”')."""
+    return [value for match in _QUOTED.finditer(text or "")
+            if (value := _unquoted(match.group(0))).lower() not in names]
+
+
+def _unquoted(span: str) -> str:
+    quote = span[0]
+    return span[1:-1].replace(quote * 2, quote)
+
+
+def _without(text: str, values: Iterable[str]) -> str:
+    """Prose (a question) without the values the SQL or the messages gave away: the tree
+    knows them as personal, the question is the same words in another place."""
+    for value in sorted({v.strip("%_ ") for v in values}, key=len, reverse=True):
+        if len(value) >= 2 and value != REDACTED:
+            text = text.replace(value, REDACTED)
+    return text
 
 
 @dataclass(frozen=True)
@@ -127,6 +152,7 @@ class Redaction:
     sql: str
     redacted: list[str] = field(default_factory=list)
     touched: list[str] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)  # the literals replaced, as they were
 
 
 @dataclass(frozen=True)
@@ -166,12 +192,15 @@ class Redactor:
         spans: list[tuple[int, int, str]] = []
         redacted: list[str] = []
         touched: list[str] = []
+        values: list[str] = []
         for tree in trees:
-            _Walk(self, tree, spans, redacted, touched).run()
+            walk = _Walk(self, tree, spans, redacted, touched)
+            walk.run()
+            values += walk.values
         if any(start < 0 for start, _, _ in spans):  # a node without a position was changed
             rendered = ";\n".join(tree.sql(dialect="duckdb") for tree in trees)
-            return Redaction(rendered, sorted(set(redacted)), touched)
-        return Redaction(_spliced(text, spans), sorted(set(redacted)), touched)
+            return Redaction(rendered, sorted(set(redacted)), touched, values)
+        return Redaction(_spliced(text, spans), sorted(set(redacted)), touched, values)
 
     # -- records ------------------------------------------------------------------------
 
@@ -179,19 +208,24 @@ class Redactor:
         """``record`` as the log keeps it; ``redacted`` set (``[]`` when nothing was)."""
         from nl2sql.governance.audit_record import RecordError
 
+        names = self.names
         redacted: set[str] = set(record.redacted or [])
+        values: list[str] = []
         main = self.sql(record.sql)
-        attempts = [self._attempt(a, redacted, self.names) for a in record.attempts]
+        attempts = [self._attempt(a, redacted, values, names) for a in record.attempts]
         columns, tables = list(record.columns), list(record.tables)
         if main is not None:
             redacted |= set(main.redacted)
+            values += main.values
             if record.decision != "accepted" and not columns and self.catalog is not None:
                 columns = main.touched  # failed and refused queries: what they reached for
                 tables = list(dict.fromkeys(ref.split(".")[0] for ref in columns))
         error = record.error
+        values += quoted_values(record.reason, names)
+        values += quoted_values(error.message if error else None, names)
         question = record.question
-        names = self.names
         if question is not None:  # a question is prose; ours (extract, role) may quote SQL
+            question = _without(question, values)
             question = (scrub_message(question, names) if record.command == "extract"
                         else mask_values(question))
         return replace(
@@ -202,14 +236,16 @@ class Redactor:
                                                          scrub_message(error.message, names)),
             extract=_scrub_extract(record.extract), redacted=sorted(redacted))
 
-    def _attempt(self, attempt: AuditAttempt, redacted: set[str],
+    def _attempt(self, attempt: AuditAttempt, redacted: set[str], values: list[str],
                  names: frozenset[str]) -> AuditAttempt:
         from nl2sql.governance.audit_record import AttemptError
 
         found = self.sql(attempt.sql)
         if found is not None:
             redacted |= set(found.redacted)
+            values += found.values
         error = attempt.error
+        values += quoted_values(error.message if error else None, names)
         return replace(attempt, sql=None if found is None else found.sql,
                        error=None if error is None else AttemptError(
                            error.kind, error.rule, scrub_message(error.message, names)))
@@ -282,6 +318,7 @@ class _Walk:
         self.spans, self.redacted, self.touched = spans, redacted, touched
         self.owner: dict[int, Scope | None] = {}
         self.done: set[int] = set()
+        self.values: list[str] = []  # the literals replaced by REDACTED, as they were
 
     def run(self) -> None:
         from sqlglot.optimizer.scope import traverse_scope
@@ -353,6 +390,8 @@ class _Walk:
 
     def _replace(self, node: exp.Expr, text: str) -> None:
         self.done.add(id(node))
+        if text == REDACTED:
+            self.values.append(str(node.this))
         start, end = node.meta.get("start"), node.meta.get("end")
         if not isinstance(start, int) or not isinstance(end, int):
             self.spans.append((-1, -1, ""))  # no position: the whole text is re-rendered
