@@ -73,6 +73,11 @@ TREE_CASES = [
     ("SELECT name FROM customers WHERE contains(id_number, '{i}')",
      ["customers.id_number"], []),
     ("SELECT name FROM customers WHERE CAST(phone AS BIGINT) = {p}", ["customers.phone"], []),
+    # the other string forms hold values too
+    ("SELECT name FROM customers WHERE phone = $${p}$$", ["customers.phone"], []),
+    ("SELECT name FROM customers WHERE email = E'{e}' OR email = N'{e}'",
+     ["customers.email"], []),
+    ("SELECT name FROM customers WHERE phone = -{p}", ["customers.phone"], []),
     ("SELECT name FROM customers WHERE birth_date = DATE '1990-01-01'",
      ["customers.birth_date"], []),
     ("SELECT o.order_id FROM orders o JOIN customers c ON c.customer_id = o.customer_id "

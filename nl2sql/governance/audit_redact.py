@@ -56,6 +56,11 @@ UNREADABLE = "-- [redacted: the SQL could not be read]"
 _BOUNDARIES = (exp.Connector, exp.Query, exp.Subquery, exp.Where, exp.Having, exp.Qualify,
                exp.Join, exp.Limit, exp.Offset, exp.Fetch, exp.Order, exp.Group, exp.If,
                exp.Case, exp.CTE, exp.With)
+# Nodes that hold a value typed into the SQL: literals and the other string forms
+# ($$raw$$, E'escaped', N'national', U&'unicode', X'hex', B'bits').
+_VALUES: tuple[type[exp.Expr], ...] = (exp.Literal, exp.RawString, exp.ByteString,
+                                       exp.HexString, exp.BitString, exp.National,
+                                       exp.UnicodeString)
 # A quoted span of an error message ('' or "" inside is an escaped quote): DuckDB quotes
 # values both ways ("date field value out of range: \"13812345678\""), the offline
 # drafter quotes the words it did not understand in curly quotes (“杨蕾洁”).
@@ -339,8 +344,8 @@ class _Walk:
                 if ref != UNKNOWN and ref not in self.touched:
                     self.touched.append(ref)
         # a literal, or a subquery compared with something (``phone IN (SELECT '...')``)
-        operands = [n for n in self.tree.find_all(exp.Literal, exp.Subquery, exp.Query)
-                    if isinstance(n, exp.Literal) or (
+        operands = [n for n in self.tree.find_all(*_VALUES, exp.Subquery, exp.Query)
+                    if isinstance(n, _VALUES) or (
                         n.parent is not None and not isinstance(n.parent, _BOUNDARIES)
                         and not isinstance(n.parent, exp.From))]
         for literal in operands:
@@ -352,7 +357,7 @@ class _Walk:
                 self.redacted.extend(personal)
                 for inner in _literals(island, into_queries=True):
                     self._replace(inner, REDACTED)
-        for node in self.tree.find_all(exp.Literal, exp.Identifier):
+        for node in self.tree.find_all(*_VALUES, exp.Identifier):
             if id(node) in self.done or (isinstance(node, exp.Literal) and not node.is_string):
                 continue
             masked = mask_values(str(node.this))
@@ -393,20 +398,20 @@ class _Walk:
         if text == REDACTED:
             self.values.append(str(node.this))
         start, end = node.meta.get("start"), node.meta.get("end")
-        if not isinstance(start, int) or not isinstance(end, int):
-            self.spans.append((-1, -1, ""))  # no position: the whole text is re-rendered
-            node.set("this", text)
-            if isinstance(node, exp.Literal):
-                node.set("is_string", True)
-            return
-        if isinstance(node, exp.Literal):
-            quoted = "'" + text.replace("'", "''") + "'"
-            self.spans.append((start, end + 1, quoted))
+        if isinstance(node, exp.Identifier):
+            replacement: exp.Expr = exp.to_identifier(text, quoted=True)
         else:
-            self.spans.append((start, end + 1, exp.to_identifier(text, quoted=True).sql()))
-        node.set("this", text)
-        if isinstance(node, exp.Literal):
-            node.set("is_string", True)
+            replacement = exp.Literal.string(text)
+        if isinstance(start, int) and isinstance(end, int):
+            self.spans.append((start, end + 1, replacement.sql(dialect="duckdb")))
+        else:
+            self.spans.append((-1, -1, ""))  # no position: the whole text is re-rendered
+        if isinstance(node, exp.Identifier):
+            node.set("this", text)
+        elif node.parent is not None:
+            node.replace(replacement)
+        else:
+            node.set("this", text)
 
 
 def _island(literal: exp.Expr) -> exp.Expr:
@@ -425,16 +430,18 @@ def _columns(island: exp.Expr) -> Iterable[exp.Column]:
             yield node
 
 
-def _literals(island: exp.Expr, into_queries: bool) -> Iterable[exp.Literal]:
+def _literals(island: exp.Expr, into_queries: bool) -> list[exp.Expr]:
     """The island's literals and, compared with it, those its subqueries select."""
+    found: list[exp.Expr] = []  # collected first: replacing nodes while walking them
     for node in island.walk(prune=lambda n: isinstance(n, exp.Query | exp.Subquery)
                             and n is not island):
-        if isinstance(node, exp.Literal):
-            yield node
+        if isinstance(node, _VALUES):
+            found.append(node)
         elif into_queries and isinstance(node, exp.Query | exp.Subquery) and node is not island:
             query = node.this if isinstance(node, exp.Subquery) else node
             for select in query.selects if isinstance(query, exp.Query) else []:
-                yield from (x for x in select.find_all(exp.Literal))
+                found.extend(select.find_all(*_VALUES))
+    return found
 
 
 def _projection(scope: Scope, name: str) -> exp.Expr | None:
