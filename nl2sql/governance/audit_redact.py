@@ -16,7 +16,7 @@ written (and again when a record an earlier version wrote is listed) the :class:
   detectors recognise (phones, e-mails, ID and card numbers, ...) by its kind, ``[phone]``:
   a literal hidden in a CTE and joined later still does not reach the log;
 * removes from the question (prose, where the detectors do not know names) every value the
-  SQL compared with a personal column and every value a message quoted;
+  SQL compared with a personal column and every name a message quoted;
 * scrubs error messages: DuckDB quotes the values it could not handle
   (``Could not convert string '13812345678' to INT32``) and repeats the query's line, so
   every single-quoted span of a *message* becomes ``'[redacted]'`` and detected values
@@ -128,11 +128,18 @@ def scrub_message(text: str | None, names: frozenset[str] = frozenset()) -> str 
 
 
 def quoted_values(text: str | None, names: frozenset[str] = frozenset()) -> list[str]:
-    """What a message quotes that is not a catalog name: the values :func:`scrub_message`
-    removes, to be removed from the question too ("orders of 杨蕾洁" declined as
-    'not “杨蕾洁”')."""
+    """What a message quotes that looks like a person's name or holds a detected value: to
+    be removed from the question too ("orders of 杨蕾洁" declined as 'not “杨蕾洁”'; a
+    declined "tell me a joke" keeps its joke).
+
+    >>> quoted_values("I understood “orders rows” but not “杨蕾洁” or “joke”")
+    ['杨蕾洁']
+    """
+    from nl2sql.governance.pii_detect import find_all, is_person_name
+
     return [value for match in _QUOTED.finditer(text or "")
-            if (value := _unquoted(match.group(0))).lower() not in names]
+            if (value := _unquoted(match.group(0))).lower() not in names
+            and (is_person_name(value) or find_all(value))]
 
 
 def _unquoted(span: str) -> str:
