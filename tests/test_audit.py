@@ -190,7 +190,8 @@ def test_audit_command_filters_and_formats(isolated_env: IsolatedEnv, tmp_path: 
     assert listed("--since", "7d", "--limit", "1") == ["bob just now"]
     assert listed("--user", "nobody") == []
     shown = json.loads(run_cli(isolated_env, log, "audit", "--format", "json").stdout)
-    assert [list(r) for r in shown] == [list(KEYS)] * 4  # the log line's keys, in order
+    # the log line's keys, in order (``redacted``: the listing redacts lines written before)
+    assert [list(r) for r in shown] == [[*KEYS, "redacted"]] * 4
 
     csv_out = run_cli(isolated_env, log, "audit", "--format", "csv", "--user", "bob")
     assert csv_out.stdout.splitlines()[0] == ",".join(audit.LIST_COLUMNS)
@@ -316,7 +317,7 @@ def test_extract_record_keeps_its_summary_last(tmp_path: Path) -> None:
     audit.append(log, ok)
     audit.append(log, refused)
     first, second = records(log)
-    assert list(first) == [*KEYS, "extract"] and first["extract"] == summary
+    assert list(first) == [*KEYS, "redacted", "extract"] and first["extract"] == summary
     assert first["drafter"] == "model:qwen" and first["rows"] == 30
     assert first["elapsed_ms"] == 12.35 and first["decision"] == "accepted"
     assert (second["decision"], second["rule"], second["error"]) == (
@@ -331,7 +332,7 @@ def test_written_line_has_the_documented_keys(tmp_path: Path) -> None:
     assert list(json.loads(line)) == [
         "v", "time", "user", "role", "database", "source_kind", "command", "question", "sql",
         "drafter", "attempts", "decision", "reason", "rule", "tables", "columns", "rows",
-        "masking", "elapsed_ms", "error"]
+        "masking", "elapsed_ms", "error", "redacted"]
 
 
 # --------------------------------------------------------------------------- crash and concurrency
@@ -359,9 +360,11 @@ def writer(path: Path, tag: str, count: int) -> subprocess.Popen[bytes]:
 def test_killed_writer_leaves_every_earlier_record_intact(tmp_path: Path) -> None:
     log = log_path(tmp_path)
     for run in range(3):
+        before = log.stat().st_size if log.exists() else 0
         proc = writer(log, f"run{run}", -1)
         deadline = time.monotonic() + 20
-        while not (log.exists() and log.stat().st_size > 0 and proc.poll() is None) \
+        # until this writer has written (not only an earlier run): it starts by importing
+        while not (log.exists() and log.stat().st_size > before + 1 and proc.poll() is None) \
                 and time.monotonic() < deadline:
             time.sleep(0.02)
         time.sleep(0.5)

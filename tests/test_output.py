@@ -27,7 +27,8 @@ def record(query: str, **extra: Any) -> AuditRecord:
     return AuditRecord.from_json({"v": 1, "time": "2026-03-04T09:30:15.123+00:00", "user": "alice",
             "role": "analyst", "database": "shop", "command": "sql", "question": None,
             "sql": query, "decision": "accepted", "rows": 3, "elapsed_ms": 12.3456,
-            "masking": [{"column": "phone", "source": "customers.phone", "mode": "partial"}]})
+            "masking": [{"column": "phone", "source": "customers.phone", "mode": "partial"}],
+            "redacted": []})  # written by this version (an older line is redacted when listed)
 
 
 def printed(output: Any, width: int, fmt: Format = Format.TABLE, wide: bool = False) -> str:

@@ -425,7 +425,10 @@ def test_audit_answers_who_read_a_column(isolated_env: Any, sample_db_path: Path
 
     phone = listed("--column", "customers.phone")
     assert [(r["role"], r["decision"]) for r in phone] == [("analyst", "accepted")]
-    assert len(listed("--column", "customers")) == 2  # phone and city; the refusal read nothing
+    # phone, city, and the refusal: a refused query records the columns it reached for
+    assert len(listed("--column", "customers")) == 3
+    assert [(r["decision"], r["columns"]) for r in listed("--column", "customers.birth_date")] \
+        == [("refused", ["customers.birth_date"])]
     assert [r["sql"] for r in listed("--decision", "refused")] == [
         "SELECT birth_date FROM customers"]
     assert len(listed("--role", "steward")) == 1 and len(listed("--command", "sql")) == 4

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from nl2sql.catalog import Catalog
 from nl2sql.errors import ConfigError, Interrupted, ModelError
 from nl2sql.extract import detectors, prompt, reply, selection
 from nl2sql.extract import spec as spec_module
@@ -162,6 +163,7 @@ class Job:
     selection_sql: str = ""
     read: list[str] = field(default_factory=list)  # "table.column"
     role: str | None = None
+    catalog: Catalog | None = None  # the source's, to redact the audit record against
 
 
 def prepare(settings: Settings, request: Request) -> Job:
@@ -184,14 +186,19 @@ def prepare(settings: Settings, request: Request) -> Job:
         raise ConfigError(f"every field of spec {spec.name} needs the model "
                           f"({', '.join(spec.asked)}): set OPENAI_API_KEY (or OPENAI_BASE_URL "
                           "for a local server)")
+    source_table = catalog.table(table)
+    key_column = source_table.column(key) if source_table is not None else None
+    key_pii = key_column.tags.get("pii") if key_column is not None else None
     target = Target(table=into, source=source, source_table=table, source_column=column,
                     key_column=key, key_type=chosen.key_type, spec=spec,
                     spec_hash=spec_module.spec_hash(spec), prompt_hash=prompt.prompt_hash(
-                        spec, redact_pii=not request.send_personal_data))
+                        spec, redact_pii=not request.send_personal_data),
+                    key_pii=str(key_pii) if key_pii else None)
     workspace = Workspace(path_for(settings, source), source)
     return Job(settings, request, spec, target, chosen.rows,
                settings.model if asks else "detectors", asks, workspace,
-               selection_sql=query.sql, read=list(query.columns), role=access.role)
+               selection_sql=query.sql, read=list(query.columns), role=access.role,
+               catalog=catalog)
 
 
 def _check_into(into: str, catalog: Any, spec: spec_module.Spec, key: str) -> str:

@@ -6,7 +6,9 @@ default, ``NL2SQL_WORKSPACE`` / ``--workspace`` to choose). It holds:
 
 * one table per ``--into``: the source key, the spec's fields and provenance columns
   (:data:`nl2sql.extract.spec.PROVENANCE`), primary key = the source key;
-* ``_nl2sql_extractions``: what each table was extracted from, with which spec;
+* ``_nl2sql_extractions``: what each table was extracted from, with which spec, and each
+  column's lineage (``lineage_json``: the source column it copies or derives from), so
+  the access policy follows the source column's *current* rule (:func:`lineage`);
 * ``_nl2sql_cache``: answers by (text hash, spec hash, prompt hash, model), so the same
   text is never paid for twice — across reruns, tables and ``--sample``.
 
@@ -55,6 +57,9 @@ PROVENANCE_DOCS = {
     "reason": "Why the status is not ok.",
 }
 PROVENANCE_TYPES = {"extracted_at": "TIMESTAMP"}
+# Part of the catalog cache's key: a catalog cached before extracted tables carried their
+# lineage must be described again, or its copied keys would stay unmasked.
+DESCRIBE_VERSION = 2
 
 
 # --------------------------------------------------------------------------------------
@@ -143,7 +148,7 @@ def fingerprint_part(con: duckdb.DuckDBPyConnection, source: Source) -> list[Any
             stats.append([stat.st_size, stat.st_mtime_ns])
         except OSError:
             stats.append(None)
-    return [_registered(con, source), columns, stats]
+    return [DESCRIBE_VERSION, _registered(con, source), columns, stats]
 
 
 def catalog_tables(con: duckdb.DuckDBPyConnection, source: Source,
@@ -166,18 +171,63 @@ def catalog_tables(con: duckdb.DuckDBPyConnection, source: Source,
             "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = ? "
             "AND table_name = ? ORDER BY column_index", [source.workspace_alias, name]).fetchall()
         if types:
-            tables[name] = describe(name, spec, meta, dict(types))
+            tables[name] = describe(name, spec, meta, dict(types),
+                                    existing.get(str(meta["source_table"])))
     return tables
 
 
-def describe(name: str, spec: Spec, meta: dict[str, Any], types: dict[str, str]) -> Table:
+def lineage(source_table: str, source_column: str, key: str, fields: list[str],
+            key_pii: str | None = None) -> dict[str, dict[str, Any]]:
+    """Where each column of an extracted table comes from: ``copy`` columns hold the source
+    column's values themselves (the key, ``source_key``), the others are derived from the
+    text. The access policy gives a copy its source column's rule, per role, whenever it
+    is resolved (a later policy change applies); derived columns follow the table's rule.
+
+    >>> lineage("customers", "city", "phone", ["pii_kinds"], "phone")["source_key"]
+    {'source': 'customers.phone', 'copy': True, 'pii': 'phone'}
+    """
+    text = f"{source_table}.{source_column}"
+    copied: dict[str, Any] = {"source": f"{source_table}.{key}", "copy": True}
+    if key_pii:
+        copied["pii"] = key_pii
+    return ({key: dict(copied), "source_key": dict(copied)}
+            | {f: {"source": text, "copy": False} for f in [*fields, "text_hash"]})
+
+
+def _recorded_lineage(meta: dict[str, Any], spec: Spec) -> dict[str, dict[str, Any]]:
+    """The lineage the workspace recorded; a workspace written before lineage was recorded
+    gets it rebuilt from the extraction's source and key (the same answer)."""
+    rebuilt = lineage(str(meta["source_table"]), str(meta["source_column"]),
+                      str(meta["key_column"]), list(spec.fields))
+    try:
+        recorded = json.loads(meta.get("lineage_json") or "null")
+    except ValueError:
+        recorded = None
+    if not isinstance(recorded, dict):
+        return rebuilt
+    # a recorded entry that is not a mapping is ignored, and a copy stays a copy
+    kept = {str(k): v for k, v in recorded.items() if isinstance(v, dict)}
+    return rebuilt | kept | {k: {**kept.get(k, {}), **v} for k, v in rebuilt.items()
+                             if v["copy"]}
+
+
+def describe(name: str, spec: Spec, meta: dict[str, Any], types: dict[str, str],
+             source: Table | None = None) -> Table:
     """A catalog table for an extracted table: descriptions, synonyms and label aliases
-    from the spec, the key as primary key and as foreign key to the source table."""
+    from the spec, the key as primary key and as foreign key to the source table, and
+    each column's lineage (a copy of a personal column carries its ``pii`` tag, so its
+    mask has the source's shape)."""
     key = str(meta["key_column"])
     origin = f"{meta['source_table']}.{meta['source_column']}"
+    lineage_of = _recorded_lineage(meta, spec)
+    source_key = source.column(key) if source is not None else None
+    pii = lineage_of.get(key, {}).get("pii") or (
+        source_key.tags.get("pii") if source_key is not None else None)
+    key_tags = {"pii": str(pii)} if pii else {}
     columns = [Column(name=key, type=types.get(key, "VARCHAR"), nullable=False, primary_key=True,
                       description=f"Key of the {meta['source_table']} row the values were "
-                                  f"extracted from (joins {meta['source_table']}.{key}).")]
+                                  f"extracted from (joins {meta['source_table']}.{key}).",
+                      tags=dict(key_tags))]
     for field_name, field in spec.fields.items():
         how = f"detected without a model ({field.detector})" if field.detector else "by the model"
         labels = f" One of: {', '.join(field.label_names)}." if field.labels and field.type == "enum" \
@@ -191,14 +241,16 @@ def describe(name: str, spec: Spec, meta: dict[str, Any], types: dict[str, str])
     for column in PROVENANCE_DOCS:
         columns.append(Column(name=column, type=types.get(column, "VARCHAR"),
                               nullable=column in ("reason", "text_hash"),
-                              description=f"Provenance: {PROVENANCE_DOCS[column]}"))
+                              description=f"Provenance: {PROVENANCE_DOCS[column]}",
+                              tags=dict(key_tags) if column == "source_key" else {}))
     description = (f"{spec.description} Extracted from {origin} with nl2sql extract "
                    f"(spec {spec.name}); one row per {meta['source_table']}.{key}; rows whose "
                    "status is not 'ok' carry no model values.")
     tags = {"extracted": {"spec": spec.name, "spec_hash": meta["spec_hash"],
                           "source_table": meta["source_table"],
                           "source_column": meta["source_column"], "key": key,
-                          "model": meta["model"], "workspace": True}}
+                          "model": meta["model"], "workspace": True,
+                          "lineage": lineage_of}}
     return Table(name=name, columns=columns, kind="table", primary_key=[key],
                  foreign_keys=[ForeignKey(columns=[key], ref_table=str(meta["source_table"]),
                                           ref_columns=[key])],
@@ -223,6 +275,9 @@ class Target:
     spec: Spec
     spec_hash: str
     prompt_hash: str
+    # the key column's kind of personal data (its ``pii`` tag), recorded in the lineage so
+    # that a masked copy of the key has the source's mask shape ("z***@qq.com")
+    key_pii: str | None = None
 
 
 @dataclass(frozen=True)
@@ -273,7 +328,10 @@ class Workspace:
                          "source_db VARCHAR, source_table VARCHAR, source_column VARCHAR, "
                          "key_column VARCHAR, key_type VARCHAR, spec_name VARCHAR, "
                          "spec_hash VARCHAR, prompt_hash VARCHAR, spec_json VARCHAR, "
-                         "model VARCHAR, created_at TIMESTAMP, updated_at TIMESTAMP)")
+                         "model VARCHAR, created_at TIMESTAMP, updated_at TIMESTAMP, "
+                         "lineage_json VARCHAR)")
+        # a workspace from before lineage was recorded gets the column (NULL: rebuilt)
+        self.con.execute(f"ALTER TABLE {META} ADD COLUMN IF NOT EXISTS lineage_json VARCHAR")
         self.con.execute(f"CREATE TABLE IF NOT EXISTS {CACHE} (text_hash VARCHAR, "
                          "spec_hash VARCHAR, prompt_hash VARCHAR, model VARCHAR, "
                          "status VARCHAR NOT NULL, reason VARCHAR, answer VARCHAR, "
@@ -318,12 +376,16 @@ class Workspace:
                 for statement in comment_sql(target):
                     self.con.execute(statement)
             self.con.execute(
-                f"INSERT OR REPLACE INTO {META} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO {META} VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [target.table, target.source.location, target.source_table,
                  target.source_column, target.key_column, target.key_type, target.spec.name,
                  target.spec_hash, target.prompt_hash,
                  json.dumps(target.spec.model_dump(), ensure_ascii=False), model,
-                 existing["created_at"] if existing and not replace_table else now_ts, now_ts])
+                 existing["created_at"] if existing and not replace_table else now_ts, now_ts,
+                 json.dumps(lineage(target.source_table, target.source_column,
+                                    target.key_column, list(target.spec.fields),
+                                    target.key_pii))])
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")

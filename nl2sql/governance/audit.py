@@ -28,6 +28,16 @@ exactly these keys and whose ``from_json`` reads any earlier line)::
                  the mask (partial, hash, redact); [] when nothing was masked
     elapsed_ms   time spent on the query, model calls included
     error        {kind, message} or null
+    redacted     ["table.column"]: the personal columns whose compared literals the sql
+                 and attempts keep as '[redacted]' ("*": a column that could not be
+                 resolved); [] when none. Absent from lines written before redaction.
+
+No personal value is kept (:mod:`nl2sql.governance.audit_redact`): literals compared with
+a column some role may not see in clear are replaced on the syntax tree, values the
+scanner's detectors recognise are replaced by their kind in the SQL's strings, the question
+and every error message, and the quoted values of error messages are scrubbed. A failed or
+refused query lists the columns it touched. Listings (:func:`shown`) redact a line written
+before this, with every column counted as personal.
 
 Durability: a record is written with one ``os.write`` on an ``O_APPEND`` descriptor
 (opened read-write only so that the writer can check the last byte)
@@ -55,7 +65,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nl2sql.errors import (
     ConfigError,
@@ -76,6 +86,9 @@ from nl2sql.governance.audit_record import (  # noqa: F401  (re-exported: audit.
 )
 from nl2sql.identity import current_user  # noqa: F401  (re-exported: audit.current_user)
 from nl2sql.values import Answer, Attempt
+
+if TYPE_CHECKING:
+    from nl2sql.catalog import Catalog
 
 COMMANDS = ("ask", "sql", "shell")
 LIST_COLUMNS = ("time", "user", "role", "command", "decision", "query", "rows", "masked",
@@ -130,41 +143,53 @@ def decision_for(error: NL2SQLError) -> str:
     return "failed"
 
 
+def _redacted(catalog: Catalog | None, record: AuditRecord) -> AuditRecord:
+    """``record`` redacted against ``catalog`` (imported here: sqlglot and the detectors
+    load only when a record is written or an old line listed, not for every listing)."""
+    from nl2sql.governance.audit_redact import Redactor
+
+    return Redactor.for_catalog(catalog).record(record)
+
+
 def answer_record(answer: Answer, *, user: str, role: str | None, source_kind: str | None,
-                  command: str) -> AuditRecord:
-    """The record of an answered query (pure: builds the record, writes nothing)."""
-    return AuditRecord(
+                  command: str, catalog: Catalog | None = None) -> AuditRecord:
+    """The record of an answered query (pure: builds the record, writes nothing), redacted
+    against ``catalog`` (without one, every column counts as personal)."""
+    return _redacted(catalog, AuditRecord(
         time=now_iso(), user=user, role=role, database=answer.database,
         source_kind=source_kind, command=command, question=answer.question, sql=answer.sql,
         drafter=answer.drafter, attempts=[_attempt(a) for a in answer.attempts],
         decision="accepted", tables=list(answer.tables_read),
         columns=list(answer.columns_read), rows=answer.row_count,
         masking=[Masked(m.column, m.source, m.mode) for m in answer.masking],
-        elapsed_ms=round(answer.elapsed_ms, 2))
+        elapsed_ms=round(answer.elapsed_ms, 2)))
 
 
 def failure_record(question_or_sql: str, error: NL2SQLError, *, is_sql: bool, user: str,
                    role: str | None, database: str, source_kind: str | None, command: str,
-                   drafter: str | None, elapsed_ms: float) -> AuditRecord:
-    """The record of a query that was refused, declined or failed (pure)."""
+                   drafter: str | None, elapsed_ms: float,
+                   catalog: Catalog | None = None) -> AuditRecord:
+    """The record of a query that was refused, declined or failed (pure), redacted against
+    ``catalog``, with the columns the query touched when the catalog resolves them."""
     attempts = [_attempt(a) for a in error.details.get("attempts", [])]
     last_sql = attempts[-1].sql if attempts else None
     rule = error.details.get("rule")
-    return AuditRecord(
+    return _redacted(catalog, AuditRecord(
         time=now_iso(), user=user, role=role, database=database, source_kind=source_kind,
         command=command, question=None if is_sql else question_or_sql,
         sql=last_sql or (question_or_sql if is_sql else None),
         drafter=attempts[-1].drafter if attempts else drafter, attempts=attempts,
         decision=decision_for(error), reason=error.message,
         rule=rule if isinstance(rule, str) else None, elapsed_ms=round(elapsed_ms, 2),
-        error=RecordError(kind=error.kind, message=error.message))
+        error=RecordError(kind=error.kind, message=error.message)))
 
 
 def record_answer(path: Path, answer: Answer, *, user: str, role: str | None = None,
-                  source_kind: str | None = None, command: str) -> AuditRecord:
+                  source_kind: str | None = None, command: str,
+                  catalog: Catalog | None = None) -> AuditRecord:
     """Build and append the record of an answered query; returns the record."""
     record = answer_record(answer, user=user, role=role, source_kind=source_kind,
-                           command=command)
+                           command=command, catalog=catalog)
     append(path, record)
     return record
 
@@ -172,11 +197,11 @@ def record_answer(path: Path, answer: Answer, *, user: str, role: str | None = N
 def record_failure(path: Path, question_or_sql: str, error: NL2SQLError, *, is_sql: bool,
                    user: str, role: str | None = None, database: str,
                    source_kind: str | None = None, command: str, drafter: str | None = None,
-                   elapsed_ms: float = 0.0) -> AuditRecord:
+                   elapsed_ms: float = 0.0, catalog: Catalog | None = None) -> AuditRecord:
     """Build and append the record of a failed query; returns the record."""
     record = failure_record(question_or_sql, error, is_sql=is_sql, user=user, role=role,
                             database=database, source_kind=source_kind, command=command,
-                            drafter=drafter, elapsed_ms=elapsed_ms)
+                            drafter=drafter, elapsed_ms=elapsed_ms, catalog=catalog)
     append(path, record)
     return record
 
@@ -191,12 +216,14 @@ def record_role_refusal(path: Path, role: str, error: NL2SQLError, *, user: str,
 def extract_record(summary: dict[str, Any], *, user: str, role: str | None, database: str,
                    source_kind: str | None, sql: str | None, tables: list[str],
                    columns: list[str], elapsed_ms: float,
-                   error: NL2SQLError | None = None) -> AuditRecord:
+                   error: NL2SQLError | None = None,
+                   catalog: Catalog | None = None) -> AuditRecord:
     """The record of an ``nl2sql extract`` run: what text it read (the guarded selection),
-    which model saw it, and the run's summary under ``extract`` (pure)."""
+    which model saw it, and the run's summary under ``extract`` (pure; redacted against
+    ``catalog``)."""
     model = summary.get("model")
     rule = None if error is None else error.details.get("rule")
-    return AuditRecord(
+    return _redacted(catalog, AuditRecord(
         time=now_iso(), user=user, role=role, database=database, source_kind=source_kind,
         command="extract",
         question=f"extract {summary.get('source')} into {summary.get('table')} "
@@ -209,7 +236,7 @@ def extract_record(summary: dict[str, Any], *, user: str, role: str | None, data
         tables=list(tables), columns=list(columns), rows=summary.get("written"),
         elapsed_ms=round(elapsed_ms, 2),
         error=None if error is None else RecordError(kind=error.kind, message=error.message),
-        extract=summary)
+        extract=summary))
 
 
 @dataclass(frozen=True)
@@ -222,6 +249,9 @@ class Auditor:
     source_kind: str | None
     command: str
     role: str | None = None
+    #: the session's catalog, against which records are redacted (None: every column
+    #: counts as personal)
+    catalog: Catalog | None = None
 
     def run(self, text: str, query: Callable[[], Answer], *, is_sql: bool,
             drafter: str | None = None) -> Answer:
@@ -234,10 +264,11 @@ class Auditor:
             record_failure(self.path, text, error, is_sql=is_sql, user=self.user,
                            role=self.role, database=self.database,
                            source_kind=self.source_kind, command=self.command, drafter=drafter,
-                           elapsed_ms=(time.perf_counter() - started) * 1000)
+                           elapsed_ms=(time.perf_counter() - started) * 1000,
+                           catalog=self.catalog)
             raise
         record_answer(self.path, answer, user=self.user, role=self.role,
-                      source_kind=self.source_kind, command=self.command)
+                      source_kind=self.source_kind, command=self.command, catalog=self.catalog)
         return answer
 
 
@@ -281,8 +312,10 @@ def append(path: Path, record: AuditRecord) -> bool:
     """Append ``record`` as one line: locked, one write, fsync. Never raises on I/O errors.
 
     Returns True when written; False when an ``OSError`` was swallowed (counted in STATS).
+    A record no redactor has seen (``redacted`` None) is redacted with every column counted
+    as personal: nothing reaches the log unredacted, whoever built the record.
     """
-    data = encode(record)
+    data = encode(shown(record))
     try:
         fd = _open_log(path)
         try:
@@ -416,6 +449,13 @@ def read(path: Path, since: datetime | None = None, user: str | None = None) -> 
 
 
 # --- showing ------------------------------------------------------------------------------
+
+
+def shown(record: AuditRecord) -> AuditRecord:
+    """``record`` as any listing shows it: a line written before redaction (or by another
+    writer) is redacted with every column counted as personal; a redacted one is shown as
+    written, to every role alike (the steward included: the log keeps no values)."""
+    return record if record.redacted is not None else _redacted(None, record)
 
 
 def list_row(record: AuditRecord) -> list[Any]:

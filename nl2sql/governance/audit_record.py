@@ -16,8 +16,9 @@ from typing import Any
 
 VERSION = 1
 
-#: The keys every record holds, in the order they are written; ``extract`` comes last
-#: and only on ``nl2sql extract`` records.
+#: The keys every record holds, in the order they are written; then ``redacted`` (on every
+#: record this version writes, absent from an earlier version's) and ``extract`` last
+#: (only on ``nl2sql extract`` records).
 KEYS = ("v", "time", "user", "role", "database", "source_kind", "command", "question", "sql",
         "drafter", "attempts", "decision", "reason", "rule", "tables", "columns", "rows",
         "masking", "elapsed_ms", "error")
@@ -151,6 +152,9 @@ class AuditRecord:
     # ``nl2sql extract`` only: the run's summary as the extract layer reports it (its own
     # versioned shape, which governance passes through rather than redefines).
     extract: dict[str, Any] | None = None
+    #: ``table.column``s whose compared literals were replaced by ``'[redacted]'`` (``*``:
+    #: a column that could not be resolved); None on a line written before redaction.
+    redacted: list[str] | None = None
     v: int = VERSION
     #: Keys this version does not know (a newer or foreign writer's), written back as read.
     extra: dict[str, Any] = field(default_factory=dict)
@@ -178,6 +182,8 @@ class AuditRecord:
             "masking": [m.to_json() for m in self.masking], "elapsed_ms": self.elapsed_ms,
             "error": None if self.error is None else self.error.to_json(),
         }
+        if self.redacted is not None:
+            data["redacted"] = list(self.redacted)
         if self.extract is not None:
             data["extract"] = self.extract
         for key, value in self.extra.items():
@@ -194,6 +200,7 @@ class AuditRecord:
             raise ValueError("attempts and masking must be lists")
         error = _mapping(data.get("error"), "error")
         extract = _mapping(data.get("extract"), "extract")
+        redacted = data.get("redacted")
         rows, elapsed, version = data.get("rows"), data.get("elapsed_ms"), data.get("v", VERSION)
         return cls(
             v=int(version), time=str(data.get("time") or ""), user=str(data.get("user") or ""),
@@ -209,5 +216,7 @@ class AuditRecord:
             elapsed_ms=None if elapsed is None else float(elapsed),
             error=RecordError.from_json(error) if error else None,
             extract=None if extract is None else dict(extract),
-            extra={k: v for k, v in data.items() if k not in KEYS and k != "extract"},
+            redacted=None if redacted is None else _texts(redacted),
+            extra={k: v for k, v in data.items()
+                   if k not in KEYS and k not in ("extract", "redacted")},
         )

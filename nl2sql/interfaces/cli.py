@@ -163,7 +163,8 @@ def _auditor(settings: Settings, session: Any, command: str) -> Any:
     from nl2sql.governance import audit
 
     return audit.Auditor(settings.audit_log, audit.current_user(), session.catalog.name,
-                         session.source.kind, command, role=session.access.role)
+                         session.source.kind, command, role=session.access.role,
+                         catalog=session.catalog)
 
 
 def _planned_drafter(settings: Settings, requested: str | None) -> str:
@@ -643,7 +644,8 @@ def _audited_extract(settings: Settings, job: Any, fmt: str) -> Any:
             role=job.role, database=job.target.source.alias,
             source_kind=job.target.source.kind, sql=job.selection_sql,
             tables=[job.target.source_table], columns=job.read,
-            elapsed_ms=(time.perf_counter() - started) * 1000, error=error))
+            elapsed_ms=(time.perf_counter() - started) * 1000, error=error,
+            catalog=job.catalog))
 
 
 def main(argv: list[str] | None = None) -> None:

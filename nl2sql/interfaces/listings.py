@@ -43,8 +43,9 @@ def audit_output(records: list[AuditRecord]) -> Output:
     from nl2sql.governance import audit
 
     listing = Listing([AUDIT_COLUMNS[name] for name in audit.LIST_COLUMNS],
-                      [audit.list_row(r) for r in records], title="audit log", null="")
-    return Output(listing, [r.to_json() for r in records],
+                      [audit.list_row(audit.shown(r)) for r in records], title="audit log",
+                      null="")
+    return Output(listing, [audit.shown(r).to_json() for r in records],
                   foot=[Text(f"{len(records)} records", style="dim")])
 
 

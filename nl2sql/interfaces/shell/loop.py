@@ -96,7 +96,7 @@ def start(session: pipeline.Session, fmt: Format = Format.TABLE, drafter: str | 
     state = State(session=session, console=console, format=fmt, drafter=drafter,
                   auditor=audit.Auditor(session.settings.audit_log, audit.current_user(),
                                         session.catalog.name, session.source.kind, "shell",
-                                        role=session.access.role))
+                                        role=session.access.role, catalog=session.catalog))
     source = stream if stream is not None else sys.stdin
     if source.isatty() and sys.stdout.isatty():
         console.print(f"nl2sql shell · database {session.catalog.name} · "

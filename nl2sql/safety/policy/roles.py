@@ -128,9 +128,12 @@ def resolve(catalog: Catalog, name: str) -> AccessPolicy:
 def _close_extracted(catalog: Catalog, role: Role, policy: AccessPolicy) -> AccessPolicy:
     """A table ``nl2sql extract`` derived from a text column follows that column: denied
     when the role may not see the text in clear (denied or masked), and filtered like the
-    source's rows, so extraction never launders data a role may not read."""
+    source's rows, so extraction never launders data a role may not read. A column that
+    copies a source column (the key, ``source_key``: the tag's ``lineage``) gets that
+    column's rule for this role, whatever the table's ``allow``."""
     denied: dict[str, str] = {}
     filters = dict(policy.row_filters)
+    masks, denied_columns = _copied_rules(catalog, policy)
     for table in catalog.tables.values():
         origin = table.tags.get("extracted")
         if not isinstance(origin, dict) or _listed(table.name, role.allow):
@@ -144,11 +147,39 @@ def _close_extracted(catalog: Catalog, role: Role, policy: AccessPolicy) -> Acce
                                   f"roles.{policy.role}.allow to vouch for it")
         elif source in policy.row_filters and table.name not in filters:
             filters[table.name] = _inherited_filter(key, source, policy.row_filters[source])
-    if not denied and filters == policy.row_filters:
+    if not denied and filters == policy.row_filters and not masks and not denied_columns:
         return policy
-    return replace(policy, row_filters=filters,
+    return replace(policy, row_filters=filters, masks={**policy.masks, **masks},
+                   denied_columns=policy.denied_columns | denied_columns,
                    denied_tables=policy.denied_tables | frozenset(denied),
                    reasons={**policy.reasons, **denied})
+
+
+def _copied_rules(catalog: Catalog, policy: AccessPolicy) -> tuple[dict[str, str],
+                                                                    frozenset[str]]:
+    """Masks and denials of extracted columns that copy a source column (their lineage),
+    taken from the source column's rule in ``policy``: derived at every resolve, so the
+    workspace follows a policy change without being written again."""
+    masks: dict[str, str] = {}
+    denied: set[str] = set()
+    for table in catalog.tables.values():
+        origin = table.tags.get("extracted")
+        if not isinstance(origin, dict):
+            continue
+        lineage = origin.get("lineage")
+        if not isinstance(lineage, dict):  # described before lineage was recorded (a cache)
+            copied = {"source": f"{origin.get('source_table')}.{origin.get('key')}",
+                      "copy": True}
+            lineage = {str(origin.get("key")): copied, "source_key": copied}
+        for column, entry in lineage.items():
+            if not isinstance(entry, dict) or not entry.get("copy"):
+                continue
+            ref, source = f"{table.name}.{column}", str(entry.get("source"))
+            if source in policy.denied_columns or source.split(".")[0] in policy.denied_tables:
+                denied.add(ref)
+            elif source in policy.masks:
+                masks[ref] = policy.masks[source]
+    return masks, frozenset(denied)
 
 
 def _inherited_filter(key: str, source: str, condition: str) -> str:
