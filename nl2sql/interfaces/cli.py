@@ -300,6 +300,7 @@ def _catalog_text(catalog: Any) -> str:
 
     head = f"-- database {catalog.name}" + (f": {catalog.description}" if catalog.description else "")
     files = f"\n-- semantic layer: {', '.join(catalog.semantic_files)}" if catalog.semantic_files else ""
+    files += "".join(f"\n-- note: {note}" for note in catalog.notes)
     ctx = Context(tables=list(catalog.tables.values()), terms=catalog.terms,
                   examples=catalog.examples)
     return head + files + "\n" + schema_text(ctx)
