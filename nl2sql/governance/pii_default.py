@@ -142,7 +142,7 @@ class ScannerDefaults:
         if has_policy(catalog):
             return catalog
         findings = merge(self.findings(source, catalog, con), tagged(catalog))
-        return protect(catalog, findings)
+        return protect(catalog, findings, self.settings.schemas_dir / f"{catalog.name}.yaml")
 
     def findings(self, source: Source, catalog: Catalog,
                  con: duckdb.DuckDBPyConnection | None = None) -> list[Finding]:
@@ -295,9 +295,10 @@ def merge(*groups: list[Finding]) -> list[Finding]:
 # --- applying the rules -------------------------------------------------------------------
 
 
-def protect(catalog: Catalog, findings: list[Finding]) -> Catalog:
-    """A copy of ``catalog`` with each finding's rule as the column's tags, and the note.
-    Unchanged (no note either) when nothing was found."""
+def protect(catalog: Catalog, findings: list[Finding], policy_file: Path) -> Catalog:
+    """A copy of ``catalog`` with each finding's rule as the column's tags, and the note
+    (``policy_file``: where the policy would go). Unchanged, without a note, when nothing
+    was found."""
     applied: list[str] = []
     protected = copy.copy(catalog)
     protected.tables = dict(catalog.tables)
@@ -326,17 +327,22 @@ def protect(catalog: Catalog, findings: list[Finding]) -> Catalog:
         applied.append(f"{finding.table}.{finding.column} {rule.shown}")
     if not applied:
         return catalog
-    protected.notes = [*catalog.notes, note(catalog.name, applied)]
+    protected.notes = [*catalog.notes, note(catalog.name, applied, policy_file)]
     return protected
 
 
-def note(database: str, applied: list[str], shown: int = 8) -> str:
-    """The note on every answer: what the defaults did, and how to replace them."""
+def note(database: str, applied: list[str], policy_file: Path, shown: int = 8) -> str:
+    """The note on every answer: what the defaults did, and how to replace them.
+
+    >>> text = note("crm", ["people.mobile masked"], Path("schemas/crm.yaml"))
+    >>> "(people.mobile masked)" in text, "`nl2sql scan-pii --write schemas/crm.yaml`" in text
+    (True, True)
+    """
     listed = ", ".join(applied[:shown]) + (f" and {len(applied) - shown} more"
                                            if len(applied) > shown else "")
     return (f"no access policy covers {database}: personal data the scanner found is "
             f"protected by default ({listed}); to write a policy, run `nl2sql scan-pii --write "
-            f"schemas/{database}.yaml` and add mask/deny rules or roles (docs/governance.md)")
+            f"{policy_file}` and add mask/deny rules or roles (docs/governance.md)")
 
 
 # --- the cache -------------------------------------------------------------------------
