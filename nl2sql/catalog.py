@@ -231,6 +231,9 @@ class Catalog:
     fingerprint: str = ""
     semantic_files: list[str] = field(default_factory=list)
     roles: dict[str, Role] = field(default_factory=dict)
+    # What a reader of any answer about this database must know of its policy: which file
+    # applied when it was chosen by its tables, or that scanner defaults protect it.
+    notes: list[str] = field(default_factory=list)
 
     def table(self, name: str) -> Table | None:
         """Case-insensitive table lookup."""
@@ -258,6 +261,7 @@ class Catalog:
             fingerprint=data.get("fingerprint", ""),
             semantic_files=list(data.get("semantic_files", [])),
             roles={name: Role(**r) for name, r in data.get("roles", {}).items()},
+            notes=[str(n) for n in data.get("notes", [])],
         )
 
 

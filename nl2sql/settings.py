@@ -62,6 +62,9 @@ class Settings:
     threads: int = 2
     cache_dir: Path = field(default_factory=_default_cache_dir)
     schemas_dir: Path = PROJECT_ROOT / "schemas"
+    # One semantic-layer file named outright (--semantic): it applies to the database
+    # whatever its name, instead of the one chosen from schemas_dir.
+    semantic: Path | None = None
     audit_log: Path = field(default_factory=_default_audit_log)
     # nl2sql extract: a workspace .duckdb file, or a folder with one file per database
     # (default: one file per database in workspace_dir); prices in USD per 1M tokens.
@@ -100,6 +103,7 @@ ENV_VARS: dict[str, str] = {
     "NL2SQL_THREADS": "threads",
     "NL2SQL_CACHE_DIR": "cache_dir",
     "NL2SQL_SCHEMAS": "schemas_dir",
+    "NL2SQL_SEMANTIC": "semantic",
     "NL2SQL_AUDIT_LOG": "audit_log",
     "NL2SQL_WORKSPACE": "workspace",
     "NL2SQL_PRICE_INPUT": "price_input",

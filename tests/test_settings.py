@@ -93,6 +93,7 @@ def test_every_environment_variable_reaches_its_field(tmp_path: Path) -> None:
         "NL2SQL_THREADS": "3",
         "NL2SQL_CACHE_DIR": str(tmp_path / "cache"),
         "NL2SQL_SCHEMAS": str(tmp_path / "schemas"),
+        "NL2SQL_SEMANTIC": str(tmp_path / "policy.yaml"),
         "NL2SQL_AUDIT_LOG": str(tmp_path / "audit" / "log.jsonl"),
         "NL2SQL_WORKSPACE": str(tmp_path / "ws.duckdb"),
         "NL2SQL_PRICE_INPUT": "0.15",
@@ -108,6 +109,7 @@ def test_every_environment_variable_reaches_its_field(tmp_path: Path) -> None:
     assert (s.model_retries, s.max_repairs, s.memory_limit, s.threads) == (0, 4, "512MB", 3)
     assert s.cache_dir == tmp_path / "cache"
     assert s.schemas_dir == tmp_path / "schemas"
+    assert s.semantic == tmp_path / "policy.yaml"
     assert s.audit_log == tmp_path / "audit" / "log.jsonl"
     assert (s.workspace, s.price_input, s.price_output) == (tmp_path / "ws.duckdb", 0.15, 0.6)
     assert (s.role, s.mask_key_file) == ("steward", tmp_path / "mask.key")

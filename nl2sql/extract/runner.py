@@ -170,10 +170,12 @@ def prepare(settings: Settings, request: Request) -> Job:
     """Resolve spec, names and rows; open the workspace. Raises before any cost."""
     from nl2sql import pipeline
     from nl2sql.extract.workspace import path_for
+    from nl2sql.governance.pii_default import ScannerDefaults
 
     spec, _ = spec_module.load(request.spec, settings.schemas_dir / "extract")
     table, column = selection.split_from(request.source)
-    source, catalog = pipeline.load_catalog(settings)  # the database's own
+    # the database's own, protected by the scanner's defaults where no policy covers it
+    source, catalog = pipeline.load_catalog(settings, defaults=ScannerDefaults(settings))
     table, column, key = selection.resolve_names(catalog, table, column, request.key)
     into = _check_into(request.into or spec.name, catalog, spec, key)
     access = pipeline.role_policy(catalog, settings)

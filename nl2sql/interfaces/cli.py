@@ -36,6 +36,11 @@ app = typer.Typer(
 
 DbOption = Annotated[str | None, typer.Option(
     "--db", help="DuckDB or SQLite file (default: NL2SQL_DB, else the bundled sample database).")]
+# text, not Path: plain text takes fast_params' light check (start-up time); _settings converts it
+SemanticOption = Annotated[str | None, typer.Option(
+    "--semantic", help="Semantic-layer file (policy, descriptions) to apply whatever the "
+                       "database is called (default: NL2SQL_SEMANTIC, else the file in "
+                       "schemas/ named after the database or whose tables it has).")]
 FormatOption = Annotated[str, typer.Option(
     "--format", "-f", help="Output format: table, csv, json or markdown.")]
 LimitOption = Annotated[int | None, typer.Option(
@@ -75,7 +80,20 @@ def _main(
 
 
 def _settings(**flags: Any) -> Settings:
+    if isinstance(flags.get("semantic"), str):
+        flags["semantic"] = Path(flags["semantic"]).expanduser()
     return load_settings(flags=flags)
+
+
+def _defaults(settings: Settings) -> Any:
+    """What protects a database no policy covers: the scanner's defaults. Imported only when
+    called (no policy found): the scanner's patterns are no cost to a database with one."""
+    def protect(source: Any, catalog: Any, con: Any = None) -> Any:
+        from nl2sql.governance.pii_default import ScannerDefaults
+
+        return ScannerDefaults(settings)(source, catalog, con)
+
+    return protect
 
 
 def _emit_error(exc: NL2SQLError, fmt: str) -> None:
@@ -147,7 +165,8 @@ def _open(settings: Settings, quiet: bool, command: str = "") -> Any:
     if ensure_sample_db(settings.db) and not quiet:
         typer.echo(f"built the sample database at {settings.db}", err=True)
     try:
-        return pipeline.open_session(settings, contributors=_contributors(settings))
+        return pipeline.open_session(settings, contributors=_contributors(settings),
+                                     defaults=_defaults(settings))
     except RoleRefused as exc:  # someone tried a role that is not theirs: the log says so
         from nl2sql.governance import audit
         from nl2sql.identity import current_user
@@ -181,6 +200,7 @@ def _planned_drafter(settings: Settings, requested: str | None) -> str:
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in English or Chinese.")],
     db: DbOption = None,
+    semantic: SemanticOption = None,
     drafter: Annotated[str | None, typer.Option(
         "--drafter", help="auto (the model when OPENAI_API_KEY or OPENAI_BASE_URL is set, "
                           "else offline), model or offline.")] = None,
@@ -201,7 +221,8 @@ def ask(
 
     with _errors(fmt):
         output = _format(fmt)
-        settings = _settings(db=db, drafter=drafter, row_limit=limit, role=role)
+        settings = _settings(db=db, semantic=semantic, drafter=drafter, row_limit=limit,
+                             role=role)
         audit.prepare(settings.audit_log)
         with _open(settings, quiet=fmt != "table", command="ask") as session:
             answer = _auditor(settings, session, "ask").run(
@@ -214,6 +235,7 @@ def ask(
 def sql(
     query: Annotated[str, typer.Argument(help="A SQL query (DuckDB dialect unless --dialect).")],
     db: DbOption = None,
+    semantic: SemanticOption = None,
     fmt: FormatOption = "table",
     limit: LimitOption = None,
     dialect: Annotated[str, typer.Option(
@@ -237,7 +259,7 @@ def sql(
     with _errors(fmt):
         output = _format(fmt)
         read = dialect_name(dialect)  # checked before the database is opened
-        settings = _settings(db=db, row_limit=limit, role=role)
+        settings = _settings(db=db, semantic=semantic, row_limit=limit, role=role)
         audit.prepare(settings.audit_log)
         with _open(settings, quiet=fmt != "table", command="sql") as session:
             answer = _auditor(settings, session, "sql").run(
@@ -249,6 +271,7 @@ def sql(
 @app.command()
 def schema(
     db: DbOption = None,
+    semantic: SemanticOption = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
 ) -> None:
     """Show the merged catalog (introspected tables plus the semantic layer) as the role
@@ -260,7 +283,7 @@ def schema(
         from nl2sql.interfaces.output import choose
 
         choose(fmt, ("text", "json"))
-        settings = _settings(db=db)
+        settings = _settings(db=db, semantic=semantic)
         with _open(settings, quiet=fmt != "text", command="schema") as session:
             # what the role may see: no denied table or column, no value of a masked one
             catalog = session.drafting_catalog
@@ -278,6 +301,7 @@ def _catalog_text(catalog: Any) -> str:
 
     head = f"-- database {catalog.name}" + (f": {catalog.description}" if catalog.description else "")
     files = f"\n-- semantic layer: {', '.join(catalog.semantic_files)}" if catalog.semantic_files else ""
+    files += "".join(f"\n-- note: {note}" for note in catalog.notes)
     ctx = Context(tables=list(catalog.tables.values()), terms=catalog.terms,
                   examples=catalog.examples)
     return head + files + "\n" + schema_text(ctx)
@@ -286,6 +310,7 @@ def _catalog_text(catalog: Any) -> str:
 @app.command()
 def shell(
     db: DbOption = None,
+    semantic: SemanticOption = None,
     drafter: Annotated[str | None, typer.Option(
         "--drafter", help="auto (the model when OPENAI_API_KEY or OPENAI_BASE_URL is set, "
                           "else offline), model or offline.")] = None,
@@ -303,7 +328,7 @@ def shell(
 
     with _errors("text"):
         output = _format(fmt)
-        settings = _settings(db=db, drafter=drafter, role=role)
+        settings = _settings(db=db, semantic=semantic, drafter=drafter, role=role)
         audit.prepare(settings.audit_log)
         with _open(settings, quiet=False, command="shell") as session:
             shell_module.start(session, fmt=output, drafter=drafter)
@@ -313,6 +338,7 @@ def shell(
 def eval_(
     questions: Annotated[Path, typer.Argument(help="YAML file of questions with gold SQL.")],
     db: DbOption = None,
+    semantic: SemanticOption = None,
     drafter: Annotated[str | None, typer.Option(
         "--drafter", help="auto, model or offline.")] = None,
     fmt: Annotated[str, typer.Option(
@@ -339,7 +365,8 @@ def eval_(
         choose(show, ("none", "failed", "all"), "--show")
         named, cases = evaluate.load_cases(questions)
         database = db or evaluate.resolve_database(named, questions, PROJECT_ROOT)
-        settings = _settings(db=database, drafter=drafter, row_limit=100_000, role=role)
+        settings = _settings(db=database, semantic=semantic, drafter=drafter, row_limit=100_000,
+                             role=role)
         with _open(settings, quiet=fmt != "table", command="eval") as session:
             report = evaluate.run(cases, lambda q: pipeline.ask(session, q),
                                   lambda s: pipeline.run_sql(session, s))
@@ -460,6 +487,7 @@ def audit_(
 @app.command("catalog")
 def catalog_(
     db: DbOption = None,
+    semantic: SemanticOption = None,
     fmt: Annotated[str, typer.Option(
         "--format", "-f", help="markdown (default), html (one self-contained page) or json "
                                "(the document model).")] = "markdown",
@@ -483,7 +511,7 @@ def catalog_(
         from nl2sql.interfaces.output import choose
 
         choose(fmt, datadict.FORMATS)  # a document, not a table: formats of its own
-        settings = _settings(db=db)
+        settings = _settings(db=db, semantic=semantic)
         doc = datadict.build(_semantic_catalog(settings), dt.datetime.now(dt.UTC))
         text = datadict.render(doc, fmt)
         if output is None:
@@ -504,7 +532,8 @@ def _semantic_catalog(settings: Settings) -> Any:
 
     if ensure_sample_db(settings.db):
         typer.echo(f"built the sample database at {settings.db}", err=True)
-    return pipeline.load_catalog(settings, _contributors(settings))[1]  # extracted tables too
+    # extracted tables too, and the scanner's defaults where no policy covers the database
+    return pipeline.load_catalog(settings, _contributors(settings), _defaults(settings))[1]
 
 
 @app.command("sample-db")
@@ -533,6 +562,7 @@ def extract(
         "--spec", help="The fields to extract: a spec YAML file, or the name of one in "
                        "schemas/extract/ (review_insights, ticket_qa, pii_mentions).")],
     db: DbOption = None,
+    semantic: SemanticOption = None,
     key: Annotated[str | None, typer.Option(
         "--key", help="The column that identifies a row (default: the primary key).")] = None,
     into: Annotated[str | None, typer.Option(
@@ -580,7 +610,7 @@ def extract(
 
     with _errors(fmt):
         _format(fmt, ("table", "json"))
-        settings = _settings(db=db, workspace=workspace, role=role)
+        settings = _settings(db=db, semantic=semantic, workspace=workspace, role=role)
         if ensure_sample_db(settings.db) and fmt == "table":
             typer.echo(f"built the sample database at {settings.db}", err=True)
         request = runner.Request(

@@ -8,6 +8,7 @@ catalog, the role's policy and the confined engine); :func:`ask` and :func:`run_
 
 from nl2sql.pipeline.answer import ask, run_sql
 from nl2sql.pipeline.session import (
+    PolicyDefaults,
     Session,
     choose_drafter,
     load_catalog,
@@ -17,5 +18,5 @@ from nl2sql.pipeline.session import (
     switch_role,
 )
 
-__all__ = ["Session", "ask", "choose_drafter", "load_catalog", "model_client", "open_session",
-           "role_policy", "run_sql", "switch_role"]
+__all__ = ["PolicyDefaults", "Session", "ask", "choose_drafter", "load_catalog", "model_client",
+           "open_session", "role_policy", "run_sql", "switch_role"]

@@ -136,7 +136,8 @@ def _answer(question: str | None, outcome: repair.Outcome, context_ms: float, st
         prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens,
         timings_ms=timings, elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         truncated=outcome.result.truncated,
-        notes=outcome.query.notes + _masking_notes(masking, session.access.role),
+        notes=(outcome.query.notes + _masking_notes(masking, session.access.role)
+               + session.catalog.notes),  # the policy's own: on every answer
         database=session.catalog.name, tables_read=list(outcome.query.tables),
         columns_read=list(outcome.query.columns), role=session.access.role,
         masking=masking)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from nl2sql.catalog import Catalog
 from nl2sql.drafting.model_drafter import ChatClient, OpenAIChatClient
@@ -19,6 +20,20 @@ from nl2sql.schema.contributors import Contributors
 from nl2sql.schema.introspect import introspect, load_unchanged
 from nl2sql.schema.source import Source, connect, resolve
 from nl2sql.settings import Settings
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+class PolicyDefaults(Protocol):
+    """Protects a catalog that no policy covers (see :func:`semantic.has_policy`): the
+    scanner's defaults, :class:`nl2sql.governance.pii_default.ScannerDefaults`, passed in by
+    the interfaces because the scanner lives above the pipeline. Returns the catalog with
+    the rules as column tags and a note, or unchanged. ``con``: the confined connection
+    introspection just used (a cold start), else None (one is opened if needed)."""
+
+    def __call__(self, source: Source, catalog: Catalog,
+                 con: duckdb.DuckDBPyConnection | None = None) -> Catalog: ...
 
 
 @dataclass
@@ -50,11 +65,13 @@ class Session:
 
 
 def open_session(settings: Settings, chat_client: ChatClient | None = None,
-                 contributors: Contributors = ()) -> Session:
+                 contributors: Contributors = (),
+                 defaults: PolicyDefaults | None = None) -> Session:
     """Resolve and attach the database, introspect it (cached) and confine the engine.
-    ``contributors`` add tables kept beside the database (the extraction workspace)."""
+    ``contributors`` add tables kept beside the database (the extraction workspace);
+    ``defaults`` protect a database no policy covers (every interface passes the scanner's)."""
     started = time.perf_counter()
-    source, catalog = load_catalog(settings, contributors)
+    source, catalog = load_catalog(settings, contributors, defaults)
     access = role_policy(catalog, settings)
     engine = Engine(source, Limits.of(settings), settings.cache_dir)
     engine.start()  # its start overlaps the guard and drafting; see Engine.start
@@ -63,24 +80,32 @@ def open_session(settings: Settings, chat_client: ChatClient | None = None,
                    access, policy.visible(catalog, access))
 
 
-def load_catalog(settings: Settings, contributors: Contributors = ()) -> tuple[Source, Catalog]:
+def load_catalog(settings: Settings, contributors: Contributors = (),
+                 defaults: PolicyDefaults | None = None) -> tuple[Source, Catalog]:
     """The database (with what ``contributors`` keep beside it attached read-only) and its
-    catalog: introspection (cached) plus the semantic layer."""
+    catalog: introspection (cached), the semantic layer (``settings.semantic``, else the file
+    named after the database or whose tables it has), then ``defaults`` where no policy
+    covers it."""
     source = resolve(settings.db)
     for contributor in contributors:
         source = contributor.locate(source)
     raw = load_unchanged(settings.cache_dir, source)  # warm: no DuckDB connection at all
-    if raw is None:
-        con = connect(source, settings.cache_dir)
-        try:
+    con = None
+    try:
+        if raw is None:
+            con = connect(source, settings.cache_dir)
             # The file is untrusted: profiling runs its views, and a view may read files
             # (read_text('/etc/passwd')) or the network. Confined like the engine's worker,
             # such a view fails to profile instead of putting file contents in the catalog.
             confine(con, Limits.of(settings))
             raw = introspect(source, con, settings.cache_dir, contributors)
-        finally:
+        catalog = semantic.apply(raw, settings.schemas_dir, settings.semantic, settings.cache_dir)
+        if defaults is not None and not semantic.has_policy(catalog):
+            catalog = defaults(source, catalog, con)  # a cold start lends its connection
+    finally:
+        if con is not None:
             con.close()  # introspection's own connection; untrusted SQL runs in the worker
-    return source, semantic.apply(raw, settings.schemas_dir)
+    return source, catalog
 
 
 def switch_role(session: Session, role: str) -> None:

@@ -2,8 +2,10 @@
 
 The file adds what a database cannot say about itself: descriptions,
 synonyms in English and Chinese, value aliases (``Shanghai: [上海, 沪]``),
-business terms (``sales = sum(orders.total_amount)``) and verified examples.
-See the README section "Semantic layer" for the format.
+business terms (``sales = sum(orders.total_amount)``), verified examples and the access
+policy (masks, denies, row filters, roles). Which file applies (named with ``--semantic``,
+named after the database, or the one whose tables the database has) is decided by
+:mod:`nl2sql.schema.semantic_choice`. See docs/configuration.md for the format.
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from nl2sql.catalog import Catalog, Column, Example, Role, Table, Term
+from nl2sql.catalog import DENY_TAG, MASK_TAG, Catalog, Column, Example, Role, Table, Term
 from nl2sql.errors import ConfigError
+from nl2sql.schema.semantic_choice import choose, load_yaml, read_heads
 
 TOP_KEYS = {"database", "description", "tables", "terms", "examples", "roles"}
 TERM_KEYS = {"sql", "synonyms", "description", "alternatives"}
@@ -27,45 +28,40 @@ MASK_MODES = ("none", "partial", "hash", "redact")
 
 
 def find_file(schemas_dir: Path, database: str) -> Path | None:
-    """``schemas/<database>.yaml``, or any YAML there whose ``database:`` says so."""
+    """``schemas/<database>.yaml``, or any YAML there whose ``database:`` says so (the
+    choice by name; :func:`apply` also chooses by tables, see :mod:`.semantic_choice`)."""
     direct = schemas_dir / f"{database}.yaml"
     if direct.is_file():
         return direct
-    if not schemas_dir.is_dir():
-        return None
-    for path in sorted(schemas_dir.glob("*.y*ml")):
-        head = _load_yaml(path)
-        if isinstance(head, dict) and head.get("database") == database:
-            return path
-    return None
+    return next((path for path, head in read_heads(schemas_dir, None)
+                 if head.database == database), None)
 
 
-def _load_yaml(path: Path) -> Any:
-    try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+def apply(catalog: Catalog, schemas_dir: Path, explicit: Path | None = None,
+          cache_dir: Path | None = None) -> Catalog:
+    """A copy of ``catalog`` with its semantic file merged in (unchanged if none applies).
 
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def apply(catalog: Catalog, schemas_dir: Path) -> Catalog:
-    """A copy of ``catalog`` with its semantic file merged in (unchanged if none).
+    ``explicit`` is a file named outright (``--semantic``); otherwise the file comes from
+    ``schemas_dir``, by the database's name or by its tables (:mod:`.semantic_choice`; the
+    folder's index is kept in ``cache_dir``). A file chosen by its tables adds a note saying so.
 
     >>> from nl2sql.catalog import Catalog
     >>> apply(Catalog(name="nothing_here", tables={}), Path("/nonexistent")).terms
     []
     """
-    path = find_file(schemas_dir, catalog.name)
-    if path is None:
+    choice = choose(schemas_dir, catalog, explicit, cache_dir)
+    if choice is None:
         return catalog
-    data = _load_yaml(path) or {}
+    path = choice.path
+    data = load_yaml(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
     _check_keys(data, TOP_KEYS, str(path))
     merged = copy.deepcopy(catalog)
     merged.semantic_files = [str(path)]
+    note = choice.note(catalog)
+    if note:
+        merged.notes = [*merged.notes, note]
     merged.description = _text(data.get("description"), path, "description")
     for name, spec in (data.get("tables") or {}).items():
         _merge_table(merged, str(name), spec or {}, path)
@@ -73,6 +69,30 @@ def apply(catalog: Catalog, schemas_dir: Path) -> Catalog:
     merged.examples = [_example(e, path) for e in data.get("examples") or []]
     merged.roles = _roles(data.get("roles"), merged, path)
     return merged
+
+
+def has_policy(catalog: Catalog) -> bool:
+    """Whether anything says who may see what: roles, or a ``mask``/``deny`` on a column
+    or a ``deny``/``row_filter`` on a table (``mask: none`` counts: someone decided).
+    Without any, a database is protected by the scanner's defaults (see
+    :mod:`nl2sql.governance.pii_default`).
+
+    >>> from nl2sql.catalog import Column, Table
+    >>> t = Table("t", [Column("phone", "VARCHAR", tags={"pii": "phone"})])
+    >>> has_policy(Catalog("x", {"t": t}))
+    False
+    >>> t.columns[0].tags["mask"] = "none"
+    >>> has_policy(Catalog("x", {"t": t}))
+    True
+    """
+    if catalog.roles:
+        return True
+    for table in catalog.tables.values():
+        if DENY_TAG in table.tags or table.row_filter is not None:
+            return True
+        if any(MASK_TAG in c.tags or DENY_TAG in c.tags for c in table.columns):
+            return True
+    return False
 
 
 def _merge_table(catalog: Catalog, name: str, spec: dict[str, Any], path: Path) -> None:

@@ -64,7 +64,7 @@ def build(catalog: Catalog, generated_at: dt.datetime) -> Document:
         database=DatabaseInfo(
             name=catalog.name, description=catalog.description, source=catalog.source,
             dialect=catalog.dialect, semantic_files=list(catalog.semantic_files),
-            generated_at=generated_at.isoformat(timespec="seconds")),
+            generated_at=generated_at.isoformat(timespec="seconds"), notes=list(catalog.notes)),
         summary=Summary(
             tables=len(tables), columns=len(columns),
             personal_data_columns=sum(1 for c in columns if c.pii or c.pii_mentions),

@@ -91,9 +91,10 @@ def _header(doc: Document) -> str:
                          f"{summary.personal_data_columns} with personal data")]
     meta = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     description = f"<p>{_e(db.description)}</p>" if db.description else ""
+    notes = "".join(f"<p class=\"notice\"><strong>Note:</strong> {_e(n)}</p>\n" for n in db.notes)
     return (f"<header>\n<h1>Data dictionary: {_e(db.name)}</h1>\n{description}\n"
             f"<table class=\"meta\">{meta}</table>\n"
-            f"<p class=\"notice\">{_e(NOTICE)}</p>\n</header>")
+            f"<p class=\"notice\">{_e(NOTICE)}</p>\n{notes}</header>")
 
 
 def _roles(doc: Document) -> str:

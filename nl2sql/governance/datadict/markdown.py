@@ -63,6 +63,7 @@ def _header(doc: Document) -> list[str]:
               f"| contents | {summary.tables} tables, {summary.columns} columns, "
               f"{summary.personal_data_columns} with personal data |", "",
               escape(NOTICE), ""]
+    lines += [line for note in db.notes for line in (f"**Note:** {escape(note)}", "")]
     return lines
 
 

@@ -9,7 +9,7 @@ its aliases.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 VERSION = 1
@@ -23,6 +23,9 @@ class DatabaseInfo:
     dialect: str
     semantic_files: list[str]
     generated_at: str  # ISO-8601, seconds
+    # How the policy came to be, when a reader must know: a file chosen by its tables, or
+    # the scanner's defaults protecting a database no policy covers (Catalog.notes).
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
