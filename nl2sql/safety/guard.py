@@ -12,8 +12,8 @@ the model wrote.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -21,8 +21,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
+from sqlglot.schema import MappingSchema
 
-from nl2sql.catalog import Catalog
+from nl2sql.catalog import Catalog, Table
 from nl2sql.errors import UnknownIdentifier, UnsafeSQL, first_line
 from nl2sql.safety import policy as access_policy
 from nl2sql.safety.guard_rules import (
@@ -84,16 +85,29 @@ def _secure(query: GuardedQuery, tree: exp.Expr, qualified: exp.Expr, catalog: C
     touched = access.restricted_tables() & set(query.tables)
     if not touched:
         return
-    executed = access_policy.rewrite(tree, catalog, access).sql(dialect="duckdb")
+    rewritten = access_policy.rewrite(tree, catalog, access)  # a fresh copy, ours alone
+    # the generator copies a tree before it writes it out, unless told it need not: it
+    # need not when the tree is used only once (no mask key to blank out below)
+    executed = rewritten.sql(dialect="duckdb", copy=bool(access.key))
     _second_opinion(executed)
     query.executed_sql = executed
     if access.key:  # the same plan without the mask key, for EXPLAIN output people see
-        blank = dataclasses.replace(access, key="*" * len(access.key))
-        query.explain_sql = access_policy.rewrite(tree, catalog, blank).sql(dialect="duckdb")
-    query.masking = access_policy.masking(qualified, catalog, access, query.columns)
+        _blank_key(rewritten, access.key)
+        query.explain_sql = rewritten.sql(dialect="duckdb", copy=False)
+    query.masking = access_policy.masking(qualified, catalog, access, query.columns,
+                                          schema=schema_of(catalog))
     filtered = sorted(touched & set(access.row_filters))
     if filtered:
         query.notes.append(f"row filter of role {access.role} applied to {', '.join(filtered)}")
+
+
+def _blank_key(rewritten: exp.Expr, key: str) -> None:
+    """The mask key appears only as the salt literal of ``hash`` masks; each becomes
+    asterisks (the same plan as rewriting again with a blank key, at no second rewrite)."""
+    blank = "*" * len(key)
+    for literal in list(rewritten.find_all(exp.Literal)):
+        if literal.is_string and literal.this == key:
+            literal.replace(exp.Literal.string(blank))
 
 
 def _check_once(sql: str, catalog: Catalog, policy: Policy, dialect: str,
@@ -379,11 +393,23 @@ def _unknown(kind: str, name: str, candidates: list[str]) -> UnknownIdentifier:
     return UnknownIdentifier(f"no {kind} `{name}`{hint}", name=name, suggestions=suggestions)
 
 
+def schema_of(catalog: Catalog) -> MappingSchema:
+    """The catalog as sqlglot's schema, built once per distinct schema: building it
+    normalizes every column name, which for a wide table cost more than qualifying."""
+    frozen = tuple((table, tuple(columns.items()))
+                   for table, columns in catalog.sqlglot_schema().items())
+    return _schema(frozen)
+
+
+@functools.lru_cache(maxsize=4)
+def _schema(frozen: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]) -> MappingSchema:
+    return MappingSchema({table: dict(columns) for table, columns in frozen}, dialect="duckdb")
+
+
 def _qualified(tree: exp.Expr, catalog: Catalog) -> exp.Expr:
     """Resolve every column with sqlglot's qualify (``*`` expanded); name the first unknown one."""
     try:
-        schema: dict[str, object] = dict(catalog.sqlglot_schema())
-        return qualify(tree.copy(), schema=schema, dialect="duckdb",
+        return qualify(tree.copy(), schema=schema_of(catalog), dialect="duckdb",
                        validate_qualify_columns=True, quote_identifiers=False, identify=False)
     except OptimizeError as exc:
         raise _unknown_column(tree, catalog, exc) from exc
@@ -410,18 +436,27 @@ def _columns_read(qualified: exp.Expr, catalog: Catalog) -> list[str]:
     """``table.column`` for every catalog column the query touches (for audit)."""
     from sqlglot.optimizer.scope import traverse_scope
 
-    seen: list[str] = []
+    seen: dict[str, None] = {}  # ordered, and a lookup per column stays O(1)
+    tables: dict[str, Table | None] = {}  # as the query names them -> the catalog's table
+    by_name: dict[str, dict[str, str]] = {}  # table -> lower-case column -> its catalog name
     for scope in traverse_scope(qualified):
         for column in scope.columns:
             source = scope.sources.get(column.table)
-            if isinstance(source, exp.Table) and catalog.table(source.name):
-                real = catalog.table(source.name)
-                assert real is not None
-                col = real.column(column.name)
-                key = f"{real.name}.{col.name if col else column.name}"
-                if key not in seen:
-                    seen.append(key)
-    return seen
+            if not isinstance(source, exp.Table):
+                continue
+            if source.name not in tables:
+                tables[source.name] = catalog.table(source.name)
+            real = tables[source.name]
+            if real is None:
+                continue
+            names = by_name.get(real.name)
+            if names is None:  # Table.column scans the columns: once per table, not per use
+                names = by_name[real.name] = {}
+                for col in real.columns:
+                    names.setdefault(col.name.lower(), col.name)
+            key = f"{real.name}.{names.get(column.name.lower(), column.name)}"
+            seen.setdefault(key, None)
+    return list(seen)
 
 
 def _apply_limit(tree: exp.Expr, row_limit: int) -> tuple[exp.Expr, bool, int]:

@@ -76,10 +76,11 @@ def secure_view(table: exp.Table, real: Table, policy: AccessPolicy) -> exp.Subq
                        db=table.args.get("db"), catalog=table.args.get("catalog"))
     projections = [_projection(real, c, policy) for c in real.columns
                    if f"{real.name}.{c.name}" not in policy.denied_columns]
-    inner = exp.select(*projections).from_(source)
+    # copy=False: the parts are new; copying the SELECT per clause cost a wide table dearly
+    inner = exp.select(*projections).from_(source, copy=False)
     condition = policy.row_filters.get(real.name)
     if condition:
-        inner = inner.where(exp.Paren(this=row_condition(condition)))
+        inner = inner.where(exp.Paren(this=row_condition(condition)), copy=False)
     alias = exp.TableAlias(this=exp.to_identifier(table.alias_or_name, quoted=True))
     return exp.Subquery(this=inner, alias=alias)
 
@@ -107,7 +108,7 @@ def _projection(table: Table, column: Column, policy: AccessPolicy) -> exp.Expr:
     if mode is None:
         return ref
     masked = mask_expression(ref, column, mode, policy.key)
-    return exp.alias_(masked, column.name, quoted=True)
+    return exp.alias_(masked, column.name, quoted=True, copy=False)
 
 
 # A time of day has no year to keep: a partial mask shows nothing of it.
@@ -184,7 +185,10 @@ PLACEHOLDER = "__nl2sql_value__"
 
 @functools.lru_cache(maxsize=64)
 def _parsed_template(sql: str) -> exp.Expr:
-    return sqlglot.parse_one(sql.format(c=PLACEHOLDER), read="duckdb")
+    tree = sqlglot.parse_one(sql.format(c=PLACEHOLDER), read="duckdb")
+    for node in tree.walk():  # token positions: copying them per masked column was its cost
+        node._meta = None
+    return tree
 
 
 def _template(sql: str, ref: exp.Expr) -> exp.Expr:
