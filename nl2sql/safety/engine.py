@@ -90,15 +90,20 @@ class Engine:
         self._channel: Any = None
         self._ready = False
 
-    def run(self, query: GuardedQuery) -> Result:
+    def run(self, query: GuardedQuery, timeout: float | None = None) -> Result:
         """Execute ``query``; raise :class:`QueryTimeout`, :class:`ExecutionError` or,
         on Ctrl-C, :class:`Interrupted`. A runaway worker is killed, and the next query
-        gets a fresh one."""
+        gets a fresh one. ``timeout``: the seconds left to this query when part of the
+        query timeout went to checking it (None: the whole timeout)."""
+        left = self.limits.timeout if timeout is None else min(timeout, self.limits.timeout)
+        if left <= 0:
+            raise QueryTimeout(f"checking the query took the whole {self.limits.timeout:g} s "
+                               "query timeout; it was not run")
         self._ensure_worker()
         started = time.perf_counter()
         try:
             self._channel.send((query.executed_sql or query.sql, self.limits.max_rows))
-            reply = self._wait(started)
+            reply = self._wait(started, left)
         except KeyboardInterrupt:
             self._kill()
             raise Interrupted("interrupted; the query was stopped") from None
@@ -116,8 +121,8 @@ class Engine:
         result = self.run(plan)
         return "\n".join(str(row[-1]) for row in result.rows)
 
-    def _wait(self, started: float) -> tuple[str, Any]:
-        deadline = started + self.limits.timeout
+    def _wait(self, started: float, left: float) -> tuple[str, Any]:
+        deadline = started + left
         while not self._channel.poll(0.02):
             if not self._alive():
                 self._kill()

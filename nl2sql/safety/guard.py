@@ -25,6 +25,7 @@ from sqlglot.schema import MappingSchema
 
 from nl2sql.catalog import Catalog, Table
 from nl2sql.errors import UnknownIdentifier, UnsafeSQL, first_line
+from nl2sql.safety import deadline
 from nl2sql.safety import policy as access_policy
 from nl2sql.safety.guard_rules import (
     ALLOWED_NAMED_FUNCTIONS,
@@ -54,6 +55,7 @@ class Policy:
 
     row_limit: int = 1000
     max_chars: int = 20_000
+    timeout: float | None = None  # seconds checking may take (the query timeout); None: any
 
 
 
@@ -65,11 +67,22 @@ def check(sql: str, catalog: Catalog, policy: Policy | None = None,
     The regenerated SQL is checked once more and must come out unchanged: what runs
     is exactly what was checked. With an ``access`` policy, references to denied tables
     and columns are refused, and the query that runs (``executed_sql``) reads restricted
-    tables through their secure views (:mod:`nl2sql.safety.policy`).
+    tables through their secure views (:mod:`nl2sql.safety.policy`). With a ``timeout``
+    in ``policy``, checking that takes longer raises :class:`QueryTimeout`
+    (:mod:`nl2sql.safety.deadline`).
     """
-    query, _, _ = _check_once(sql, catalog, policy or Policy(), dialect, access)
-    again, tree, qualified = _check_once(query.sql, catalog, policy or Policy(), "duckdb",
-                                         access)
+    limits = policy or Policy()
+    with deadline.time_limit(limits.timeout):
+        try:
+            return _check(sql, catalog, limits, dialect, access)
+        except RecursionError as exc:  # a stage past the parser (qualify, the generator)
+            raise UnsafeSQL("the query is nested too deeply to check", rule="too_deep") from exc
+
+
+def _check(sql: str, catalog: Catalog, policy: Policy, dialect: str,
+           access: access_policy.AccessPolicy | None) -> GuardedQuery:
+    query, _, _ = _check_once(sql, catalog, policy, dialect, access)
+    again, tree, qualified = _check_once(query.sql, catalog, policy, "duckdb", access)
     if again.sql != query.sql:
         raise UnsafeSQL("the query does not read the same after it is rewritten; write it "
                         "more plainly", rule="parse")
@@ -86,14 +99,17 @@ def _secure(query: GuardedQuery, tree: exp.Expr, qualified: exp.Expr, catalog: C
     if not touched:
         return
     rewritten = access_policy.rewrite(tree, catalog, access)  # a fresh copy, ours alone
+    deadline.checkpoint()
     # the generator copies a tree before it writes it out, unless told it need not: it
     # need not when the tree is used only once (no mask key to blank out below)
     executed = rewritten.sql(dialect="duckdb", copy=bool(access.key))
+    deadline.checkpoint()
     _second_opinion(executed)
     query.executed_sql = executed
     if access.key:  # the same plan without the mask key, for EXPLAIN output people see
         _blank_key(rewritten, access.key)
         query.explain_sql = rewritten.sql(dialect="duckdb", copy=False)
+    deadline.checkpoint()
     query.masking = access_policy.masking(qualified, catalog, access, query.columns,
                                           schema=schema_of(catalog))
     filtered = sorted(touched & set(access.row_filters))
@@ -116,17 +132,22 @@ def _check_once(sql: str, catalog: Catalog, policy: Policy, dialect: str,
     """One pass: the accepted query, its final tree and its qualified tree."""
     _check_text(sql, policy)
     tree = _parse_one(sql, dialect)
+    deadline.checkpoint()  # between stages: the bound where no timer interrupts them
     _check_size_of(tree)
     _check_nodes(tree)
     _check_series_product(tree)
     tables = _check_tables(tree, catalog)
+    deadline.checkpoint()
     qualified = _qualified(tree, catalog)
+    deadline.checkpoint()
     columns = _columns_read(qualified, catalog)
     if access is not None and access.restricts:
         access_policy.check_refs(tree, qualified, tables, columns, catalog, access)
+    deadline.checkpoint()
     tree, limited, limit = _apply_limit(tree, policy.row_limit)
     notes = [f"LIMIT {limit} applied (row limit)"] if limited else []
     final = tree.sql(dialect="duckdb")
+    deadline.checkpoint()
     _second_opinion(final)
     query = GuardedQuery(sql=final, original=sql, tables=tables,
                          columns=columns, limit=limit, limited=limited, notes=notes)
