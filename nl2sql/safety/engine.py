@@ -31,13 +31,15 @@ class Limits:
     max_rows: int = 1000
     memory_limit: str = "2GB"
     threads: int = 2
+    max_bytes: int = 64 * 1024 * 1024  # the result's values, as Python holds them
 
     @classmethod
     def of(cls, settings: Settings, max_rows: int | None = None) -> Limits:
         """The caps ``settings`` ask for (``max_rows``: the row limit unless given)."""
         return cls(timeout=settings.query_timeout,
                    max_rows=settings.row_limit if max_rows is None else max_rows,
-                   memory_limit=settings.memory_limit, threads=settings.threads)
+                   memory_limit=settings.memory_limit, threads=settings.threads,
+                   max_bytes=settings.max_result_bytes)
 
 
 CONFINEMENT = (
@@ -102,7 +104,8 @@ class Engine:
         self._ensure_worker()
         started = time.perf_counter()
         try:
-            self._channel.send((query.executed_sql or query.sql, self.limits.max_rows))
+            self._channel.send((query.executed_sql or query.sql, self.limits.max_rows,
+                                self.limits.max_bytes))
             reply = self._wait(started, left)
         except KeyboardInterrupt:
             self._kill()
@@ -144,6 +147,9 @@ class Engine:
             if kind == "OutOfMemoryException":
                 raise ExecutionError(f"the query needed more memory than allowed: "
                                      f"{_first_line_text(message)}", sql=query.sql)
+            if kind == "ResultTooLarge":
+                raise ExecutionError(f"{message} (NL2SQL_MAX_RESULT_BYTES); select fewer or "
+                                     "shorter values, or fewer rows", sql=query.sql)
             raise ExecutionError(_first_line_text(message), sql=query.sql)
         rows, description = payload
         truncated = len(rows) > self.limits.max_rows or (
@@ -190,7 +196,7 @@ class Engine:
                          "alias": self.source.alias, "workspace": self.source.workspace},
                          {"timeout": self.limits.timeout, "max_rows": self.limits.max_rows,
                           "memory_limit": self.limits.memory_limit,
-                          "threads": self.limits.threads},
+                          "threads": self.limits.threads, "max_bytes": self.limits.max_bytes},
                          str(self.cache_dir)))
         except OSError:
             pass  # it died already; _ensure_worker says so
