@@ -204,9 +204,9 @@ def value_bytes(value: Any) -> int:
 
 
 def _too_large(rows: int, max_bytes: int) -> str:
-    which = "its first row" if rows == 1 else f"its first {rows:,} rows"
-    return (f"the result is too large: {which} already hold more than {_mb(max_bytes)}, the "
-            "limit on a result's size in memory")
+    which = "its first row already holds" if rows == 1 else f"its first {rows:,} rows already hold"
+    return (f"the result is too large: {which} more than {_mb(max_bytes)}, the limit on a "
+            "result's size in memory")
 
 
 def _mb(size: int) -> str:
