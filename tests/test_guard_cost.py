@@ -11,6 +11,7 @@ the worker before it reaches the CLI.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import signal
 import threading
 from collections.abc import Iterator
@@ -127,6 +128,26 @@ def test_checking_longer_than_the_timeout_is_stopped(wide: tuple[Path, Catalog])
     assert "checking the query took longer than" in caught.value.message
     assert signal.getsignal(signal.SIGALRM) is before  # the timer handler is put back
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # and no timer is left armed
+    assert gc.isenabled()  # the cycle collector, paused while checking, runs again
+
+
+@pytest.mark.parametrize("timeout", [10 ** -k for k in range(1, 7)] * 3)
+def test_a_timer_firing_at_any_moment_ends_in_a_result_or_a_query_timeout(
+        timeout: float, wide: tuple[Path, Catalog]) -> None:
+    """Wherever the timer fires (in a stage, between them, as the check finishes), the
+    caller gets a checked query or QueryTimeout, never a stray exception or timer."""
+    _, catalog = wide
+    access = policy.resolve(catalog, policy.DEFAULT_ROLE)
+    before = signal.getsignal(signal.SIGALRM)
+    try:
+        query = guard.check("SELECT c1, c2, c3 FROM w", catalog, guard.Policy(timeout=timeout),
+                            access=access)
+        assert query.executed_sql is not None
+    except QueryTimeout:
+        pass
+    assert signal.getsignal(signal.SIGALRM) is before
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert gc.isenabled()
 
 
 def test_checking_in_another_thread_is_stopped_between_stages(

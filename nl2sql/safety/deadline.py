@@ -89,9 +89,12 @@ def _handle() -> Any:
 
 
 def _disarm(previous: Any) -> None:
+    """Stop the timer and put the handler back. Ignored first: a signal that arrives from
+    then on is dropped, not raised where nothing would turn it into a QueryTimeout."""
     if previous is None:
         return
     try:
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
         signal.setitimer(signal.ITIMER_REAL, 0)
     finally:
         signal.signal(signal.SIGALRM, previous)

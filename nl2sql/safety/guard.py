@@ -75,7 +75,8 @@ def check(sql: str, catalog: Catalog, policy: Policy | None = None,
     (:mod:`nl2sql.safety.deadline`).
     """
     limits = policy or Policy()
-    with deadline.time_limit(limits.timeout), _no_cycle_collection():
+    # the collector's context outermost: the timer is off before it resumes collecting
+    with _no_cycle_collection(), deadline.time_limit(limits.timeout):
         try:
             return _check(sql, catalog, limits, dialect, access)
         except RecursionError as exc:  # a stage past the parser (qualify, the generator)
