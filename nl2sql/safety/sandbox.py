@@ -189,18 +189,22 @@ def _run(con: Any, src: Any, sql: str, max_rows: int,
         cursor.close()
 
 
+_CONTAINERS = (list, tuple, set, dict)
+
+
 def value_bytes(value: Any) -> int:
-    """Memory a fetched value takes in Python, containers with their items.
+    """Memory a fetched value (or row) takes in Python, containers with their items.
 
     >>> value_bytes("x" * 1000) > 1000, value_bytes((1, "ab")) < 200
     (True, True)
     """
-    if isinstance(value, (list, tuple, set)):
-        return sys.getsizeof(value) + sum(value_bytes(v) for v in value)
+    size = sys.getsizeof(value)
     if isinstance(value, dict):
-        return sys.getsizeof(value) + sum(value_bytes(k) + value_bytes(v)
-                                          for k, v in value.items())
-    return sys.getsizeof(value)
+        return size + sum(value_bytes(k) + value_bytes(v) for k, v in value.items())
+    if isinstance(value, _CONTAINERS):
+        for item in value:  # scalars summed inline: this runs for every value of a result
+            size += value_bytes(item) if isinstance(item, _CONTAINERS) else sys.getsizeof(item)
+    return size
 
 
 def _too_large(rows: int, max_bytes: int) -> str:
