@@ -13,7 +13,7 @@ from nl2sql.drafting.model_drafter import ModelDrafter
 from nl2sql.drafting.prompt import Turn
 from nl2sql.errors import ConfigError, DrafterDeclined, Interrupted, ModelError, ModelRefused
 from nl2sql.pipeline.session import Session, choose_drafter, model_client
-from nl2sql.safety import guard
+from nl2sql.safety import deadline, guard
 from nl2sql.values import Answer, Draft, GuardedQuery, MaskedColumn, Result
 
 
@@ -50,20 +50,22 @@ def ask(session: Session, question: str, conversation: list[Turn] | None = None,
     return _answer(question, outcome, context_ms, started, session)
 
 
-def _bounded(session: Session, row_limit: int | None,
+def _bounded(session: Session, row_limit: int | None, before: float = 0.0,
              ) -> tuple[Callable[[str], GuardedQuery], Callable[[GuardedQuery], Result]]:
     """The guard and the engine under one query timeout: checking a query counts toward
-    it (the guard is stopped when it takes it all), and the query runs for what is left."""
+    it (the guard is stopped when it takes it all), and the query runs for what is left.
+    ``before``: seconds already spent on the query (transpiling it)."""
     timeout = session.settings.query_timeout
-    limits = guard.Policy(row_limit=row_limit or session.settings.row_limit, timeout=timeout)
-    spent = [0.0]  # seconds the last check took (a person approving it is not counted)
+    limits = guard.Policy(row_limit=row_limit or session.settings.row_limit,
+                          timeout=max(timeout - before, 0.0))
+    spent = [before]  # seconds the last check took (a person approving it is not counted)
 
     def check(sql: str) -> GuardedQuery:
         started = time.perf_counter()
         try:
             return guard.check(sql, session.catalog, limits, access=session.access)
         finally:
-            spent[0] = time.perf_counter() - started
+            spent[0] = before + time.perf_counter() - started
 
     def execute(query: GuardedQuery) -> Result:
         return session.engine.run(query, timeout=timeout - spent[0])
@@ -188,9 +190,10 @@ def run_sql(session: Session, sql: str, row_limit: int | None = None,
     if not sql.strip():  # an input error, like an empty question (the guard's own "empty"
         raise ConfigError("the SQL is empty")  # refusal is for a model's empty draft)
     started = time.perf_counter()
-    transpiled = to_duckdb(sql, dialect, session.catalog, max_chars=guard.Policy.max_chars)
+    with deadline.time_limit(session.settings.query_timeout):  # transpiling is checking too
+        transpiled = to_duckdb(sql, dialect, session.catalog, max_chars=guard.Policy.max_chars)
     draft = Draft(sql=transpiled.sql, drafter="user")
-    check, execute = _bounded(session, row_limit)
+    check, execute = _bounded(session, row_limit, before=time.perf_counter() - started)
     outcome = repair.run([], _no_repair, check, execute, 0, first=draft)
     answer = _answer(None, outcome, 0.0, started, session)
     if transpiled.dialect != "duckdb":
