@@ -60,6 +60,9 @@ class Settings:
     max_repairs: int = 2
     memory_limit: str = "2GB"
     threads: int = 2
+    # Bytes a query's result may hold in memory (Python's size of its values): bounded, not
+    # only its rows, so a few huge values cannot exhaust the CLI's memory.
+    max_result_bytes: int = 64 * 1024 * 1024
     cache_dir: Path = field(default_factory=_default_cache_dir)
     schemas_dir: Path = PROJECT_ROOT / "schemas"
     # One semantic-layer file named outright (--semantic): it applies to the database
@@ -101,6 +104,7 @@ ENV_VARS: dict[str, str] = {
     "NL2SQL_MAX_REPAIRS": "max_repairs",
     "NL2SQL_MEMORY_LIMIT": "memory_limit",
     "NL2SQL_THREADS": "threads",
+    "NL2SQL_MAX_RESULT_BYTES": "max_result_bytes",
     "NL2SQL_CACHE_DIR": "cache_dir",
     "NL2SQL_SCHEMAS": "schemas_dir",
     "NL2SQL_SEMANTIC": "semantic",
@@ -170,6 +174,8 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError("repair and retry counts cannot be negative")
     if not _MEMORY.fullmatch(settings.memory_limit.strip()):
         raise ConfigError(f"memory limit must look like 512MB or 2GB, not {settings.memory_limit!r}")
+    if settings.max_result_bytes < 1024:
+        raise ConfigError(f"max result bytes must be at least 1024, not {settings.max_result_bytes}")
     if not 1 <= settings.threads <= 256:
         raise ConfigError(f"threads must be between 1 and 256, not {settings.threads}")
     for name in ("price_input", "price_output"):

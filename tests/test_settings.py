@@ -91,6 +91,7 @@ def test_every_environment_variable_reaches_its_field(tmp_path: Path) -> None:
         "NL2SQL_MAX_REPAIRS": "4",
         "NL2SQL_MEMORY_LIMIT": "512MB",
         "NL2SQL_THREADS": "3",
+        "NL2SQL_MAX_RESULT_BYTES": "2048",
         "NL2SQL_CACHE_DIR": str(tmp_path / "cache"),
         "NL2SQL_SCHEMAS": str(tmp_path / "schemas"),
         "NL2SQL_SEMANTIC": str(tmp_path / "policy.yaml"),
@@ -107,6 +108,7 @@ def test_every_environment_variable_reaches_its_field(tmp_path: Path) -> None:
         "sk-test", "http://localhost:11434/v1", "qwen2.5", "/tmp/some.duckdb", "model")
     assert (s.row_limit, s.query_timeout, s.model_timeout) == (12, 2.5, 7.0)
     assert (s.model_retries, s.max_repairs, s.memory_limit, s.threads) == (0, 4, "512MB", 3)
+    assert s.max_result_bytes == 2048
     assert s.cache_dir == tmp_path / "cache"
     assert s.schemas_dir == tmp_path / "schemas"
     assert s.semantic == tmp_path / "policy.yaml"

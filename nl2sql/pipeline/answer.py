@@ -13,8 +13,8 @@ from nl2sql.drafting.model_drafter import ModelDrafter
 from nl2sql.drafting.prompt import Turn
 from nl2sql.errors import ConfigError, DrafterDeclined, Interrupted, ModelError, ModelRefused
 from nl2sql.pipeline.session import Session, choose_drafter, model_client
-from nl2sql.safety import guard
-from nl2sql.values import Answer, Draft, GuardedQuery, MaskedColumn
+from nl2sql.safety import deadline, guard
+from nl2sql.values import Answer, Draft, GuardedQuery, MaskedColumn, Result
 
 
 def ask(session: Session, question: str, conversation: list[Turn] | None = None,
@@ -27,29 +27,50 @@ def ask(session: Session, question: str, conversation: list[Turn] | None = None,
     """
     question = _clean_question(question)
     kind = choose_drafter(session.settings, drafter)
-    limits = guard.Policy(row_limit=row_limit or session.settings.row_limit)
     started = time.perf_counter()
     ctx = context_stage.select(question, session.drafting_catalog)
     messages = prompt.build(question, ctx, conversation)
     context_ms = (time.perf_counter() - started) * 1000
-    check = _approving(lambda sql: guard.check(sql, session.catalog, limits,
-                                               access=session.access),
-                       approve if kind == "model" else None)
+    guarded, execute = _bounded(session, row_limit)
+    check = _approving(guarded, approve if kind == "model" else None)
     if kind == "offline":
         first = _offline_draft(session, question, conversation)
-        outcome = repair.run(messages, _no_repair, check, session.engine.run, 0, first=first)
+        outcome = repair.run(messages, _no_repair, check, execute, 0, first=first)
         return _answer(question, outcome, context_ms, started, session)
     model = ModelDrafter(model_client(session))
     draft_fn = _with_dialect_repairs(model.draft, session)
     try:
-        outcome = repair.run(messages, draft_fn, check, session.engine.run,
-                             session.settings.max_repairs)
+        outcome = repair.run(messages, draft_fn, check, execute, session.settings.max_repairs)
     except ModelError as exc:
         if (drafter or session.settings.drafter) != "auto" or isinstance(exc, ModelRefused):
             raise
-        answer = _fallback(session, question, conversation, check, exc, context_ms, started)
+        answer = _fallback(session, question, conversation, check, execute, exc, context_ms,
+                           started)
         return answer
     return _answer(question, outcome, context_ms, started, session)
+
+
+def _bounded(session: Session, row_limit: int | None, before: float = 0.0,
+             ) -> tuple[Callable[[str], GuardedQuery], Callable[[GuardedQuery], Result]]:
+    """The guard and the engine under one query timeout: checking a query counts toward
+    it (the guard is stopped when it takes it all), and the query runs for what is left.
+    ``before``: seconds already spent on the query (transpiling it)."""
+    timeout = session.settings.query_timeout
+    limits = guard.Policy(row_limit=row_limit or session.settings.row_limit,
+                          timeout=max(timeout - before, 0.0))
+    spent = [before]  # seconds the last check took (a person approving it is not counted)
+
+    def check(sql: str) -> GuardedQuery:
+        started = time.perf_counter()
+        try:
+            return guard.check(sql, session.catalog, limits, access=session.access)
+        finally:
+            spent[0] = before + time.perf_counter() - started
+
+    def execute(query: GuardedQuery) -> Result:
+        return session.engine.run(query, timeout=timeout - spent[0])
+
+    return check, execute
 
 
 def _approving(check: Callable[[str], GuardedQuery],
@@ -89,14 +110,14 @@ def _with_dialect_repairs(draft_fn: Callable[[list[dict[str, str]]], Draft],
 
 
 def _fallback(session: Session, question: str, conversation: list[Turn] | None,
-              check: Callable[[str], GuardedQuery], exc: ModelError, context_ms: float,
-              started: float) -> Answer:
+              check: Callable[[str], GuardedQuery], execute: Callable[[GuardedQuery], Result],
+              exc: ModelError, context_ms: float, started: float) -> Answer:
     """With ``--drafter auto`` an unreachable model falls back to the offline drafter."""
     try:
         first = _offline_draft(session, question, conversation)
     except DrafterDeclined:
         raise exc from None
-    outcome = repair.run([], _no_repair, check, session.engine.run, 0, first=first)
+    outcome = repair.run([], _no_repair, check, execute, 0, first=first)
     answer = _answer(question, outcome, context_ms, started, session)
     answer.notes.insert(0, f"model unavailable ({exc.message}); answered by the offline drafter")
     return answer
@@ -169,13 +190,12 @@ def run_sql(session: Session, sql: str, row_limit: int | None = None,
 
     if not sql.strip():  # an input error, like an empty question (the guard's own "empty"
         raise ConfigError("the SQL is empty")  # refusal is for a model's empty draft)
-    limits = guard.Policy(row_limit=row_limit or session.settings.row_limit)
     started = time.perf_counter()
-    transpiled = to_duckdb(sql, dialect, session.catalog, max_chars=limits.max_chars)
+    with deadline.time_limit(session.settings.query_timeout):  # transpiling is checking too
+        transpiled = to_duckdb(sql, dialect, session.catalog, max_chars=guard.Policy.max_chars)
     draft = Draft(sql=transpiled.sql, drafter="user")
-    outcome = repair.run([], _no_repair,
-                         lambda s: guard.check(s, session.catalog, limits, access=session.access),
-                         session.engine.run, 0, first=draft)
+    check, execute = _bounded(session, row_limit, before=time.perf_counter() - started)
+    outcome = repair.run([], _no_repair, check, execute, 0, first=draft)
     answer = _answer(None, outcome, 0.0, started, session)
     if transpiled.dialect != "duckdb":
         answer.notes = [f"transpiled from {transpiled.dialect}",

@@ -31,13 +31,15 @@ class Limits:
     max_rows: int = 1000
     memory_limit: str = "2GB"
     threads: int = 2
+    max_bytes: int = 64 * 1024 * 1024  # the result's values, as Python holds them
 
     @classmethod
     def of(cls, settings: Settings, max_rows: int | None = None) -> Limits:
         """The caps ``settings`` ask for (``max_rows``: the row limit unless given)."""
         return cls(timeout=settings.query_timeout,
                    max_rows=settings.row_limit if max_rows is None else max_rows,
-                   memory_limit=settings.memory_limit, threads=settings.threads)
+                   memory_limit=settings.memory_limit, threads=settings.threads,
+                   max_bytes=settings.max_result_bytes)
 
 
 CONFINEMENT = (
@@ -90,15 +92,21 @@ class Engine:
         self._channel: Any = None
         self._ready = False
 
-    def run(self, query: GuardedQuery) -> Result:
+    def run(self, query: GuardedQuery, timeout: float | None = None) -> Result:
         """Execute ``query``; raise :class:`QueryTimeout`, :class:`ExecutionError` or,
         on Ctrl-C, :class:`Interrupted`. A runaway worker is killed, and the next query
-        gets a fresh one."""
+        gets a fresh one. ``timeout``: the seconds left to this query when part of the
+        query timeout went to checking it (None: the whole timeout)."""
+        left = self.limits.timeout if timeout is None else min(timeout, self.limits.timeout)
+        if left <= 0:
+            raise QueryTimeout(f"checking the query took the whole {self.limits.timeout:g} s "
+                               "query timeout; it was not run")
         self._ensure_worker()
         started = time.perf_counter()
         try:
-            self._channel.send((query.executed_sql or query.sql, self.limits.max_rows))
-            reply = self._wait(started)
+            self._channel.send((query.executed_sql or query.sql, self.limits.max_rows,
+                                self.limits.max_bytes))
+            reply = self._wait(started, left)
         except KeyboardInterrupt:
             self._kill()
             raise Interrupted("interrupted; the query was stopped") from None
@@ -116,8 +124,8 @@ class Engine:
         result = self.run(plan)
         return "\n".join(str(row[-1]) for row in result.rows)
 
-    def _wait(self, started: float) -> tuple[str, Any]:
-        deadline = started + self.limits.timeout
+    def _wait(self, started: float, left: float) -> tuple[str, Any]:
+        deadline = started + left
         while not self._channel.poll(0.02):
             if not self._alive():
                 self._kill()
@@ -139,6 +147,9 @@ class Engine:
             if kind == "OutOfMemoryException":
                 raise ExecutionError(f"the query needed more memory than allowed: "
                                      f"{_first_line_text(message)}", sql=query.sql)
+            if kind == "ResultTooLarge":
+                raise ExecutionError(f"{message} (NL2SQL_MAX_RESULT_BYTES); select fewer or "
+                                     "shorter values, or fewer rows", sql=query.sql)
             raise ExecutionError(_first_line_text(message), sql=query.sql)
         rows, description = payload
         truncated = len(rows) > self.limits.max_rows or (
@@ -185,7 +196,7 @@ class Engine:
                          "alias": self.source.alias, "workspace": self.source.workspace},
                          {"timeout": self.limits.timeout, "max_rows": self.limits.max_rows,
                           "memory_limit": self.limits.memory_limit,
-                          "threads": self.limits.threads},
+                          "threads": self.limits.threads, "max_bytes": self.limits.max_bytes},
                          str(self.cache_dir)))
         except OSError:
             pass  # it died already; _ensure_worker says so

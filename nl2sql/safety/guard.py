@@ -12,18 +12,23 @@ the model wrote.
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import difflib
+import functools
+import gc
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import OptimizeError, ParseError, TokenError
 from sqlglot.optimizer.qualify import qualify
+from sqlglot.schema import MappingSchema
 
-from nl2sql.catalog import Catalog
+from nl2sql.catalog import Catalog, Table
 from nl2sql.errors import UnknownIdentifier, UnsafeSQL, first_line
+from nl2sql.safety import deadline
 from nl2sql.safety import policy as access_policy
 from nl2sql.safety.guard_rules import (
     ALLOWED_NAMED_FUNCTIONS,
@@ -53,6 +58,7 @@ class Policy:
 
     row_limit: int = 1000
     max_chars: int = 20_000
+    timeout: float | None = None  # seconds checking may take (the query timeout); None: any
 
 
 
@@ -64,11 +70,39 @@ def check(sql: str, catalog: Catalog, policy: Policy | None = None,
     The regenerated SQL is checked once more and must come out unchanged: what runs
     is exactly what was checked. With an ``access`` policy, references to denied tables
     and columns are refused, and the query that runs (``executed_sql``) reads restricted
-    tables through their secure views (:mod:`nl2sql.safety.policy`).
+    tables through their secure views (:mod:`nl2sql.safety.policy`). With a ``timeout``
+    in ``policy``, checking that takes longer raises :class:`QueryTimeout`
+    (:mod:`nl2sql.safety.deadline`).
     """
-    query, _, _ = _check_once(sql, catalog, policy or Policy(), dialect, access)
-    again, tree, qualified = _check_once(query.sql, catalog, policy or Policy(), "duckdb",
-                                         access)
+    limits = policy or Policy()
+    # the collector's context outermost: the timer is off before it resumes collecting
+    with _no_cycle_collection(), deadline.time_limit(limits.timeout):
+        try:
+            return _check(sql, catalog, limits, dialect, access)
+        except RecursionError as exc:  # a stage past the parser (qualify, the generator)
+            raise UnsafeSQL("the query is nested too deeply to check", rule="too_deep") from exc
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector paused while a query is checked. sqlglot trees are cyclic
+    (every node links to its parent), so each copy and rewrite is garbage only that
+    collector frees, and its passes over a heap that grows with the query took a third to
+    a half of a wide query's check. A check's garbage is bounded by the input limits (tens
+    of MB for 2,400 columns) and is freed by the first collection after it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _check(sql: str, catalog: Catalog, policy: Policy, dialect: str,
+           access: access_policy.AccessPolicy | None) -> GuardedQuery:
+    query, _, _ = _check_once(sql, catalog, policy, dialect, access)
+    again, tree, qualified = _check_once(query.sql, catalog, policy, "duckdb", access)
     if again.sql != query.sql:
         raise UnsafeSQL("the query does not read the same after it is rewritten; write it "
                         "more plainly", rule="parse")
@@ -84,16 +118,35 @@ def _secure(query: GuardedQuery, tree: exp.Expr, qualified: exp.Expr, catalog: C
     touched = access.restricted_tables() & set(query.tables)
     if not touched:
         return
-    executed = access_policy.rewrite(tree, catalog, access).sql(dialect="duckdb")
+    rewritten = access_policy.rewrite(tree, catalog, access)  # a fresh copy, ours alone
+    deadline.checkpoint()
+    # copy=False: the generator need not copy a tree that is ours alone (a wide query's
+    # rewrite is tens of thousands of nodes)
+    executed = rewritten.sql(dialect="duckdb", copy=False)
+    deadline.checkpoint()
     _second_opinion(executed)
     query.executed_sql = executed
     if access.key:  # the same plan without the mask key, for EXPLAIN output people see
-        blank = dataclasses.replace(access, key="*" * len(access.key))
-        query.explain_sql = access_policy.rewrite(tree, catalog, blank).sql(dialect="duckdb")
-    query.masking = access_policy.masking(qualified, catalog, access, query.columns)
+        blanked = _blank_key(rewritten, access.key)
+        query.explain_sql = rewritten.sql(dialect="duckdb", copy=False) if blanked else executed
+    deadline.checkpoint()
+    query.masking = access_policy.masking(qualified, catalog, access, query.columns,
+                                          schema=schema_of(catalog))
     filtered = sorted(touched & set(access.row_filters))
     if filtered:
         query.notes.append(f"row filter of role {access.role} applied to {', '.join(filtered)}")
+
+
+def _blank_key(rewritten: exp.Expr, key: str) -> bool:
+    """The mask key appears only as the salt literal of ``hash`` masks; each becomes
+    asterisks (the same plan as rewriting again with a blank key, at no second rewrite).
+    False when the query reads no hashed column (nothing to blank)."""
+    blank = "*" * len(key)
+    found = [literal for literal in rewritten.find_all(exp.Literal)
+             if literal.is_string and literal.this == key]
+    for literal in found:
+        literal.replace(exp.Literal.string(blank))
+    return bool(found)
 
 
 def _check_once(sql: str, catalog: Catalog, policy: Policy, dialect: str,
@@ -102,17 +155,22 @@ def _check_once(sql: str, catalog: Catalog, policy: Policy, dialect: str,
     """One pass: the accepted query, its final tree and its qualified tree."""
     _check_text(sql, policy)
     tree = _parse_one(sql, dialect)
+    deadline.checkpoint()  # between stages: the bound where no timer interrupts them
     _check_size_of(tree)
     _check_nodes(tree)
     _check_series_product(tree)
     tables = _check_tables(tree, catalog)
+    deadline.checkpoint()
     qualified = _qualified(tree, catalog)
+    deadline.checkpoint()
     columns = _columns_read(qualified, catalog)
     if access is not None and access.restricts:
         access_policy.check_refs(tree, qualified, tables, columns, catalog, access)
+    deadline.checkpoint()
     tree, limited, limit = _apply_limit(tree, policy.row_limit)
     notes = [f"LIMIT {limit} applied (row limit)"] if limited else []
     final = tree.sql(dialect="duckdb")
+    deadline.checkpoint()
     _second_opinion(final)
     query = GuardedQuery(sql=final, original=sql, tables=tables,
                          columns=columns, limit=limit, limited=limited, notes=notes)
@@ -379,11 +437,23 @@ def _unknown(kind: str, name: str, candidates: list[str]) -> UnknownIdentifier:
     return UnknownIdentifier(f"no {kind} `{name}`{hint}", name=name, suggestions=suggestions)
 
 
+def schema_of(catalog: Catalog) -> MappingSchema:
+    """The catalog as sqlglot's schema, built once per distinct schema: building it
+    normalizes every column name, which for a wide table cost more than qualifying."""
+    frozen = tuple((table, tuple(columns.items()))
+                   for table, columns in catalog.sqlglot_schema().items())
+    return _schema(frozen)
+
+
+@functools.lru_cache(maxsize=4)
+def _schema(frozen: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]) -> MappingSchema:
+    return MappingSchema({table: dict(columns) for table, columns in frozen}, dialect="duckdb")
+
+
 def _qualified(tree: exp.Expr, catalog: Catalog) -> exp.Expr:
     """Resolve every column with sqlglot's qualify (``*`` expanded); name the first unknown one."""
     try:
-        schema: dict[str, object] = dict(catalog.sqlglot_schema())
-        return qualify(tree.copy(), schema=schema, dialect="duckdb",
+        return qualify(tree.copy(), schema=schema_of(catalog), dialect="duckdb",
                        validate_qualify_columns=True, quote_identifiers=False, identify=False)
     except OptimizeError as exc:
         raise _unknown_column(tree, catalog, exc) from exc
@@ -410,18 +480,27 @@ def _columns_read(qualified: exp.Expr, catalog: Catalog) -> list[str]:
     """``table.column`` for every catalog column the query touches (for audit)."""
     from sqlglot.optimizer.scope import traverse_scope
 
-    seen: list[str] = []
+    seen: dict[str, None] = {}  # ordered, and a lookup per column stays O(1)
+    tables: dict[str, Table | None] = {}  # as the query names them -> the catalog's table
+    by_name: dict[str, dict[str, str]] = {}  # table -> lower-case column -> its catalog name
     for scope in traverse_scope(qualified):
         for column in scope.columns:
             source = scope.sources.get(column.table)
-            if isinstance(source, exp.Table) and catalog.table(source.name):
-                real = catalog.table(source.name)
-                assert real is not None
-                col = real.column(column.name)
-                key = f"{real.name}.{col.name if col else column.name}"
-                if key not in seen:
-                    seen.append(key)
-    return seen
+            if not isinstance(source, exp.Table):
+                continue
+            if source.name not in tables:
+                tables[source.name] = catalog.table(source.name)
+            real = tables[source.name]
+            if real is None:
+                continue
+            names = by_name.get(real.name)
+            if names is None:  # Table.column scans the columns: once per table, not per use
+                names = by_name[real.name] = {}
+                for col in real.columns:
+                    names.setdefault(col.name.lower(), col.name)
+            key = f"{real.name}.{names.get(column.name.lower(), column.name)}"
+            seen.setdefault(key, None)
+    return list(seen)
 
 
 def _apply_limit(tree: exp.Expr, row_limit: int) -> tuple[exp.Expr, bool, int]:

@@ -125,7 +125,10 @@ def _max_fd() -> int:
 
 
 def serve(channel: Connection, source: Any, limits: Any, cache_dir: Path) -> None:
-    """Open and confine, then answer ``(sql, max_rows)`` requests until told to stop."""
+    """Open and confine, then answer ``(sql, max_rows, max_bytes)`` requests until told to
+    stop. A result's rows are fetched a few at a time and their size in memory counted, so
+    a result larger than ``max_bytes`` is refused here, before it is sent (or even fully
+    converted): the parent never holds more than that."""
     import duckdb
 
     from nl2sql.errors import NL2SQLError
@@ -152,7 +155,12 @@ def serve(channel: Connection, source: Any, limits: Any, cache_dir: Path) -> Non
         channel.send(_run(con, source, *request))
 
 
-def _run(con: Any, src: Any, sql: str, max_rows: int) -> tuple[str, Any]:
+FETCH_ROWS = 32  # rows converted to Python at a time, so a result's size is checked early
+MAX_ERROR_CHARS = 4096  # DuckDB errors can quote a whole value; one line is all we show
+
+
+def _run(con: Any, src: Any, sql: str, max_rows: int,
+         max_bytes: int = 64 * 1024 * 1024) -> tuple[str, Any]:
     import duckdb
 
     from nl2sql.schema.source import use
@@ -161,15 +169,52 @@ def _run(con: Any, src: Any, sql: str, max_rows: int) -> tuple[str, Any]:
     try:
         use(cursor, src)  # a cursor starts in the default catalog, without the search path
         cursor.execute(sql)
-        rows = cursor.fetchmany(max_rows + 1)
         description = [(d[0], str(d[1])) for d in cursor.description or []]
+        rows: list[Any] = []
+        held = 0
+        while len(rows) <= max_rows:  # one row past the cap says "truncated"
+            chunk = cursor.fetchmany(min(FETCH_ROWS, max_rows + 1 - len(rows)))
+            if not chunk:
+                break
+            held += sum(value_bytes(row) for row in chunk)
+            if held > max_bytes:
+                return "error", ("ResultTooLarge", _too_large(len(rows) + len(chunk), max_bytes))
+            rows.extend(chunk)
         return "ok", (rows, description)
     except duckdb.Error as exc:
-        return "error", (type(exc).__name__, str(exc))
+        return "error", (type(exc).__name__, str(exc)[:MAX_ERROR_CHARS])
     except MemoryError:
         return "error", ("OutOfMemoryException", "the query needed more memory than allowed")
     finally:
         cursor.close()
+
+
+_CONTAINERS = (list, tuple, set, dict)
+
+
+def value_bytes(value: Any) -> int:
+    """Memory a fetched value (or row) takes in Python, containers with their items.
+
+    >>> value_bytes("x" * 1000) > 1000, value_bytes((1, "ab")) < 200
+    (True, True)
+    """
+    size = sys.getsizeof(value)
+    if isinstance(value, dict):
+        return size + sum(value_bytes(k) + value_bytes(v) for k, v in value.items())
+    if isinstance(value, _CONTAINERS):
+        for item in value:  # scalars summed inline: this runs for every value of a result
+            size += value_bytes(item) if isinstance(item, _CONTAINERS) else sys.getsizeof(item)
+    return size
+
+
+def _too_large(rows: int, max_bytes: int) -> str:
+    which = "its first row already holds" if rows == 1 else f"its first {rows:,} rows already hold"
+    return (f"the result is too large: {which} more than {_mb(max_bytes)}, the limit on a "
+            "result's size in memory")
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:,.0f} MiB" if size >= 2**20 else f"{size:,} bytes"
 
 
 def _spawned(fd: int, parent: int) -> None:

@@ -84,9 +84,22 @@ def _check_row_references(qualified: exp.Expr, catalog: Catalog, policy: AccessP
 
 def row_references(qualified: exp.Expr, catalog: Catalog) -> list[str]:
     """Catalog tables referenced as a whole row (qualify marks them ``TableColumn``)."""
+    scopes = list(traverse_scope(qualified))
+    # Each scope looks at every whole-row reference below its expression, nested scopes'
+    # included (a correlated ``c`` names the outer row). Searching each scope's whole
+    # subtree made a chain of UNIONs quadratic, so the tree is searched once and each
+    # reference is handed to the scopes above it, in the order a per-scope search finds them.
+    expressions = {id(scope.expression) for scope in scopes}
+    below: dict[int, list[exp.TableColumn]] = {}
+    for node in qualified.find_all(exp.TableColumn):
+        ancestor: exp.Expr | None = node
+        while ancestor is not None:
+            if id(ancestor) in expressions:
+                below.setdefault(id(ancestor), []).append(node)
+            ancestor = ancestor.parent
     found: list[str] = []
-    for scope in traverse_scope(qualified):
-        for node in scope.expression.find_all(exp.TableColumn):
+    for scope in scopes:
+        for node in below.get(id(scope.expression), []):
             source = scope.sources.get(node.name)
             real = catalog.table(source.name) if isinstance(source, exp.Table) else None
             if real is not None and real.name not in found:

@@ -26,25 +26,37 @@ def rewrite(tree: exp.Expr, catalog: Catalog, policy: AccessPolicy) -> exp.Expr:
     restricted = policy.restricted_tables()
     rewritten = tree.copy()
     ctes = {cte.alias_or_name.lower() for cte in rewritten.find_all(exp.CTE)}
+    # A table read many times (a UNION of hundreds of branches) gets its view built once
+    # and copied, and the tree is searched once for columns named by a full path: each
+    # per reference made the rewrite grow with the square of the query.
+    views: dict[tuple[str, str, str, str], exp.Subquery] = {}
+    full_paths: list[exp.Column] | None = None
     for table in list(rewritten.find_all(exp.Table)):
         if not isinstance(table.this, exp.Identifier) or (
                 not table.db and table.name.lower() in ctes):
             continue
         real = catalog.table(table.name)
         if real is not None and real.name in restricted:
-            if table.db or table.catalog:
-                _unqualify_columns(rewritten, table)
-            table.replace(secure_view(table, real, policy))
+            if (table.db or table.catalog) and not table.alias:
+                if full_paths is None:
+                    full_paths = [c for c in rewritten.find_all(exp.Column)
+                                  if c.args.get("db") or c.args.get("catalog")]
+                _unqualify_columns(full_paths, table)
+            key = (real.name, table.alias_or_name, table.db, table.catalog)
+            view = views.get(key)
+            if view is None:
+                view = views[key] = secure_view(table, real, policy)
+            table.replace(view.copy())
     _drop_denied_exclusions(rewritten, tree, catalog, policy)
     return rewritten
 
 
-def _unqualify_columns(tree: exp.Expr, table: exp.Table) -> None:
+def _unqualify_columns(columns: list[exp.Column], table: exp.Table) -> None:
     """``shop.customers.phone`` names the table by its full path, which the secure view
-    (aliased ``customers``) no longer has: the column keeps only the alias."""
-    if table.alias:
-        return  # with an alias, columns already use it
-    for column in tree.find_all(exp.Column):
+    (aliased ``customers``) no longer has: the column keeps only the alias. ``columns`` are
+    the query's columns named by a full path; ``table`` has no alias (with one, columns
+    already use it)."""
+    for column in columns:
         if column.table.lower() == table.name.lower() and (column.args.get("db")
                                                           or column.args.get("catalog")):
             column.set("db", None)
@@ -76,10 +88,11 @@ def secure_view(table: exp.Table, real: Table, policy: AccessPolicy) -> exp.Subq
                        db=table.args.get("db"), catalog=table.args.get("catalog"))
     projections = [_projection(real, c, policy) for c in real.columns
                    if f"{real.name}.{c.name}" not in policy.denied_columns]
-    inner = exp.select(*projections).from_(source)
+    # copy=False: the parts are new; copying the SELECT per clause cost a wide table dearly
+    inner = exp.select(*projections).from_(source, copy=False)
     condition = policy.row_filters.get(real.name)
     if condition:
-        inner = inner.where(exp.Paren(this=row_condition(condition)))
+        inner = inner.where(exp.Paren(this=row_condition(condition)), copy=False)
     alias = exp.TableAlias(this=exp.to_identifier(table.alias_or_name, quoted=True))
     return exp.Subquery(this=inner, alias=alias)
 
@@ -98,7 +111,10 @@ def row_condition(text: str) -> exp.Expr:
 
 @functools.lru_cache(maxsize=64)
 def _parsed_condition(text: str) -> exp.Expr:
-    return sqlglot.parse_one(text, read="duckdb")
+    tree = sqlglot.parse_one(text, read="duckdb")
+    for node in tree.walk():  # token positions, copied with every view for nothing
+        node._meta = None
+    return tree
 
 
 def _projection(table: Table, column: Column, policy: AccessPolicy) -> exp.Expr:
@@ -107,7 +123,7 @@ def _projection(table: Table, column: Column, policy: AccessPolicy) -> exp.Expr:
     if mode is None:
         return ref
     masked = mask_expression(ref, column, mode, policy.key)
-    return exp.alias_(masked, column.name, quoted=True)
+    return exp.alias_(masked, column.name, quoted=True, copy=False)
 
 
 # A time of day has no year to keep: a partial mask shows nothing of it.
@@ -184,7 +200,10 @@ PLACEHOLDER = "__nl2sql_value__"
 
 @functools.lru_cache(maxsize=64)
 def _parsed_template(sql: str) -> exp.Expr:
-    return sqlglot.parse_one(sql.format(c=PLACEHOLDER), read="duckdb")
+    tree = sqlglot.parse_one(sql.format(c=PLACEHOLDER), read="duckdb")
+    for node in tree.walk():  # token positions: copying them per masked column was its cost
+        node._meta = None
+    return tree
 
 
 def _template(sql: str, ref: exp.Expr) -> exp.Expr:
