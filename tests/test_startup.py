@@ -14,7 +14,7 @@ from conftest import IsolatedEnv, clean_environ
 
 # Heavy modules a warm `nl2sql sql` / `nl2sql ask --drafter offline` has no use for.
 NOT_NEEDED = ("pydantic", "sqlalchemy", "openai", "httpx", "prompt_toolkit", "matplotlib",
-              "plotext", "rich")
+              "plotext", "rich", "yaml")
 
 PROBE = """
 import json, sys

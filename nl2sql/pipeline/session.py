@@ -15,7 +15,7 @@ from nl2sql.drafting.model_drafter import ChatClient, OpenAIChatClient
 from nl2sql.errors import ConfigError
 from nl2sql.safety import guard, policy
 from nl2sql.safety.engine import Engine, Limits, confine
-from nl2sql.schema import semantic
+from nl2sql.schema import merged_cache, semantic
 from nl2sql.schema.contributors import Contributors
 from nl2sql.schema.introspect import introspect, load_unchanged
 from nl2sql.schema.source import Source, connect, resolve
@@ -89,17 +89,24 @@ def load_catalog(settings: Settings, contributors: Contributors = (),
     source = resolve(settings.db)
     for contributor in contributors:
         source = contributor.locate(source)
-    raw = load_unchanged(settings.cache_dir, source)  # warm: no DuckDB connection at all
+    # Warm: the merged catalog from one file, no YAML and no DuckDB connection at all.
+    merged_key = merged_cache.key_of(source, settings.schemas_dir, settings.semantic)
+    catalog = merged_cache.load(settings.cache_dir, source, merged_key)
     con = None
     try:
-        if raw is None:
-            con = connect(source, settings.cache_dir)
-            # The file is untrusted: profiling runs its views, and a view may read files
-            # (read_text('/etc/passwd')) or the network. Confined like the engine's worker,
-            # such a view fails to profile instead of putting file contents in the catalog.
-            confine(con, Limits.of(settings))
-            raw = introspect(source, con, settings.cache_dir, contributors)
-        catalog = semantic.apply(raw, settings.schemas_dir, settings.semantic, settings.cache_dir)
+        if catalog is None:
+            raw = load_unchanged(settings.cache_dir, source)
+            if raw is None:
+                con = connect(source, settings.cache_dir)
+                # The file is untrusted: profiling runs its views, and a view may read files
+                # (read_text('/etc/passwd')) or the network. Confined like the engine's
+                # worker, such a view fails to profile instead of putting file contents in
+                # the catalog.
+                confine(con, Limits.of(settings))
+                raw = introspect(source, con, settings.cache_dir, contributors)
+            catalog = semantic.apply(raw, settings.schemas_dir, settings.semantic,
+                                     settings.cache_dir)
+            merged_cache.save(settings.cache_dir, source, catalog, merged_key)
         if defaults is not None and not semantic.has_policy(catalog):
             catalog = defaults(source, catalog, con)  # a cold start lends its connection
     finally:

@@ -47,11 +47,16 @@ def fingerprint(con: duckdb.DuckDBPyConnection, source: Source,
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
-def _cache_file(cache_dir: Path, source: Source) -> Path:
+def cache_path(cache_dir: Path, source: Source, suffix: str = ".json") -> Path:
+    """Where a catalog of ``source`` is cached (introspection's, or the merged one's)."""
     # With and without the extraction workspace are two catalogs: keep both warm.
     where = source.location + (f"\0{source.workspace}" if source.workspace else "")
     key = hashlib.sha256(where.encode()).hexdigest()[:24]
-    return cache_dir / "catalogs" / f"{key}.json"
+    return cache_dir / "catalogs" / f"{key}{suffix}"
+
+
+def _cache_file(cache_dir: Path, source: Source) -> Path:
+    return cache_path(cache_dir, source)
 
 
 def load_cached(cache_dir: Path, source: Source, print_: str) -> Catalog | None:

@@ -31,21 +31,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nl2sql.catalog import Catalog
 from nl2sql.errors import ConfigError
 
 INDEX_VERSION = 1
 SETTING, NAME, TABLES = "setting", "name", "tables"  # how a file was chosen
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def load_yaml(path: Path) -> Any:
     """A semantic-layer file's data; ConfigError (one line) when it cannot be read."""
+    import yaml  # here, not at the top: a warm start reads the merged catalog's cache instead
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(f"{path}: cannot read the semantic-layer file: {reason}") from exc
