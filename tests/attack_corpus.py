@@ -137,7 +137,8 @@ def _expand(raw: Mapping[str, Any], category: str, defaults: Mapping[str, Any]) 
             id=merged["id"] + (f"@{label}" if label else ""), category=category, run=kinds[0],
             text=tuple(fill(t) for t in text), expect=merged["expect"],
             role=merged.get("role", "default"), setup=merged.get("setup", "none"), format=fmt,
-            probe=fill(merged["probe"]) if merged.get("probe") else None, channels=tuple(merged.get("channels", ())),
+            probe=fill(merged["probe"]) if merged.get("probe") else None,
+            channels=tuple(merged.get("channels", ())),
             db_unchanged=bool(merged.get("db_unchanged", False)),
             slow=bool(merged.get("slow", False)) or number >= fast,
             env=tuple(sorted((k, fill(str(v))) for k, v in merged.get("env", {}).items())),
@@ -195,12 +196,15 @@ class Needle:
     value: str  # normalised
 
 
-@dataclass
+@dataclass(repr=False)
 class Secrets:
     """Every raw personal value of one database, ready to be searched for."""
 
     needles: list[Needle]
     samples: dict[str, str] = field(default_factory=dict)  # placeholder -> a real raw value
+
+    def __repr__(self) -> str:  # never the values themselves (Hypothesis prints its arguments)
+        return f"Secrets({len(self.needles)} values)"
 
     def find(self, output: str, typed: str = "") -> list[Needle]:
         """The needles in ``output`` that the case did not type itself (``typed``)."""
