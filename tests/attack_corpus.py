@@ -196,14 +196,17 @@ class Needle:
     value: str  # normalised
 
 
-@dataclass(repr=False)
 class Secrets:
-    """Every raw personal value of one database, ready to be searched for."""
+    """Every raw personal value of one database, ready to be searched for.
 
-    needles: list[Needle]
-    samples: dict[str, str] = field(default_factory=dict)  # placeholder -> a real raw value
+    Not a dataclass: Hypothesis prints a failing example's arguments, dataclasses field by
+    field (2,800 values), other objects by their ``repr``."""
 
-    def __repr__(self) -> str:  # never the values themselves (Hypothesis prints its arguments)
+    def __init__(self, needles: list[Needle], samples: dict[str, str]) -> None:
+        self.needles = needles
+        self.samples = samples  # placeholder -> a real raw value
+
+    def __repr__(self) -> str:
         return f"Secrets({len(self.needles)} values)"
 
     def find(self, output: str, typed: str = "") -> list[Needle]:

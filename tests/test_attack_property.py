@@ -78,14 +78,24 @@ def secrets(sample_db_path: Path) -> Secrets:
     return secrets_of(sample_db_path)
 
 
+class Place:
+    """Where the shell runs: a folder and its environment (a short repr: Hypothesis prints
+    a failing example's arguments, and the environment is long)."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root, self.env = root, env
+
+    def __repr__(self) -> str:
+        return f"Place({self.root})"
+
+
 @pytest.fixture(scope="module")
-def environment(sample_db_path: Path, tmp_path_factory: pytest.TempPathFactory
-                ) -> tuple[Path, dict[str, str]]:
+def environment(sample_db_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Place:
     root = tmp_path_factory.mktemp("attack-property")
     env = clean_environ(root / "cache") | {
         "XDG_STATE_HOME": str(root / "state"), "XDG_DATA_HOME": str(root / "data"),
         "COLUMNS": "4000", "NL2SQL_DB": str(sample_db_path)}
-    return root, env
+    return Place(root, env)
 
 
 def test_the_sources_are_there() -> None:
@@ -99,10 +109,10 @@ def test_the_sources_are_there() -> None:
        fmt=st.sampled_from(["table", "json", "csv", "markdown"]))
 def test_nothing_a_restricted_role_receives_holds_a_raw_value(
         queries: list[str], fmt: str, secrets: Secrets,
-        environment: tuple[Path, dict[str, str]]) -> None:
-    root, env = environment
+        environment: Place) -> None:
     script = f"\\format {fmt}\n" + "\n".join(queries) + "\n"
-    result = run_cli_in_process(["shell"], cwd=root, env=env, input=script)
+    result = run_cli_in_process(["shell"], cwd=environment.root, env=environment.env,
+                                input=script)
     assert "Traceback (most recent call last)" not in result.stdout + result.stderr
     leaked = secrets.find(result.stdout + "\n" + result.stderr, typed=script)
     assert not leaked, (f"{queries} ({fmt}) gave away "
