@@ -233,6 +233,9 @@ def _needle_forms(kind: str, source: str, raw: str) -> Iterable[Needle]:
 #: Columns the sample policy keeps from the analyst (mask or deny): their every value is raw.
 POLICY_COLUMNS = {("customers", "phone"): "phone", ("customers", "email"): "email",
                   ("customers", "id_number"): "id_number", ("customers", "birth_date"): "birth_date"}
+#: Kinds found inside free text that count as raw values: every kind the scanner finds in
+#: prose (on the sample: phones, e-mails and postal addresses).
+EMBEDDED_SECRET_KINDS = ("phone", "email", "id_number", "bank_card", "ip_address", "address")
 #: With no policy, what the scanner finds is personal: the names as well.
 SCANNER_COLUMNS = {**POLICY_COLUMNS, ("customers", "name"): "person_name",
                    ("agents", "name"): "person_name"}
@@ -266,6 +269,8 @@ def secrets_of(db: Path, profile: str = "policy", canary: bool = False) -> Secre
                 if len(value) > 40:
                     free_text.append(value)
                 for match in found:
+                    if match.kind not in EMBEDDED_SECRET_KINDS:
+                        continue
                     needles.extend(_needle_forms(match.kind, f"{table}.{column}", match.text))
                     samples.setdefault(f"text_{match.kind}", match.text)
                     samples.setdefault(f"{table}_{match.kind}", match.text)
