@@ -14,7 +14,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from nl2sql import column_types
+from nl2sql import column_types, pii_patterns
 from nl2sql.catalog import Catalog, Column, Table
 from nl2sql.errors import ConfigError, first_line
 
@@ -104,10 +104,47 @@ def _parsed_condition(text: str) -> exp.Expr:
 def _projection(table: Table, column: Column, policy: AccessPolicy) -> exp.Expr:
     ref = exp.column(column.name, quoted=True)
     mode = policy.masks.get(f"{table.name}.{column.name}")
-    if mode is None:
+    kinds = policy.redactions.get(f"{table.name}.{column.name}")
+    if mode is None and not kinds:
         return ref
-    masked = mask_expression(ref, column, mode, policy.key)
-    return exp.alias_(masked, column.name, quoted=True)
+    shown: exp.Expr = redact_expression(ref, column, kinds) if kinds else ref
+    if mode is not None:  # a mask on top of the redaction sees only the redacted text
+        shown = mask_expression(shown, column, mode, policy.key)
+    return exp.alias_(shown, column.name, quoted=True)
+
+
+def redact_expression(ref: exp.Expr, column: Column, kinds: frozenset[str]) -> exp.Expr:
+    """``column``'s text with each value of ``kinds`` replaced by its token (``[phone]``).
+
+    One ``regexp_replace(..., 'g')`` per kind over the value folded to ASCII (the patterns
+    of :mod:`nl2sql.pii_patterns`, which the detectors use too), so what the secure view
+    exposes, and every filter, function and error message over it, holds only the tokens.
+    A list of texts (an extracted column) is redacted item by item.
+
+    >>> redact_expression(exp.column("t"), Column("t", "VARCHAR"), frozenset({"email"})).sql()[:37]
+    "REGEXP_REPLACE(TRANSLATE(t, '０１２３４５６７８９＠．"
+    """
+    item_type = column_types.item_type(column.type)
+    if item_type is not None:
+        item = redact_expression(exp.column("x"), Column("x", item_type), kinds)
+        return exp.Anonymous(this="list_transform", expressions=[
+            ref, exp.Lambda(this=item, expressions=[exp.to_identifier("x")])])
+    text = ref if column.type.strip().upper() == "VARCHAR" else exp.Cast(
+        this=ref, to=exp.DataType.build("VARCHAR"))
+    folded: exp.Expr = exp.Anonymous(this="translate", expressions=[
+        text, exp.Literal.string(pii_patterns.FOLD_FROM), exp.Literal.string(pii_patterns.FOLD_TO)])
+    for kind in pii_patterns.REDACT_ORDER:
+        if kind in kinds:
+            folded = exp.Anonymous(this="regexp_replace", expressions=[
+                folded, exp.Literal.string(_alternatives(kind)),
+                exp.Literal.string(pii_patterns.token(kind)), exp.Literal.string("g")])
+    return folded
+
+
+@functools.lru_cache(maxsize=16)
+def _alternatives(kind: str) -> str:
+    """A kind's patterns as one RE2 alternation (one pass over the text per kind)."""
+    return "|".join(f"(?:{p})" for p in pii_patterns.PATTERNS[kind])
 
 
 # A time of day has no year to keep: a partial mask shows nothing of it.

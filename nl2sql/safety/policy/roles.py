@@ -17,17 +17,28 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from nl2sql.catalog import Catalog, Column, Role, Table
+from nl2sql.catalog import REDACT_TEXT_TAG, Catalog, Column, Role, Table
 from nl2sql.errors import ConfigError, RoleRefused
+from nl2sql.pii_patterns import REDACT_ORDER, REDACTABLE_KINDS
 from nl2sql.safety.policy.rewrite import row_condition
 
 DEFAULT_ROLE = "default"  # the name of the one role a file without ``roles:`` has
 STRENGTH = {"none": 0, "partial": 1, "hash": 2, "redact": 3}
+#: Every kind in-text redaction knows (``redact_text: all``).
+ALL_TEXT_KINDS: frozenset[str] = REDACTABLE_KINDS
 
 
 @dataclass(frozen=True)
 class AccessPolicy:
-    """What one role may see. ``masks`` and ``denied_columns`` use ``table.column`` keys."""
+    """What one role may see. ``masks``, ``redactions`` and ``denied_columns`` use
+    ``table.column`` keys.
+
+    ``redactions`` maps a free-text column to the kinds of personal data (``phone``,
+    ``email``, ``id_number``, ``bank_card``: :data:`ALL_TEXT_KINDS`) replaced by
+    ``[phone]``-style tokens inside its text; the rest of the text stays readable. Built
+    from ``redact_text`` in the semantic layer, or directly:
+    ``AccessPolicy(redactions={"reviews.review_text": ALL_TEXT_KINDS})``.
+    """
 
     role: str = DEFAULT_ROLE
     description: str | None = None
@@ -37,23 +48,37 @@ class AccessPolicy:
     row_filters: Mapping[str, str] = field(default_factory=dict)
     key: str = ""  # secret for ``hash`` masks
     reasons: Mapping[str, str] = field(default_factory=dict)  # denied table -> why
+    redactions: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = {k for kinds in self.redactions.values() for k in kinds} - REDACTABLE_KINDS
+        if unknown:  # a programming error (the semantic layer checks what people write)
+            raise ValueError(f"unknown redaction kind(s): {', '.join(sorted(unknown))}")
 
     @property
     def restricts(self) -> bool:
-        return bool(self.masks or self.denied_columns or self.denied_tables or self.row_filters)
+        return bool(self.masks or self.denied_columns or self.denied_tables or self.row_filters
+                    or self.redactions)
+
+    def sees_in_clear(self, ref: str) -> bool:
+        """Whether the role reads column ``table.column`` as stored: not denied, masked
+        or redacted (its table may still be denied or filtered)."""
+        return not (ref in self.denied_columns or ref in self.masks or ref in self.redactions)
 
     def tables_with_denied_columns(self) -> set[str]:
         return {ref.split(".")[0] for ref in self.denied_columns}
 
     def restricted_tables(self) -> set[str]:
         """Tables whose references the engine must replace by a secure derived table."""
-        masked = {ref.split(".")[0] for ref in self.masks}
+        masked = {ref.split(".")[0] for ref in (*self.masks, *self.redactions)}
         return masked | self.tables_with_denied_columns() | set(self.row_filters)
 
     def summary(self) -> dict[str, Any]:
         """The policy as plain data (``nl2sql catalog``, ``\\role`` in the shell)."""
         return {"role": self.role, "description": self.description,
                 "masked": dict(sorted(self.masks.items())),
+                "redacted_text": {ref: [k for k in REDACT_ORDER if k in kinds]
+                                  for ref, kinds in sorted(self.redactions.items())},
                 "denied_columns": sorted(self.denied_columns),
                 "denied_tables": sorted(self.denied_tables),
                 "row_filters": dict(sorted(self.row_filters.items()))}
@@ -81,10 +106,11 @@ def default_role(catalog: Catalog) -> str:
     return max(catalog.roles, key=lambda name: _restriction(resolve(catalog, name)))
 
 
-def _restriction(policy: AccessPolicy) -> tuple[int, int, int, int]:
+def _restriction(policy: AccessPolicy) -> tuple[int, int, int, int, int]:
     # max() keeps the first of equals, so ties go to the role listed first
     return (len(policy.denied_tables), len(policy.denied_columns),
-            sum(STRENGTH[m] for m in policy.masks.values()), len(policy.row_filters))
+            sum(STRENGTH[m] for m in policy.masks.values()), len(policy.row_filters),
+            sum(len(kinds) for kinds in policy.redactions.values()))
 
 
 def for_role(catalog: Catalog, role: str | None = None, user: str | None = None,
@@ -109,17 +135,22 @@ def resolve(catalog: Catalog, name: str) -> AccessPolicy:
     """The base rules of the catalog with role ``name``'s changes applied."""
     spec = catalog.roles.get(name) or Role(name=name)
     masks: dict[str, str] = {}
+    redactions: dict[str, frozenset[str]] = {}
     denied: set[str] = set()
     for table in catalog.tables.values():
         for column in table.columns:
             ref = f"{table.name}.{column.name}"
             mode, deny = _column_rule(table, column, spec)
+            kinds = _redaction_rule(table, column, spec)
             if deny:
                 denied.add(ref)
-            elif mode != "none":
+                continue
+            if mode != "none":
                 masks[ref] = mode
+            if kinds:
+                redactions[ref] = kinds
     policy = AccessPolicy(role=name, description=spec.description, masks=masks,
-                          denied_columns=frozenset(denied),
+                          redactions=redactions, denied_columns=frozenset(denied),
                           denied_tables=frozenset(_denied_tables(catalog, spec)),
                           row_filters=_filters(catalog, spec))
     return _close_extracted(catalog, spec, _close_views(catalog, spec, policy))
@@ -138,7 +169,7 @@ def _close_extracted(catalog: Catalog, role: Role, policy: AccessPolicy) -> Acce
         source, column, key = (str(origin.get(k)) for k in ("source_table", "source_column",
                                                             "key"))
         ref = f"{source}.{column}"
-        if source in policy.denied_tables or ref in policy.denied_columns or ref in policy.masks:
+        if source in policy.denied_tables or not policy.sees_in_clear(ref):
             denied[table.name] = (f"it was extracted from {ref}, which role {policy.role} may "
                                   "not read in clear; list it under "
                                   f"roles.{policy.role}.allow to vouch for it")
@@ -212,6 +243,17 @@ def _column_rule(table: Table, column: Column, role: Role) -> tuple[str, bool]:
         deny = False
     override = role.columns.get(ref, {})
     return str(override.get("mask", mode)), bool(override.get("deny", deny))
+
+
+def _redaction_rule(table: Table, column: Column, role: Role) -> frozenset[str]:
+    """The kinds redacted inside the column's text for ``role``: the base ``redact_text``,
+    lifted by ``unmask`` like a mask, replaced by the role's own ``columns`` entry."""
+    ref = f"{table.name}.{column.name}"
+    kinds: tuple[str, ...] | list[str] = column.redact_kinds
+    if _listed(ref, role.unmask):
+        kinds = ()
+    override = role.columns.get(ref, {})
+    return frozenset(override.get(REDACT_TEXT_TAG, kinds) or ())
 
 
 def _listed(ref: str, names: list[str]) -> bool:
