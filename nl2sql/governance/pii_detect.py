@@ -1,9 +1,10 @@
 """Personal values in one text: recognise them (``detect``, ``find_all``) and hide them (``mask``).
 
-Kinds: ``phone`` (mainland mobile and landline, numbers with a country code, (555) 010-1234), ``email``, ``id_number`` (18-character
-PRC resident ID, check digit and date verified), ``bank_card`` (Luhn and prefix), ``ip_address``
-(IPv4/IPv6), ``address`` (Chinese and English street addresses), ``person_name`` and
-``birth_date`` (the last two only with a column name that suggests them).
+Kinds: ``phone`` (mainland mobile and landline, numbers with a country code, (555) 010-1234),
+``email``, ``id_number`` (18-character PRC resident ID, check digit and date verified),
+``bank_card`` (Luhn and prefix), ``ip_address`` (IPv4/IPv6), ``address`` (Chinese and English
+street addresses), ``person_name`` and ``birth_date`` (the last two only with a column name
+that suggests them).
 
 Version strings: a bare dotted quad such as ``1.2.3.4`` *is* reported as an IPv4 address
 (it is one, syntactically); it is not when marked as a version (``v1.2.3.4``,
@@ -12,7 +13,9 @@ in a column named like ``version``/``build``/``release``.
 
 Pure functions of their arguments (no database, no files): the column scanner
 (:mod:`nl2sql.governance.pii`), the extraction detectors and the prompt builder's redaction
-all judge values here, and :func:`score` measures it on labelled values.
+all judge values here, and :func:`score` measures it on labelled values. The patterns of
+the kinds ``redact_text`` hides come from :mod:`nl2sql.pii_patterns`, which the secure
+view's redaction uses too; here they get look-arounds and checksum checks on top.
 """
 
 from __future__ import annotations

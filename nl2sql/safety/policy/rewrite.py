@@ -121,8 +121,9 @@ def redact_expression(ref: exp.Expr, column: Column, kinds: frozenset[str]) -> e
     exposes, and every filter, function and error message over it, holds only the tokens.
     A list of texts (an extracted column) is redacted item by item.
 
-    >>> redact_expression(exp.column("t"), Column("t", "VARCHAR"), frozenset({"email"})).sql()[:37]
-    "REGEXP_REPLACE(TRANSLATE(t, '０１２３４５６７８９＠．"
+    >>> sql = redact_expression(exp.column("t"), Column("t", "VARCHAR"), frozenset({"email"})).sql()
+    >>> sql.startswith("REGEXP_REPLACE(TRANSLATE(t, '０１"), sql.endswith("'[email]', 'g')")
+    (True, True)
     """
     item_type = column_types.item_type(column.type)
     if item_type is not None:

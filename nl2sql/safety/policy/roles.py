@@ -60,6 +60,12 @@ class AccessPolicy:
         return bool(self.masks or self.denied_columns or self.denied_tables or self.row_filters
                     or self.redactions)
 
+    @property
+    def altered(self) -> dict[str, str]:
+        """Columns the role reads changed, and how: the mask mode, or ``redact_text`` for
+        text whose personal values are replaced (the report of an answer's masking)."""
+        return {**dict.fromkeys(self.redactions, "redact_text"), **self.masks}
+
     def sees_in_clear(self, ref: str) -> bool:
         """Whether the role reads column ``table.column`` as stored: not denied, masked
         or redacted (its table may still be denied or filtered)."""
