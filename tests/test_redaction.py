@@ -169,13 +169,14 @@ def test_redacted_text_shows_no_profile_values_and_taints_what_was_extracted() -
     catalog = _catalog()
     catalog.tables["notes"].columns[1].tags = {"redact_text": ["phone", "email"]}
     reader = policy.resolve(catalog, "reader")
-    assert reader.redactions == {"notes.body": frozenset({"phone", "email"})}
+    assert reader.redactions["notes.body"] == frozenset({"phone", "email"})
     profile = policy.visible(catalog, reader).tables["notes"].columns[1].profile
     assert profile is not None and (profile.min, profile.max, profile.top_values) == (
         None, None, [])
-    # a table `nl2sql extract` wrote from the clear text is not the reader's to see
-    assert "note_insights" in reader.denied_tables
-    assert "note_insights" not in policy.resolve(catalog, "vouched").denied_tables
+    # what `nl2sql extract` wrote as text from the clear text reads redacted the same way
+    assert reader.redactions["note_insights.topic"] == frozenset({"phone", "email"})
+    assert "note_insights.id" not in reader.redactions  # the key, a number
+    assert "note_insights.topic" not in policy.resolve(catalog, "vouched").redactions
 
 
 def test_a_mask_on_top_applies_to_the_redacted_text() -> None:

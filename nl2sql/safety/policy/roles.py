@@ -17,6 +17,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from nl2sql import column_types
 from nl2sql.catalog import REDACT_TEXT_TAG, Catalog, Column, Role, Table
 from nl2sql.errors import ConfigError, RoleRefused
 from nl2sql.pii_patterns import REDACT_ORDER, REDACTABLE_KINDS
@@ -164,10 +165,12 @@ def resolve(catalog: Catalog, name: str) -> AccessPolicy:
 
 def _close_extracted(catalog: Catalog, role: Role, policy: AccessPolicy) -> AccessPolicy:
     """A table ``nl2sql extract`` derived from a text column follows that column: denied
-    when the role may not see the text in clear (denied or masked), and filtered like the
+    when the role may not see the text at all or only masked, its text columns redacted
+    like the source when the role reads the source's text redacted, and filtered like the
     source's rows, so extraction never launders data a role may not read."""
     denied: dict[str, str] = {}
     filters = dict(policy.row_filters)
+    redactions = dict(policy.redactions)
     for table in catalog.tables.values():
         origin = table.tags.get("extracted")
         if not isinstance(origin, dict) or _listed(table.name, role.allow):
@@ -175,15 +178,25 @@ def _close_extracted(catalog: Catalog, role: Role, policy: AccessPolicy) -> Acce
         source, column, key = (str(origin.get(k)) for k in ("source_table", "source_column",
                                                             "key"))
         ref = f"{source}.{column}"
-        if source in policy.denied_tables or not policy.sees_in_clear(ref):
+        if source in policy.denied_tables or ref in policy.denied_columns or ref in policy.masks:
             denied[table.name] = (f"it was extracted from {ref}, which role {policy.role} may "
                                   "not read in clear; list it under "
                                   f"roles.{policy.role}.allow to vouch for it")
-        elif source in policy.row_filters and table.name not in filters:
+            continue
+        if ref in policy.redactions:
+            # whoever ran the extraction may have read the text in clear: what it wrote
+            # as text is redacted the same way (a number or a label holds no phone)
+            for derived in table.columns:
+                derived_ref = f"{table.name}.{derived.name}"
+                if derived.name != key and column_types.is_text(
+                        column_types.item_type(derived.type) or derived.type):
+                    redactions[derived_ref] = redactions.get(
+                        derived_ref, frozenset()) | policy.redactions[ref]
+        if source in policy.row_filters and table.name not in filters:
             filters[table.name] = _inherited_filter(key, source, policy.row_filters[source])
-    if not denied and filters == policy.row_filters:
+    if not denied and filters == policy.row_filters and redactions == policy.redactions:
         return policy
-    return replace(policy, row_filters=filters,
+    return replace(policy, row_filters=filters, redactions=redactions,
                    denied_tables=policy.denied_tables | frozenset(denied),
                    reasons={**policy.reasons, **denied})
 
