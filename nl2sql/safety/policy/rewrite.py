@@ -117,12 +117,13 @@ def redact_expression(ref: exp.Expr, column: Column, kinds: frozenset[str]) -> e
     """``column``'s text with each value of ``kinds`` replaced by its token (``[phone]``).
 
     One ``regexp_replace(..., 'g')`` per kind over the value folded to ASCII (the patterns
-    of :mod:`nl2sql.pii_patterns`, which the detectors use too), so what the secure view
+    of :mod:`nl2sql.pii_patterns`, which the detectors use too), for texts that can hold
+    one (:data:`~nl2sql.pii_patterns.CANDIDATE`), so what the secure view
     exposes, and every filter, function and error message over it, holds only the tokens.
     A list of texts (an extracted column) is redacted item by item.
 
     >>> sql = redact_expression(exp.column("t"), Column("t", "VARCHAR"), frozenset({"email"})).sql()
-    >>> sql.startswith("REGEXP_REPLACE(TRANSLATE(t, '０１"), sql.endswith("'[email]', 'g')")
+    >>> sql.startswith("CASE WHEN REGEXP_MATCHES(t, '[@＠+＋]|"), "'[email]', 'g') ELSE t END" in sql
     (True, True)
     """
     item_type = column_types.item_type(column.type)
@@ -132,14 +133,24 @@ def redact_expression(ref: exp.Expr, column: Column, kinds: frozenset[str]) -> e
             ref, exp.Lambda(this=item, expressions=[exp.to_identifier("x")])])
     text = ref if column.type.strip().upper() == "VARCHAR" else exp.Cast(
         this=ref, to=exp.DataType.build("VARCHAR"))
-    folded: exp.Expr = exp.Anonymous(this="translate", expressions=[
-        text, exp.Literal.string(pii_patterns.FOLD_FROM), exp.Literal.string(pii_patterns.FOLD_TO)])
+    # Folding and the replacements run only on texts that can hold a value (the CASE tests
+    # the stored text, a plain column, so no expression is computed twice).
+    shown: exp.Expr = _when(text, pii_patterns.FULL_WIDTH, exp.Anonymous(
+        this="translate", expressions=[text, exp.Literal.string(pii_patterns.FOLD_FROM),
+                                       exp.Literal.string(pii_patterns.FOLD_TO)]))
     for kind in pii_patterns.REDACT_ORDER:
         if kind in kinds:
-            folded = exp.Anonymous(this="regexp_replace", expressions=[
-                folded, exp.Literal.string(_alternatives(kind)),
+            shown = exp.Anonymous(this="regexp_replace", expressions=[
+                shown, exp.Literal.string(_alternatives(kind)),
                 exp.Literal.string(pii_patterns.token(kind)), exp.Literal.string("g")])
-    return folded
+    return _when(text, pii_patterns.CANDIDATE, shown)
+
+
+def _when(text: exp.Expr, pattern: str, then: exp.Expr) -> exp.Expr:
+    """``CASE WHEN regexp_matches(text, pattern) THEN then ELSE text END``."""
+    matches = exp.Anonymous(this="regexp_matches",
+                            expressions=[text.copy(), exp.Literal.string(pattern)])
+    return exp.Case(ifs=[exp.If(this=matches, true=then)], default=text.copy())
 
 
 @functools.lru_cache(maxsize=16)
