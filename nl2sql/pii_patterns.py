@@ -7,8 +7,9 @@ for roles under ``redact_text``). They live here, at the bottom of the package, 
 both layers must read the same text: a pattern changed for one changes for the other.
 
 The patterns are written in the subset both engines share: no look-around, no
-backreferences, ASCII classes only (``[0-9]``, never ``\\d``, which is Unicode in Python
-and ASCII in RE2). What the engines do differently is kept outside the patterns:
+backreferences, explicit classes (``[0-9]``, never ``\\d`` or ``\\s``, which are
+Unicode in Python and ASCII in RE2; ``\\b`` is the one shorthand, and RE2's ASCII word
+boundary only finds more). What the engines do differently is kept outside the patterns:
 
 * the detectors wrap each pattern in look-arounds (RE2 has none) so a number glued to a
   code (``SKU-13812345678``) is not reported, and then check what a pattern cannot
@@ -56,21 +57,47 @@ ID_NUMBER = (rf"[1-9]{_D}{{5}}[ -]?(?:18|19|20){_D}{{2}}(?:0[1-9]|1[0-2])"
 BANK_CARD_GROUPED = rf"(?:{_D}{{4}}[ -]){{3,4}}{_D}{{1,7}}"
 BANK_CARD_RUN = rf"{_D}{{13,19}}"
 
+_CJK = "一-鿿"  # U+4E00-U+9FFF, written as characters: both engines read them in a class
+#: A Chinese street address up to its house number (上海市浦东新区人民路100号) ...
+ADDRESS_ZH_HEAD = (rf"(?:[{_CJK}]{{1,8}}?(?:省|自治区|市|区|县|镇|乡|街道))*"
+                   rf"[{_CJK}0-9]{{1,10}}?(?:路|街|大道|大街|巷|胡同|弄)"
+                   rf"{_D}{{1,5}}(?:-{_D}{{1,5}})?[号號]")
+#: ... and its building, unit and room (3栋502室). The detectors put a look-ahead between
+#: the two (``100号线`` is a metro line); the redaction hides those too.
+ADDRESS_ZH_TAIL = rf"(?:{_D}{{1,4}}(?:栋|幢|号楼|单元|楼|层|室|-{_D}{{1,4}}))*"
+STREET_WORDS = ("Road|Rd|Street|St|Avenue|Ave|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|"
+                "Place|Pl|Terrace|Highway|Hwy|Parkway|Pkwy")
+_S = r"[ \t\r\n]"
+#: An English street address: 12 N Main Street, Apt 3, Springfield.
+ADDRESS_EN = (rf"{_D}{{1,5}}[A-Za-z]?{_S}+(?:(?:[NSEW]|North|South|East|West)[.]?{_S}+)?"
+              rf"(?:[A-Z][a-z]+{_S}+){{1,3}}(?:{STREET_WORDS})\b[.]?"
+              rf"(?:,?{_S}+(?:Apt|Apartment|Suite|Unit|Flat|Room)[.]?{_S}*#?[0-9A-Za-z_]+)?"
+              rf"(?:,{_S}+[A-Z][a-z']+(?:{_S}+[A-Z][a-z]+)?)?")
+
 #: Patterns per kind (alternatives), for the kinds ``redact_text`` can hide.
 PATTERNS: dict[str, tuple[str, ...]] = {
     "email": (EMAIL,),
     "id_number": (ID_NUMBER,),
     "bank_card": (BANK_CARD_GROUPED, BANK_CARD_RUN),
     "phone": (MOBILE, LANDLINE, INTERNATIONAL, NANP),
+    "address": (ADDRESS_ZH_HEAD + ADDRESS_ZH_TAIL, ADDRESS_EN),
 }
 #: The kinds in the order the redaction replaces them: an e-mail first (its local part may
-#: be a phone or a QQ number), an ID before a card (18 digits are both), a phone last.
-REDACT_ORDER: tuple[str, ...] = ("email", "id_number", "bank_card", "phone")
-#: What every pattern above needs, before folding: an ``@`` or a ``+`` (e-mails,
-#: international numbers) or three digits in a row (IDs, cards, other phones). A text
+#: be a phone or a QQ number), an ID before a card (18 digits are both), a phone before an
+#: address (an address's numbers are short), an address last.
+REDACT_ORDER: tuple[str, ...] = ("email", "id_number", "bank_card", "phone", "address")
+#: What every pattern above needs: an ``@`` or a ``+`` (e-mails, international numbers),
+#: three digits in a row (IDs, cards, other phones), a house number (``100号``) or a street
+#: word, or else a full-width character (folded, it may become any of these). A text
 #: without it holds none of the kinds, so the redaction leaves it alone at the cost of one
-#: quick scan (nearly all of a free-text column, measured in benchmarks/bench_redaction.py).
-CANDIDATE = "[@＠+＋]|[0-9０-９]{3}"
+#: quick scan (measured in benchmarks/bench_redaction.py).
+CANDIDATE = f"[@+]|[0-9]{{3}}|[0-9][号號]|\\b(?:{STREET_WORDS})\\b|{FULL_WIDTH}"
+#: The same for the kinds whose patterns cost most to run, on their own: the redaction runs
+#: them only on texts that pass (an ``@``; a house number or a street word).
+GATES: dict[str, str] = {
+    "email": f"@|{FULL_WIDTH}",
+    "address": f"[0-9][号號]|\\b(?:{STREET_WORDS})\\b|{FULL_WIDTH}",
+}
 #: What ``redact_text: all`` means.
 REDACTABLE_KINDS: frozenset[str] = frozenset(REDACT_ORDER)
 

@@ -116,7 +116,7 @@ def test_adds_only_new_keys_and_keeps_every_line_a_person_wrote(person_file: Pat
         "review_text:",
         "tags:",
         "pii_mentions: [phone, email, address]  # scan-pii: medium, 2.2% of 1000 sampled",
-        "redact_text: [email, phone]  # scan-pii: medium, 2.2% of 1000 sampled",
+        "redact_text: [email, phone, address]  # scan-pii: medium, 2.2% of 1000 sampled",
     ]
     assert not any(line.startswith(("mask", "deny")) for line in added)  # policy is a person's
     assert report.changed and not report.created and report.reformatted_lines == 0
@@ -170,7 +170,8 @@ def test_written_file_loads_in_the_semantic_layer(person_file: Path, sample_cata
     assert merged.table("customers").column("email").tags == {"pii": "email"}
     assert merged.table("customers").column("phone").tags == {"pii": "email"}  # kept
     assert merged.table("reviews").column("review_text").tags == {
-        "pii_mentions": ["phone", "email", "address"], "redact_text": ["email", "phone"]}
+        "pii_mentions": ["phone", "email", "address"],
+        "redact_text": ["email", "phone", "address"]}
     assert merged.table("orders").column("shipping_city").values["Xi'an"] == ["西安"]  # alias kept
 
 
@@ -339,8 +340,8 @@ def test_cli_scan_pii_write_json_then_idempotent(isolated_env: Any, sample_db_pa
             "reviews", "review_text", "tags.pii_mentions"],
         ("support_tickets", "transcript", "tags.pii_mentions"): written[
             "support_tickets", "transcript", "tags.pii_mentions"],
-        ("reviews", "review_text", "redact_text"): ["email", "phone"],
-        ("support_tickets", "transcript", "redact_text"): ["email", "phone"],
+        ("reviews", "review_text", "redact_text"): ["email", "phone", "address"],
+        ("support_tickets", "transcript", "redact_text"): ["email", "phone", "address"],
     }
     for key in (("reviews", "review_text"), ("support_tickets", "transcript")):
         assert {"phone", "email", "address"} <= set(written[(*key, "tags.pii_mentions")])

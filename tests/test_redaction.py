@@ -99,7 +99,7 @@ def _review_text(data: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(("change", "message"), [
     (lambda d: _review_text(d).update(redact_text=["phone", "fax"]),
      "reviews.review_text.redact_text: unknown kind 'fax' (kinds: email, id_number, "
-     "bank_card, phone, or all)"),
+     "bank_card, phone, address, or all)"),
     (lambda d: _review_text(d).update(redact_text={"phone": True}),
      "reviews.review_text.redact_text must be all, none or a list of kinds"),
     (lambda d: d["tables"]["reviews"]["columns"]["rating"].update(redact_text="all"),
@@ -202,8 +202,8 @@ def test_scan_proposes_redaction_for_prose_only() -> None:
     entries = pii_write.proposals(_prose(["phone", "email", "address"]))
     assert [(e.key, e.value) for e in entries] == [
         ("tags.pii_mentions", ["phone", "email", "address"]),
-        ("redact_text", ["email", "phone"])]
-    assert [e.key for e in pii_write.proposals(_prose(["address"]))] == ["tags.pii_mentions"]
+        ("redact_text", ["email", "phone", "address"])]
+    assert [e.key for e in pii_write.proposals(_prose(["ip_address"]))] == ["tags.pii_mentions"]
     whole = ColumnFinding(table="customers", column="phone", type="VARCHAR", kinds=["phone"],
                           share=1.0, confidence="high", evidence="name+values")
     assert "redact_text" not in {e.key for e in pii_write.proposals(whole)}

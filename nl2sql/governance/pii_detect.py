@@ -65,18 +65,8 @@ IPV4_RE = re.compile(r"(?<![0-9A-Za-z.])(?<!version )(?<!ver )(?<!版本)(?<![vV
 IPV6_RE = re.compile(r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}"
                      r"(?![0-9A-Za-z:]|\.\d)")
 _CJK = r"\u4e00-\u9fff"
-ADDRESS_ZH_RE = re.compile(
-    rf"(?:[{_CJK}]{{1,8}}?(?:省|自治区|市|区|县|镇|乡|街道))*"
-    rf"[{_CJK}\d]{{1,10}}?(?:路|街|大道|大街|巷|胡同|弄)"
-    r"\d{1,5}(?:-\d{1,5})?[号號](?![线店码机])"
-    r"(?:\d{1,4}(?:栋|幢|号楼|单元|楼|层|室|-\d{1,4}))*")
-_STREET = (r"Road|Rd|Street|St|Avenue|Ave|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|"
-           r"Place|Pl|Terrace|Highway|Hwy|Parkway|Pkwy")
-ADDRESS_EN_RE = re.compile(
-    r"(?<![0-9A-Za-z#])\d{1,5}[A-Za-z]?\s+(?:(?:[NSEW]|North|South|East|West)\.?\s+)?"
-    r"(?:[A-Z][a-z]+\s+){1,3}(?:" + _STREET + r")\b\.?"
-    r"(?:,?\s+(?:Apt|Apartment|Suite|Unit|Flat|Room)\.?\s*#?\w+)?"
-    r"(?:,\s+[A-Z][a-z']+(?:\s+[A-Z][a-z]+)?)?")
+ADDRESS_ZH_RE = re.compile(patterns.ADDRESS_ZH_HEAD + "(?![线店码机])" + patterns.ADDRESS_ZH_TAIL)
+ADDRESS_EN_RE = re.compile(r"(?<![0-9A-Za-z#])" + patterns.ADDRESS_EN)
 
 COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙",
                      "宇文", "司徒", "夏侯", "令狐", "端木", "独孤")
