@@ -148,6 +148,26 @@ def test_the_analyst_sees_tokens_where_the_values_were(table: str, column: str,
     assert set(leaks(raw_values[column], clear)) == raw_values[column]  # all there in clear
 
 
+@pytest.mark.parametrize(("table", "column"), FREE_TEXT)
+def test_street_addresses_are_redacted_too(table: str, column: str, sample_db_path: Path,
+                                           sessions: dict[str, pipeline.Session]) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(sample_db_path), read_only=True)
+    try:
+        texts = [t for (t,) in con.execute(f"SELECT {column} FROM {table}").fetchall() if t]
+    finally:
+        con.close()
+    addresses = {m.text for t in texts for m in pii_detect.find_all(t) if m.kind == "address"}
+    assert len(addresses) >= 3
+    sql = f"SELECT {column} FROM {table}"
+    shown = "\n".join(r[0] for r in pipeline.run_sql(sessions["analyst"], sql).rows if r[0])
+    assert "[address]" in shown
+    assert not [a for a in addresses if a in shown]
+    clear = "\n".join(r[0] for r in pipeline.run_sql(sessions["steward"], sql).rows if r[0])
+    assert all(a in clear for a in addresses)
+
+
 @pytest.mark.parametrize("fmt", ["json", "csv"])
 def test_cli_outputs_leak_nothing(fmt: str, isolated_env: Any, sample_db_path: Path,
                                   raw_values: dict[str, set[str]]) -> None:
