@@ -35,7 +35,7 @@ class AccessPolicy:
     ``table.column`` keys.
 
     ``redactions`` maps a free-text column to the kinds of personal data (``phone``,
-    ``email``, ``id_number``, ``bank_card``: :data:`ALL_TEXT_KINDS`) replaced by
+    ``email``, ``id_number``, ``bank_card``, ``address``: :data:`ALL_TEXT_KINDS`) replaced by
     ``[phone]``-style tokens inside its text; the rest of the text stays readable. Built
     from ``redact_text`` in the semantic layer, or directly:
     ``AccessPolicy(redactions={"reviews.review_text": ALL_TEXT_KINDS})``.
