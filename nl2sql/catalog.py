@@ -16,6 +16,7 @@ from typing import Any
 PII_TAG = "pii"  # column: the kind of personal data it holds ("phone"), or true
 MENTIONS_TAG = "pii_mentions"  # column: kinds mentioned inside its free text
 MASK_TAG = "mask"  # column: none | partial | hash | redact (base policy)
+REDACT_TEXT_TAG = "redact_text"  # column: kinds replaced by [kind] inside its text (base policy)
 DENY_TAG = "deny"  # column or table: hidden from the base policy
 ROW_FILTER_TAG = "row_filter"  # table: an SQL condition its rows must meet
 EXTRACTED_TAG = "extracted"  # table: written by ``nl2sql extract`` (see Extraction)
@@ -116,6 +117,17 @@ class Column:
     def mask_mode(self) -> str:
         """The base policy's mask: ``none``, ``partial``, ``hash`` or ``redact``."""
         return str(self.tags.get(MASK_TAG, "none"))
+
+    @property
+    def redact_kinds(self) -> tuple[str, ...]:
+        """Kinds of personal data the base policy replaces inside the column's text
+        (``redact_text``; the semantic layer stores the list, ``all`` spelled out).
+
+        >>> Column("c", "TEXT", tags={"redact_text": ["phone", "email"]}).redact_kinds
+        ('phone', 'email')
+        """
+        value = self.tags.get(REDACT_TEXT_TAG) or []
+        return tuple(str(v) for v in (value if isinstance(value, list) else [value]))
 
     @property
     def denied(self) -> bool:

@@ -168,7 +168,9 @@ def test_policy_per_role_follows_the_semantic_layer(doc: dict[str, Any],
                                                     outputs: dict[str, str]) -> None:
     specs = semantic_policy()
     expected_analyst = {"customers.phone": "masked (partial)", "customers.email": "masked (partial)",
-                        "customers.id_number": "masked (partial)", "customers.birth_date": "denied"}
+                        "customers.id_number": "masked (partial)", "customers.birth_date": "denied",
+                        "reviews.review_text": "text redacted",
+                        "support_tickets.transcript": "text redacted"}
     for table in doc["tables"]:
         assert table["policy"]["roles"]["analyst"]["access"] == "visible"
         for column in table["columns"]:
@@ -178,7 +180,7 @@ def test_policy_per_role_follows_the_semantic_layer(doc: dict[str, Any],
             assert roles["steward"] == "visible", ref
             spec = specs.get(ref, {})
             base = "denied" if spec.get("deny") else {"partial": "masked (partial)"}.get(
-                spec.get("mask", "none"), "visible")
+                spec.get("mask", "none"), "text redacted" if spec.get("redact_text") else "visible")
             assert column["policy"]["base"] == base, ref
     markdown = outputs["markdown"]
     assert "| base policy | analyst (default) | steward |" in markdown

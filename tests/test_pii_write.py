@@ -116,12 +116,13 @@ def test_adds_only_new_keys_and_keeps_every_line_a_person_wrote(person_file: Pat
         "review_text:",
         "tags:",
         "pii_mentions: [phone, email, address]  # scan-pii: medium, 2.2% of 1000 sampled",
+        "redact_text: [email, phone, address]  # scan-pii: medium, 2.2% of 1000 sampled",
     ]
     assert not any(line.startswith(("mask", "deny")) for line in added)  # policy is a person's
     assert report.changed and not report.created and report.reformatted_lines == 0
     assert [(e.table, e.column, e.key) for e in report.written] == [
         ("customers", "email", "pii"), ("agents", "name", "pii"),
-        ("reviews", "review_text", "tags.pii_mentions")]
+        ("reviews", "review_text", "tags.pii_mentions"), ("reviews", "review_text", "redact_text")]
 
 
 def test_values_a_person_set_are_kept_and_disagreements_reported(person_file: Path) -> None:
@@ -169,7 +170,8 @@ def test_written_file_loads_in_the_semantic_layer(person_file: Path, sample_cata
     assert merged.table("customers").column("email").tags == {"pii": "email"}
     assert merged.table("customers").column("phone").tags == {"pii": "email"}  # kept
     assert merged.table("reviews").column("review_text").tags == {
-        "pii_mentions": ["phone", "email", "address"]}
+        "pii_mentions": ["phone", "email", "address"],
+        "redact_text": ["email", "phone", "address"]}
     assert merged.table("orders").column("shipping_city").values["Xi'an"] == ["西安"]  # alias kept
 
 
@@ -177,7 +179,7 @@ def test_creates_a_missing_file(tmp_path: Path, sample_catalog: Any) -> None:
     path = tmp_path / "shop.yaml"
     report = write(path)
     text = path.read_text(encoding="utf-8")
-    assert report.created and report.changed and len(report.written) == 5
+    assert report.created and report.changed and len(report.written) == 6
     assert text.startswith("# Semantic layer for shop.")
     assert yaml.safe_load(text)["database"] == "shop"
     merged = semantic.apply(sample_catalog, tmp_path)
@@ -338,6 +340,8 @@ def test_cli_scan_pii_write_json_then_idempotent(isolated_env: Any, sample_db_pa
             "reviews", "review_text", "tags.pii_mentions"],
         ("support_tickets", "transcript", "tags.pii_mentions"): written[
             "support_tickets", "transcript", "tags.pii_mentions"],
+        ("reviews", "review_text", "redact_text"): ["email", "phone", "address"],
+        ("support_tickets", "transcript", "redact_text"): ["email", "phone", "address"],
     }
     for key in (("reviews", "review_text"), ("support_tickets", "transcript")):
         assert {"phone", "email", "address"} <= set(written[(*key, "tags.pii_mentions")])
@@ -362,7 +366,7 @@ def test_cli_scan_pii_write_text_report(isolated_env: Any, sample_db_path: Path)
     table = isolated_env.run("scan-pii", "--db", str(sample_db_path), "--write", str(path),
                              "--sample", "300")
     assert table.returncode == 0, table.stderr
-    assert f"{path}: created; 8 written, 0 kept, 0 disagreement(s)" in table.stdout
+    assert f"{path}: created; 10 written, 0 kept, 0 disagreement(s)" in table.stdout
     assert "+ customers.phone: pii: phone  (high, 100% of 300 sampled)" in table.stdout
     csv = isolated_env.run("scan-pii", "--db", str(sample_db_path), "--write", str(path),
                            "--sample", "300", "--format", "csv")

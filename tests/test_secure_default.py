@@ -216,11 +216,25 @@ def test_the_defaults_follow_the_kinds(isolated_env: IsolatedEnv,
     assert {n: columns[n]["tags"].get("mask") for n in ("full_name", "mobile", "mail", "id_card",
                                                         "notes", "city")} == {
         "full_name": "partial", "mobile": "partial", "mail": "partial", "id_card": "partial",
-        "notes": "redact", "city": None}
+        "notes": None, "city": None}
+    # free text: the values inside it are replaced, the words stay readable
+    assert set(columns["notes"]["tags"]["redact_text"]) == {
+        "phone", "email", "id_number", "bank_card", "address"}
     assert set(columns["notes"]["tags"]["pii_mentions"]) == {"phone", "email"}
     assert all(not c["tags"] for c in data["tables"]["visits"]["columns"])
     (note,) = data["notes"]
-    assert "people.birth_date denied" in note and "people.notes redacted" in note
+    assert "people.birth_date denied" in note and "people.notes text redacted" in note
+
+
+def test_free_text_keeps_its_words_and_loses_its_values(
+        isolated_env: IsolatedEnv, people_db: tuple[Path, list[str]],
+        no_schemas: dict[str, str]) -> None:
+    db, _ = people_db
+    result = isolated_env.run("sql", "SELECT notes FROM people WHERE person_id = 6", "-f", "csv",
+                              "--db", str(db), env=no_schemas)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1] == (
+        "Please call me back on [phone] or write to [email] about the delivery.")
 
 
 @pytest.mark.parametrize("command", [["schema"], ["schema", "-f", "json"], ["catalog"],
@@ -439,7 +453,8 @@ def test_the_text_prefilter_passes_every_text_the_scanner_finds_something_in() -
     (("ip_address",), False, pii_default.Rule(mask="hash")),
     (("phone", "birth_date"), False, pii_default.Rule(deny=True)),
     (("personal data",), False, pii_default.Rule(mask="redact")),
-    (("phone", "email"), True, pii_default.Rule(mask="redact")),
+    (("phone", "email"), True, pii_default.Rule(redact_text=(
+        "email", "id_number", "bank_card", "phone", "address"))),
 ])
 def test_rules_by_kind(kinds: tuple[str, ...], free_text: bool, rule: Any) -> None:
     finding = pii_default.Finding("t", "c", kinds, free_text)

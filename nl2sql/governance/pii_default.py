@@ -11,7 +11,8 @@ bank_card, address,
 person_name
 ip_address                ``mask: hash`` (joinable, not readable)
 birth_date                ``deny: true``
-free text mentioning any  ``mask: redact`` for now (:func:`free_text_rule`)
+free text mentioning any  ``redact_text: all``: phones, e-mails, ID and card numbers,
+                          addresses inside it read ``[phone]``, ``[email]``, …
 ========================  =====================================================
 
 and a note, on every answer and in ``schema``/``catalog``, saying so and how to write a
@@ -45,9 +46,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nl2sql.catalog import DENY_TAG, MASK_TAG, MENTIONS_TAG, PII_TAG, Catalog, Column, Table
+from nl2sql.catalog import (
+    DENY_TAG,
+    MASK_TAG,
+    MENTIONS_TAG,
+    PII_TAG,
+    REDACT_TEXT_TAG,
+    Catalog,
+    Column,
+    Table,
+)
 from nl2sql.errors import ExecutionError, first_line
 from nl2sql.governance import pii
+from nl2sql.pii_patterns import REDACT_ORDER
 from nl2sql.schema.semantic import has_policy
 from nl2sql.schema.source import Source, connect
 from nl2sql.settings import Settings
@@ -107,17 +118,21 @@ class Rule:
 
     mask: str | None = None
     deny: bool = False
+    redact_text: tuple[str, ...] = ()  # kinds replaced inside free text (``[phone]``)
 
     @property
     def shown(self) -> str:
-        """``denied``, ``masked`` (partial), ``hashed`` or ``redacted``."""
+        """``denied``, ``masked`` (partial), ``hashed``, ``redacted`` or ``text redacted``."""
+        if self.redact_text and self.mask is None and not self.deny:
+            return "text redacted"
         return "denied" if self.deny else SHOWN.get(str(self.mask), str(self.mask))
 
 
 def free_text_rule(kinds: tuple[str, ...]) -> Rule:
-    """The rule for free text that mentions personal data: redacted whole, for now. (The one
-    place to change when in-text redaction replaces only the values found.)"""
-    return Rule(mask="redact")
+    """The rule for free text that mentions personal data: every kind the secure view can
+    find is replaced inside the text (not only the kinds the sample showed: a sample misses
+    rows), and the rest of the text stays readable."""
+    return Rule(redact_text=REDACT_ORDER)
 
 
 def structured_rule(kinds: tuple[str, ...]) -> Rule:
@@ -315,8 +330,10 @@ def protect(catalog: Catalog, findings: list[Finding], policy_file: Path) -> Cat
             tags.setdefault(PII_TAG, finding.kinds[0])
         if rule.deny:
             tags[DENY_TAG] = True
-        else:
+        elif rule.mask is not None:
             tags[MASK_TAG] = rule.mask
+        if rule.redact_text:
+            tags[REDACT_TEXT_TAG] = list(rule.redact_text)
         if table is catalog.tables.get(finding.table):  # copy each table once
             table = copy.copy(table)
             table.columns = list(table.columns)

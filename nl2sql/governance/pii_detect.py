@@ -1,9 +1,10 @@
 """Personal values in one text: recognise them (``detect``, ``find_all``) and hide them (``mask``).
 
-Kinds: ``phone`` (mainland mobile and landline), ``email``, ``id_number`` (18-character
-PRC resident ID, check digit and date verified), ``bank_card`` (Luhn and prefix), ``ip_address``
-(IPv4/IPv6), ``address`` (Chinese and English street addresses), ``person_name`` and
-``birth_date`` (the last two only with a column name that suggests them).
+Kinds: ``phone`` (mainland mobile and landline, numbers with a country code, (555) 010-1234),
+``email``, ``id_number`` (18-character PRC resident ID, check digit and date verified),
+``bank_card`` (Luhn and prefix), ``ip_address`` (IPv4/IPv6), ``address`` (Chinese and English
+street addresses), ``person_name`` and ``birth_date`` (the last two only with a column name
+that suggests them).
 
 Version strings: a bare dotted quad such as ``1.2.3.4`` *is* reported as an IPv4 address
 (it is one, syntactically); it is not when marked as a version (``v1.2.3.4``,
@@ -12,7 +13,9 @@ in a column named like ``version``/``build``/``release``.
 
 Pure functions of their arguments (no database, no files): the column scanner
 (:mod:`nl2sql.governance.pii`), the extraction detectors and the prompt builder's redaction
-all judge values here, and :func:`score` measures it on labelled values.
+all judge values here, and :func:`score` measures it on labelled values. The patterns of
+the kinds ``redact_text`` hides come from :mod:`nl2sql.pii_patterns`, which the secure
+view's redaction uses too; here they get look-arounds and checksum checks on top.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from nl2sql import pii_patterns as patterns
+
 KINDS = ("phone", "email", "id_number", "bank_card", "ip_address", "address", "person_name",
          "birth_date")
 #: Kinds found by pattern anywhere in a value (also inside prose).
@@ -34,19 +39,18 @@ EMBEDDED_KINDS = ("phone", "email", "id_number", "bank_card", "ip_address", "add
 # --------------------------------------------------------------------------------------
 
 # Not glued to a longer number, word or code ("SKU-13812345678", "6222 1381 2345 6789").
-_NB = r"(?<![0-9A-Za-z_/#])(?<![0-9A-Za-z][-/])(?<!\d )"
-_NA = r"(?![0-9A-Za-z_])(?![-/][0-9A-Za-z])(?! \d)"
+_NB = r"(?<![0-9A-Za-z_/#])(?<![0-9A-Za-z][-/.])(?<!\d )"
+_NA = r"(?![0-9A-Za-z_])(?![-/.][0-9A-Za-z])(?! \d)"
 
-MOBILE_RE = re.compile(_NB + r"(?:(?:\+|00)86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}" + _NA)
-LANDLINE_RE = re.compile(_NB + r"(?:\(0(?:10|2\d|[3-9]\d{2})\)[ -]?|0(?:10|2\d|[3-9]\d{2})-)"
-                         r"[2-9]\d{6,7}(?:-\d{1,5})?" + _NA)
-EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+@-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_-])?"
-                      r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,24})"
-                      r"(?![A-Za-z0-9-]|\.[A-Za-z0-9]|@)")
+MOBILE_RE = re.compile(_NB + patterns.MOBILE + _NA)
+LANDLINE_RE = re.compile(_NB + patterns.LANDLINE + _NA)
+INTERNATIONAL_RE = re.compile(_NB + patterns.INTERNATIONAL + _NA)
+NANP_RE = re.compile(_NB + patterns.NANP + _NA)
+EMAIL_RE = re.compile(r"(?<![A-Za-z0-9._%+@-])" + patterns.EMAIL
+                      + r"(?![A-Za-z0-9-]|\.[A-Za-z0-9]|@)")
 NOT_TLDS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "js", "css",
                       "txt", "html", "py", "md", "json", "xml", "pdf", "zip"})
-ID_RE = re.compile(_NB + r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
-                   r"\d{3}[\dXx]" + _NA)
+ID_RE = re.compile(_NB + patterns.ID_NUMBER + _NA)
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
 #: First two digits of a PRC region code.
@@ -54,25 +58,15 @@ ID_PROVINCES = frozenset({"11", "12", "13", "14", "15", "21", "22", "23", "31", 
                           "34", "35", "36", "37", "41", "42", "43", "44", "45", "46", "50",
                           "51", "52", "53", "54", "61", "62", "63", "64", "65", "71", "81",
                           "82"})
-CARD_RE = re.compile(_NB + r"(?:\d{4}[ -]){3}\d{1,7}" + _NA + r"|" + _NB + r"\d{13,19}" + _NA)
+CARD_RE = re.compile("|".join(_NB + p + _NA for p in patterns.PATTERNS["bank_card"]))
 IPV4_RE = re.compile(r"(?<![0-9A-Za-z.])(?<!version )(?<!ver )(?<!版本)(?<![vV])"
                      r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
                      r"(?![0-9A-Za-z]|\.\d)")
 IPV6_RE = re.compile(r"(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}"
                      r"(?![0-9A-Za-z:]|\.\d)")
 _CJK = r"\u4e00-\u9fff"
-ADDRESS_ZH_RE = re.compile(
-    rf"(?:[{_CJK}]{{1,8}}?(?:省|自治区|市|区|县|镇|乡|街道))*"
-    rf"[{_CJK}\d]{{1,10}}?(?:路|街|大道|大街|巷|胡同|弄)"
-    r"\d{1,5}(?:-\d{1,5})?[号號](?![线店码机])"
-    r"(?:\d{1,4}(?:栋|幢|号楼|单元|楼|层|室|-\d{1,4}))*")
-_STREET = (r"Road|Rd|Street|St|Avenue|Ave|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|"
-           r"Place|Pl|Terrace|Highway|Hwy|Parkway|Pkwy")
-ADDRESS_EN_RE = re.compile(
-    r"(?<![0-9A-Za-z#])\d{1,5}[A-Za-z]?\s+(?:(?:[NSEW]|North|South|East|West)\.?\s+)?"
-    r"(?:[A-Z][a-z]+\s+){1,3}(?:" + _STREET + r")\b\.?"
-    r"(?:,?\s+(?:Apt|Apartment|Suite|Unit|Flat|Room)\.?\s*#?\w+)?"
-    r"(?:,\s+[A-Z][a-z']+(?:\s+[A-Z][a-z]+)?)?")
+ADDRESS_ZH_RE = re.compile(patterns.ADDRESS_ZH_HEAD + "(?![线店码机])" + patterns.ADDRESS_ZH_TAIL)
+ADDRESS_EN_RE = re.compile(r"(?<![0-9A-Za-z#])" + patterns.ADDRESS_EN)
 
 COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙",
                      "宇文", "司徒", "夏侯", "令狐", "端木", "独孤")
@@ -252,29 +246,42 @@ def _overlaps(span: tuple[int, int], taken: list[tuple[int, int]]) -> bool:
 
 
 def _candidates(value: str) -> Iterable[Match]:
-    """Every pattern hit in ``value`` that passes its kind's checks (may overlap)."""
-    for m in ID_RE.finditer(value):
+    """Every pattern hit in ``value`` that passes its kind's checks (may overlap).
+
+    The patterns run over ``value`` with full-width characters folded to ASCII (one for
+    one, so a span of the folded text is the same span of ``value``); a match's ``text``
+    is what ``value`` holds there.
+    """
+    text = value.translate(patterns.FOLD)
+
+    def hit(kind: str, start: int, end: int) -> Match:
+        return Match(kind, start, end, value[start:end])
+
+    for m in ID_RE.finditer(text):
         if is_valid_id(m.group()):
-            yield Match("id_number", m.start(), m.end(), m.group())
-    for m in CARD_RE.finditer(value):
+            yield hit("id_number", m.start(), m.end())
+    for m in CARD_RE.finditer(text):
         if is_bank_card(m.group()):
-            yield Match("bank_card", m.start(), m.end(), m.group())
-    for m in EMAIL_RE.finditer(value):
+            yield hit("bank_card", m.start(), m.end())
+    for m in EMAIL_RE.finditer(text):
         if m.group(1).lower() not in NOT_TLDS:
-            yield Match("email", m.start(), m.end(), m.group())
+            yield hit("email", m.start(), m.end())
     for regex in (MOBILE_RE, LANDLINE_RE):
-        for m in regex.finditer(value):
-            yield Match("phone", m.start(), m.end(), m.group())
-    for m in IPV4_RE.finditer(value):
-        yield Match("ip_address", m.start(), m.end(), m.group())
-    for m in IPV6_RE.finditer(value):
+        for m in regex.finditer(text):
+            yield hit("phone", m.start(), m.end())
+    for regex in (INTERNATIONAL_RE, NANP_RE):
+        for m in regex.finditer(text):
+            if 10 <= len(digits_of(m.group())) <= 15:  # E.164 allows 15; fewer is a code
+                yield hit("phone", m.start(), m.end())
+    for m in IPV4_RE.finditer(text):
+        yield hit("ip_address", m.start(), m.end())
+    for m in IPV6_RE.finditer(text):
         if is_ipv6(m.group()):
-            yield Match("ip_address", m.start(), m.end(), m.group())
-    for m in ADDRESS_ZH_RE.finditer(value):
-        start = m.start() + _lead_in(m.group())
-        yield Match("address", start, m.end(), value[start:m.end()])
-    for m in ADDRESS_EN_RE.finditer(value):
-        yield Match("address", m.start(), m.end(), m.group().rstrip(" ,."))
+            yield hit("ip_address", m.start(), m.end())
+    for m in ADDRESS_ZH_RE.finditer(text):
+        yield hit("address", m.start() + _lead_in(m.group()), m.end())
+    for m in ADDRESS_EN_RE.finditer(text):
+        yield hit("address", m.start(), m.start() + len(m.group().rstrip(" ,.")))
 
 
 LEAD_IN_RE = re.compile(r"^.*?(?:送到|寄到|发到|地址是|地址为|地址|住在|住址|是|在)")

@@ -5,7 +5,10 @@ So this module *adds* keys and never changes one: a structured column gets
 ``pii: <kind>``, prose gets ``tags: {pii_mentions: [kinds]}``, each with a comment
 saying where it came from (``# scan-pii: high, 100% of 200 sampled``). A key a person
 already set is kept, and a different finding is reported as a disagreement. ``mask`` and
-``deny`` are policy and never written.
+``deny`` are policy and never written. The one policy key proposed is ``redact_text``
+for prose that holds phones, e-mails, IDs or card numbers: it hides only those values
+(the text stays readable), and a proposal in the file is what a reviewer accepts or
+edits; a file that already says ``redact_text`` agrees when it covers the kinds found.
 
 The file is edited with ruamel.yaml's round-trip mode, so comments, key order, anchors and
 quoting survive; the indentation that reproduces the file best is chosen, the result must
@@ -30,9 +33,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from nl2sql.catalog import MENTIONS_TAG, PII_TAG
+from nl2sql.catalog import MENTIONS_TAG, PII_TAG, REDACT_TEXT_TAG
 from nl2sql.errors import ConfigError
 from nl2sql.governance.pii import ColumnFinding
+from nl2sql.pii_patterns import REDACT_ORDER
 
 #: (mapping indent, sequence indent, dash offset) layouts tried when re-emitting a file.
 LAYOUTS = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 2, 0), (4, 6, 4))
@@ -46,14 +50,17 @@ class Entry:
 
     table: str
     column: str
-    key: str  # "pii" or "tags.pii_mentions"
+    key: str  # "pii", "tags.pii_mentions" or "redact_text"
     value: str | list[str]
     note: str  # "high, 100% of 200 sampled"
     file_value: Any = None
 
     @property
     def agrees(self) -> bool:
-        """Whether the file's value says the same as the scan (lists compared as sets)."""
+        """Whether the file's value says the same as the scan (lists compared as sets; a
+        ``redact_text`` that hides at least the kinds found agrees)."""
+        if self.key == REDACT_TEXT_TAG:
+            return set(self.value) <= _redacted_kinds(self.file_value)
         if isinstance(self.value, list) and isinstance(self.file_value, list):
             return {str(v) for v in self.file_value} == set(self.value)
         return self.file_value == self.value
@@ -234,17 +241,32 @@ def _note(finding: ColumnFinding, share: float) -> str:
     return note + ", by column name only" if finding.evidence == "name" else note
 
 
+def _redacted_kinds(file_value: Any) -> set[str]:
+    """The kinds a ``redact_text`` value in the file hides (as the semantic layer reads it)."""
+    if file_value in ("all", True):
+        return set(REDACT_ORDER)
+    if isinstance(file_value, str):
+        return {file_value}
+    return {str(v) for v in file_value} if isinstance(file_value, list) else set()
+
+
 def proposals(finding: ColumnFinding) -> list[Entry]:
     """The keys one finding proposes.
 
-    Prose (``evidence == "embedded"``) gets only ``tags.pii_mentions``; a structured column
+    Prose (``evidence == "embedded"``) gets ``tags.pii_mentions`` and, when some kind found
+    can be redacted inside text, ``redact_text`` with those kinds; a structured column
     gets ``pii:`` with its most frequent kind, and any other kinds it also holds go to
     ``tags.pii_mentions`` (``pii`` holds one kind, which is what the rest of nl2sql expects).
     """
     where = (finding.table, finding.column)
     if finding.evidence == "embedded":
-        return [Entry(*where, f"tags.{MENTIONS_TAG}", list(finding.kinds),
-                      _note(finding, finding.share))]
+        entries = [Entry(*where, f"tags.{MENTIONS_TAG}", list(finding.kinds),
+                         _note(finding, finding.share))]
+        hidden = [k for k in REDACT_ORDER if k in finding.kinds]
+        if hidden:
+            share = max(finding.kind_shares.get(k, 0.0) for k in hidden)
+            entries.append(Entry(*where, REDACT_TEXT_TAG, hidden, _note(finding, share)))
+        return entries
     main = max(finding.kinds, key=lambda k: finding.kind_shares.get(k, 0.0))
     entries = [Entry(*where, PII_TAG, main, _note(finding, finding.kind_shares.get(main, 0.0)))]
     others = [k for k in finding.kinds if k != main]
@@ -298,11 +320,12 @@ def _column_spec(doc: MutableMapping[Any, Any], path: Path, table: str, column: 
 
 
 def _current(spec: MutableMapping[Any, Any] | None, key: str, path: Path, where: str) -> Any:
-    """What the file holds at ``key`` (``pii`` or ``tags.<name>``); ``None`` when unset."""
+    """What the file holds at ``key`` (``pii``, ``redact_text`` or ``tags.<name>``);
+    ``None`` when unset."""
     if spec is None:
         return None
     if not key.startswith("tags."):
-        return spec.get(PII_TAG)
+        return spec.get(key)
     tags = _mapping_at(spec, "tags", f"{path}: {where}.tags", create=False)
     return None if tags is None else tags.get(key.removeprefix("tags."))
 
@@ -312,7 +335,7 @@ def _is_set(spec: MutableMapping[Any, Any] | None, key: str) -> bool:
     if spec is None:
         return False
     if not key.startswith("tags."):
-        return PII_TAG in spec
+        return key in spec
     tags = spec.get("tags")
     return isinstance(tags, MutableMapping) and key.removeprefix("tags.") in tags
 
@@ -324,6 +347,15 @@ def _set(spec: MutableMapping[Any, Any], entry: Entry, path: Path, where: str) -
         spec[PII_TAG] = entry.value
         if isinstance(spec, CommentedMap):
             spec.yaml_add_eol_comment(comment, PII_TAG)
+        return
+    if entry.key == REDACT_TEXT_TAG:
+        if isinstance(spec, CommentedMap):
+            seq = CommentedSeq(entry.value)
+            seq.fa.set_flow_style()
+            spec[REDACT_TEXT_TAG] = seq
+            spec.yaml_add_eol_comment(comment, REDACT_TEXT_TAG)
+        else:
+            spec[REDACT_TEXT_TAG] = list(entry.value)
         return
     tags = _mapping_at(spec, "tags", f"{path}: {where}.tags", create=True)
     assert tags is not None

@@ -14,14 +14,27 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from nl2sql.catalog import DENY_TAG, MASK_TAG, Catalog, Column, Example, Role, Table, Term
+from nl2sql import column_types
+from nl2sql.catalog import (
+    DENY_TAG,
+    MASK_TAG,
+    REDACT_TEXT_TAG,
+    Catalog,
+    Column,
+    Example,
+    Role,
+    Table,
+    Term,
+)
 from nl2sql.errors import ConfigError
+from nl2sql.pii_patterns import REDACT_ORDER, REDACTABLE_KINDS
 from nl2sql.schema.semantic_choice import choose, load_yaml, read_heads
 
 TOP_KEYS = {"database", "description", "tables", "terms", "examples", "roles"}
 TERM_KEYS = {"sql", "synonyms", "description", "alternatives"}
 TABLE_KEYS = {"description", "synonyms", "columns", "deny", "row_filter", "tags"}
-COLUMN_KEYS = {"description", "synonyms", "values", "pii", "mask", "deny", "tags"}
+COLUMN_KEYS = {"description", "synonyms", "values", "pii", "mask", "deny", "redact_text", "tags"}
+ROLE_COLUMN_KEYS = {"mask", "deny", "redact_text"}
 ROLE_KEYS = {"description", "default", "columns", "unmask", "allow", "deny_tables",
              "row_filters", "users"}
 MASK_MODES = ("none", "partial", "hash", "redact")
@@ -72,8 +85,9 @@ def apply(catalog: Catalog, schemas_dir: Path, explicit: Path | None = None,
 
 
 def has_policy(catalog: Catalog) -> bool:
-    """Whether anything says who may see what: roles, or a ``mask``/``deny`` on a column
-    or a ``deny``/``row_filter`` on a table (``mask: none`` counts: someone decided).
+    """Whether anything says who may see what: roles, or a ``mask``/``deny``/``redact_text``
+    on a column or a ``deny``/``row_filter`` on a table (``mask: none`` counts: someone
+    decided).
     Without any, a database is protected by the scanner's defaults (see
     :mod:`nl2sql.governance.pii_default`).
 
@@ -90,7 +104,8 @@ def has_policy(catalog: Catalog) -> bool:
     for table in catalog.tables.values():
         if DENY_TAG in table.tags or table.row_filter is not None:
             return True
-        if any(MASK_TAG in c.tags or DENY_TAG in c.tags for c in table.columns):
+        if any(MASK_TAG in c.tags or DENY_TAG in c.tags or REDACT_TEXT_TAG in c.tags
+               for c in table.columns):
             return True
     return False
 
@@ -124,9 +139,35 @@ def _merge_column(column: Column, spec: dict[str, Any], path: Path, where: str) 
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: {where}.values must map stored values to aliases")
     column.values = {str(k): _strings(v, path, f"{where}.values.{k}") for k, v in values.items()}
-    column.tags = {k: spec[k] for k in ("pii", "mask", "deny") if k in spec}
+    column.tags = {k: spec[k] for k in ("pii", "mask", "deny", REDACT_TEXT_TAG) if k in spec}
     column.tags.update(spec.get("tags") or {})
     _check_policy(column.tags, path, where)
+    if REDACT_TEXT_TAG in column.tags:
+        column.tags[REDACT_TEXT_TAG] = _redaction(column, column.tags[REDACT_TEXT_TAG], path,
+                                                  where)
+
+
+def _redaction(column: Column, value: Any, path: Path, where: str) -> list[str]:
+    """``redact_text`` as the list of kinds it hides (``all`` spelled out, in the order the
+    redaction applies them; ``none`` or ``[]``: nothing), refusing unknown kinds and
+    columns that hold no text: a typo must not silently leave values in clear."""
+    text_items = column_types.item_type(column.type) or column.type
+    if not column_types.is_text(text_items):
+        raise ConfigError(f"{path}: {where}.redact_text applies to text columns, "
+                          f"not {column.type}")
+    if value in ("all", True):
+        return list(REDACT_ORDER)
+    if value in ("none", False, None):
+        return []
+    kinds = [value] if isinstance(value, str) else value
+    if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
+        raise ConfigError(f"{path}: {where}.redact_text must be all, none or a list of "
+                          f"kinds ({', '.join(REDACT_ORDER)})")
+    unknown = [k for k in kinds if k not in REDACTABLE_KINDS]
+    if unknown:
+        raise ConfigError(f"{path}: {where}.redact_text: unknown kind {unknown[0]!r} "
+                          f"(kinds: {', '.join(REDACT_ORDER)}, or all)")
+    return [k for k in REDACT_ORDER if k in kinds]
 
 
 def _check_policy(tags: dict[str, Any], path: Path, where: str) -> None:
@@ -171,10 +212,18 @@ def _role(name: str, spec: Any, catalog: Catalog, path: Path) -> Role:
 
 def _role_column(ref: str, rules: Any, catalog: Catalog, path: Path,
                  where: str) -> dict[str, Any]:
-    _known_column(ref, catalog, f"{path}: {where}")
-    _check_keys(rules, {"mask", "deny"}, f"{path}: {where}.columns.{ref}")
+    known = _known_column(ref, catalog, f"{path}: {where}")
+    _check_keys(rules, ROLE_COLUMN_KEYS, f"{path}: {where}.columns.{ref}")
     _check_policy(rules, path, f"{where}.columns.{ref}")
-    return dict(rules)
+    rules = dict(rules)
+    if REDACT_TEXT_TAG in rules:
+        table_name, _, column_name = known.partition(".")
+        table = catalog.table(table_name)
+        column = table.column(column_name) if table else None
+        assert column is not None  # _known_column found it
+        rules[REDACT_TEXT_TAG] = _redaction(column, rules[REDACT_TEXT_TAG], path,
+                                            f"{where}.columns.{ref}")
+    return rules
 
 
 def _everything_or(value: Any, catalog: Catalog, path: Path, where: str) -> list[str]:

@@ -41,6 +41,7 @@ MIN_SHOWN_COUNT = 5
 ACCESS_LABELS = {"none": "visible", "partial": "masked (partial)", "hash": "hashed",
                  "redact": "redacted"}
 VISIBLE, DENIED = "visible", "denied"
+TEXT_REDACTED = "text redacted"  # redact_text without a mask: personal values in it replaced
 
 
 def build(catalog: Catalog, generated_at: dt.datetime) -> Document:
@@ -101,10 +102,11 @@ def _restricted_columns(catalog: Catalog,
     refs: set[str] = set()
     for table in catalog.tables.values():
         for column in table.columns:
-            if column.denied or column.mask_mode != "none" or table.denied:
+            if column.denied or column.mask_mode != "none" or table.denied \
+                    or column.redact_kinds:
                 refs.add(f"{table.name}.{column.name}")
     for access in policies.values():
-        refs |= set(access.masks) | set(access.denied_columns)
+        refs |= set(access.masks) | set(access.denied_columns) | set(access.redactions)
         for name in access.denied_tables:
             denied = catalog.tables.get(name)
             refs |= {f"{name}.{c.name}" for c in (denied.columns if denied else [])}
@@ -222,6 +224,8 @@ def _profile(column: Column, withheld: str | None) -> ProfileView | None:
 def _base_access(table: Table, column: Column) -> str:
     if table.denied or column.denied:
         return DENIED
+    if column.mask_mode == "none" and column.redact_kinds:
+        return TEXT_REDACTED
     return ACCESS_LABELS.get(column.mask_mode, VISIBLE)
 
 
@@ -229,4 +233,6 @@ def _access(access: policy.AccessPolicy, table: Table, ref: str) -> str:
     """What one role sees of one column: visible, masked (partial), hashed, redacted, denied."""
     if table.name in access.denied_tables or ref in access.denied_columns:
         return DENIED
+    if ref not in access.masks and ref in access.redactions:
+        return TEXT_REDACTED
     return ACCESS_LABELS.get(access.masks.get(ref, "none"), VISIBLE)

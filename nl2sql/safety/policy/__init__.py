@@ -1,9 +1,10 @@
 """Access policy: which tables, columns and rows a role may see, and how values are masked.
 
 The rules live in ``schemas/<database>.yaml`` (README, "Access policy"): per column
-``mask: none|partial|hash|redact`` and ``deny: true``, per table ``deny: true`` and
-``row_filter: "<condition>"``, and under ``roles:`` what each role changes. A role's
-:class:`AccessPolicy` is enforced three times over:
+``mask: none|partial|hash|redact``, ``redact_text: all|[kinds]`` (phones, e-mails, IDs
+and card numbers inside free text read as ``[phone]``-style tokens) and ``deny: true``,
+per table ``deny: true`` and ``row_filter: "<condition>"``, and under ``roles:`` what each
+role changes. A role's :class:`AccessPolicy` is enforced three times over:
 
 1. the drafters see a catalog without the denied tables and columns (:func:`visible`);
 2. the guard refuses any reference to a denied column or table, also through ``*``,
@@ -30,11 +31,13 @@ from nl2sql.safety.policy.lineage import masking
 from nl2sql.safety.policy.rewrite import (
     PARTIAL_TEXT,
     mask_expression,
+    redact_expression,
     rewrite,
     row_condition,
     secure_view,
 )
 from nl2sql.safety.policy.roles import (
+    ALL_TEXT_KINDS,
     DEFAULT_ROLE,
     STRENGTH,
     AccessPolicy,
@@ -47,8 +50,9 @@ from nl2sql.safety.policy.roles import (
 from nl2sql.safety.policy.visible import visible
 
 __all__ = [
-    "DEFAULT_ROLE", "PARTIAL_TEXT", "PLAIN_TABLE_ARGS", "STRENGTH",
+    "ALL_TEXT_KINDS", "DEFAULT_ROLE", "PARTIAL_TEXT", "PLAIN_TABLE_ARGS", "STRENGTH",
     "AccessPolicy", "check_refs", "default_role", "for_role", "load_key", "mask_expression",
-    "masking", "resolve", "rewrite", "role_names", "row_condition", "row_references",
+    "masking", "redact_expression", "resolve", "rewrite", "role_names", "row_condition",
+    "row_references",
     "secure_view", "visible",
 ]

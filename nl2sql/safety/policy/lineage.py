@@ -30,7 +30,8 @@ def masking(qualified: exp.Expr, catalog: Catalog, policy: AccessPolicy,
     from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
     from sqlglot.optimizer.scope import build_scope
 
-    masked_read = [ref for ref in columns_read if ref in policy.masks]
+    altered = policy.altered  # masked columns and redacted text
+    masked_read = [ref for ref in columns_read if ref in altered]
     opaque = _opaque_reads(qualified, catalog, policy)
     if not masked_read and not opaque:
         return []
@@ -62,8 +63,8 @@ def masking(qualified: exp.Expr, catalog: Catalog, policy: AccessPolicy,
                 sources = {leaf for n in node.walk() if (leaf := _leaf(n)) is not None}
         except Exception:  # noqa: BLE001 - lineage gives up on some shapes; report all then
             sources = set(masked_read)
-        for ref in sorted(s for s in sources if s in policy.masks):
-            report.append(MaskedSource(position, ref, policy.masks[ref]))
+        for ref in sorted(s for s in sources if s in altered):
+            report.append(MaskedSource(position, ref, altered[ref]))
     return report
 
 
@@ -75,7 +76,7 @@ def _opaque_reads(qualified: exp.Expr, catalog: Catalog,
     if any(True for _ in qualified.find_all(exp.Columns)):
         tables |= {t.name for t in qualified.find_all(exp.Table)}
     return [MaskedSource(None, ref, mode)
-            for ref, mode in sorted(policy.masks.items()) if ref.split(".")[0] in tables]
+            for ref, mode in sorted(policy.altered.items()) if ref.split(".")[0] in tables]
 
 
 def _direct(select: exp.Expr, scope: Scope) -> set[str] | None:

@@ -14,7 +14,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from nl2sql import column_types
+from nl2sql import column_types, pii_patterns
 from nl2sql.catalog import Catalog, Column, Table
 from nl2sql.errors import ConfigError, first_line
 
@@ -120,10 +120,65 @@ def _parsed_condition(text: str) -> exp.Expr:
 def _projection(table: Table, column: Column, policy: AccessPolicy) -> exp.Expr:
     ref = exp.column(column.name, quoted=True)
     mode = policy.masks.get(f"{table.name}.{column.name}")
-    if mode is None:
+    kinds = policy.redactions.get(f"{table.name}.{column.name}")
+    if mode is None and not kinds:
         return ref
-    masked = mask_expression(ref, column, mode, policy.key)
-    return exp.alias_(masked, column.name, quoted=True, copy=False)
+    shown: exp.Expr = redact_expression(ref, column, kinds) if kinds else ref
+    if mode is not None:  # a mask on top of the redaction sees only the redacted text
+        shown = mask_expression(shown, column, mode, policy.key)
+    return exp.alias_(shown, column.name, quoted=True, copy=False)
+
+
+def redact_expression(ref: exp.Expr, column: Column, kinds: frozenset[str]) -> exp.Expr:
+    """``column``'s text with each value of ``kinds`` replaced by its token (``[phone]``).
+
+    One ``regexp_replace(..., 'g')`` per kind over the value folded to ASCII (the patterns
+    of :mod:`nl2sql.pii_patterns`, which the detectors use too), for texts that can hold
+    one (:data:`~nl2sql.pii_patterns.CANDIDATE`), so what the secure view
+    exposes, and every filter, function and error message over it, holds only the tokens.
+    A list of texts (an extracted column) is redacted item by item.
+
+    >>> sql = redact_expression(exp.column("t"), Column("t", "VARCHAR"), frozenset({"email"})).sql()
+    >>> sql.startswith("CASE WHEN REGEXP_MATCHES(t, '[@+]|"), "'[email]', 'g')" in sql
+    (True, True)
+    """
+    item_type = column_types.item_type(column.type)
+    if item_type is not None:
+        item = redact_expression(exp.column("x"), Column("x", item_type), kinds)
+        return exp.Anonymous(this="list_transform", expressions=[
+            ref, exp.Lambda(this=item, expressions=[exp.to_identifier("x")])])
+    text = ref if column.type.strip().upper() == "VARCHAR" else exp.Cast(
+        this=ref, to=exp.DataType.build("VARCHAR"))
+    # Folding and the replacements run only on texts that can hold a value (the CASE tests
+    # the stored text, a plain column, so no expression is computed twice).
+    shown: exp.Expr = _when(text, pii_patterns.FULL_WIDTH, exp.Anonymous(
+        this="translate", expressions=[text, exp.Literal.string(pii_patterns.FOLD_FROM),
+                                       exp.Literal.string(pii_patterns.FOLD_TO)]))
+    for kind in pii_patterns.REDACT_ORDER:
+        if kind in kinds:
+            replaced = exp.Anonymous(this="regexp_replace", expressions=[
+                shown.copy(), exp.Literal.string(_alternatives(kind)),
+                exp.Literal.string(pii_patterns.token(kind)), exp.Literal.string("g")])
+            gate = pii_patterns.GATES.get(kind)
+            # a gated kind repeats the expression so far in its ELSE: DuckDB evaluates
+            # only the branch a row takes, so each row still runs each step at most once
+            shown = _when(text, gate, replaced, otherwise=shown) if gate else replaced
+    return _when(text, pii_patterns.CANDIDATE, shown)
+
+
+def _when(text: exp.Expr, pattern: str, then: exp.Expr,
+          otherwise: exp.Expr | None = None) -> exp.Expr:
+    """``CASE WHEN regexp_matches(text, pattern) THEN then ELSE otherwise (text) END``."""
+    matches = exp.Anonymous(this="regexp_matches",
+                            expressions=[text.copy(), exp.Literal.string(pattern)])
+    return exp.Case(ifs=[exp.If(this=matches, true=then)],
+                    default=(otherwise if otherwise is not None else text).copy())
+
+
+@functools.lru_cache(maxsize=16)
+def _alternatives(kind: str) -> str:
+    """A kind's patterns as one RE2 alternation (one pass over the text per kind)."""
+    return "|".join(f"(?:{p})" for p in pii_patterns.PATTERNS[kind])
 
 
 # A time of day has no year to keep: a partial mask shows nothing of it.

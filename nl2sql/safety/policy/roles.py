@@ -17,17 +17,29 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from nl2sql.catalog import Catalog, Column, Role, Table
+from nl2sql import column_types
+from nl2sql.catalog import REDACT_TEXT_TAG, Catalog, Column, Role, Table
 from nl2sql.errors import ConfigError, RoleRefused
+from nl2sql.pii_patterns import REDACT_ORDER, REDACTABLE_KINDS
 from nl2sql.safety.policy.rewrite import row_condition
 
 DEFAULT_ROLE = "default"  # the name of the one role a file without ``roles:`` has
 STRENGTH = {"none": 0, "partial": 1, "hash": 2, "redact": 3}
+#: Every kind in-text redaction knows (``redact_text: all``).
+ALL_TEXT_KINDS: frozenset[str] = REDACTABLE_KINDS
 
 
 @dataclass(frozen=True)
 class AccessPolicy:
-    """What one role may see. ``masks`` and ``denied_columns`` use ``table.column`` keys."""
+    """What one role may see. ``masks``, ``redactions`` and ``denied_columns`` use
+    ``table.column`` keys.
+
+    ``redactions`` maps a free-text column to the kinds of personal data (``phone``,
+    ``email``, ``id_number``, ``bank_card``, ``address``: :data:`ALL_TEXT_KINDS`) replaced by
+    ``[phone]``-style tokens inside its text; the rest of the text stays readable. Built
+    from ``redact_text`` in the semantic layer, or directly:
+    ``AccessPolicy(redactions={"reviews.review_text": ALL_TEXT_KINDS})``.
+    """
 
     role: str = DEFAULT_ROLE
     description: str | None = None
@@ -37,23 +49,43 @@ class AccessPolicy:
     row_filters: Mapping[str, str] = field(default_factory=dict)
     key: str = ""  # secret for ``hash`` masks
     reasons: Mapping[str, str] = field(default_factory=dict)  # denied table -> why
+    redactions: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = {k for kinds in self.redactions.values() for k in kinds} - REDACTABLE_KINDS
+        if unknown:  # a programming error (the semantic layer checks what people write)
+            raise ValueError(f"unknown redaction kind(s): {', '.join(sorted(unknown))}")
 
     @property
     def restricts(self) -> bool:
-        return bool(self.masks or self.denied_columns or self.denied_tables or self.row_filters)
+        return bool(self.masks or self.denied_columns or self.denied_tables or self.row_filters
+                    or self.redactions)
+
+    @property
+    def altered(self) -> dict[str, str]:
+        """Columns the role reads changed, and how: the mask mode, or ``redact_text`` for
+        text whose personal values are replaced (the report of an answer's masking)."""
+        return {**dict.fromkeys(self.redactions, "redact_text"), **self.masks}
+
+    def sees_in_clear(self, ref: str) -> bool:
+        """Whether the role reads column ``table.column`` as stored: not denied, masked
+        or redacted (its table may still be denied or filtered)."""
+        return not (ref in self.denied_columns or ref in self.masks or ref in self.redactions)
 
     def tables_with_denied_columns(self) -> set[str]:
         return {ref.split(".")[0] for ref in self.denied_columns}
 
     def restricted_tables(self) -> set[str]:
         """Tables whose references the engine must replace by a secure derived table."""
-        masked = {ref.split(".")[0] for ref in self.masks}
+        masked = {ref.split(".")[0] for ref in (*self.masks, *self.redactions)}
         return masked | self.tables_with_denied_columns() | set(self.row_filters)
 
     def summary(self) -> dict[str, Any]:
         """The policy as plain data (``nl2sql catalog``, ``\\role`` in the shell)."""
         return {"role": self.role, "description": self.description,
                 "masked": dict(sorted(self.masks.items())),
+                "redacted_text": {ref: [k for k in REDACT_ORDER if k in kinds]
+                                  for ref, kinds in sorted(self.redactions.items())},
                 "denied_columns": sorted(self.denied_columns),
                 "denied_tables": sorted(self.denied_tables),
                 "row_filters": dict(sorted(self.row_filters.items()))}
@@ -81,10 +113,11 @@ def default_role(catalog: Catalog) -> str:
     return max(catalog.roles, key=lambda name: _restriction(resolve(catalog, name)))
 
 
-def _restriction(policy: AccessPolicy) -> tuple[int, int, int, int]:
+def _restriction(policy: AccessPolicy) -> tuple[int, int, int, int, int]:
     # max() keeps the first of equals, so ties go to the role listed first
     return (len(policy.denied_tables), len(policy.denied_columns),
-            sum(STRENGTH[m] for m in policy.masks.values()), len(policy.row_filters))
+            sum(STRENGTH[m] for m in policy.masks.values()), len(policy.row_filters),
+            sum(len(kinds) for kinds in policy.redactions.values()))
 
 
 def for_role(catalog: Catalog, role: str | None = None, user: str | None = None,
@@ -109,17 +142,22 @@ def resolve(catalog: Catalog, name: str) -> AccessPolicy:
     """The base rules of the catalog with role ``name``'s changes applied."""
     spec = catalog.roles.get(name) or Role(name=name)
     masks: dict[str, str] = {}
+    redactions: dict[str, frozenset[str]] = {}
     denied: set[str] = set()
     for table in catalog.tables.values():
         for column in table.columns:
             ref = f"{table.name}.{column.name}"
             mode, deny = _column_rule(table, column, spec)
+            kinds = _redaction_rule(table, column, spec)
             if deny:
                 denied.add(ref)
-            elif mode != "none":
+                continue
+            if mode != "none":
                 masks[ref] = mode
+            if kinds:
+                redactions[ref] = kinds
     policy = AccessPolicy(role=name, description=spec.description, masks=masks,
-                          denied_columns=frozenset(denied),
+                          redactions=redactions, denied_columns=frozenset(denied),
                           denied_tables=frozenset(_denied_tables(catalog, spec)),
                           row_filters=_filters(catalog, spec))
     return _close_extracted(catalog, spec, _close_views(catalog, spec, policy))
@@ -127,12 +165,14 @@ def resolve(catalog: Catalog, name: str) -> AccessPolicy:
 
 def _close_extracted(catalog: Catalog, role: Role, policy: AccessPolicy) -> AccessPolicy:
     """A table ``nl2sql extract`` derived from a text column follows that column: denied
-    when the role may not see the text in clear (denied or masked), and filtered like the
+    when the role may not see the text in clear (denied or masked), its text columns redacted
+    like the source when the role reads the source's text redacted, and filtered like the
     source's rows, so extraction never launders data a role may not read. A column that
     copies a source column (the key, ``source_key``: the tag's ``lineage``) gets that
     column's rule for this role, whatever the table's ``allow``."""
     denied: dict[str, str] = {}
     filters = dict(policy.row_filters)
+    redactions = dict(policy.redactions)
     masks, denied_columns = _copied_rules(catalog, policy)
     for table in catalog.tables.values():
         origin = table.tags.get("extracted")
@@ -145,11 +185,23 @@ def _close_extracted(catalog: Catalog, role: Role, policy: AccessPolicy) -> Acce
             denied[table.name] = (f"it was extracted from {ref}, which role {policy.role} may "
                                   "not read in clear; list it under "
                                   f"roles.{policy.role}.allow to vouch for it")
-        elif source in policy.row_filters and table.name not in filters:
+            continue
+        if ref in policy.redactions:
+            # whoever ran the extraction may have read the text in clear: what it wrote
+            # as text is redacted the same way (a number or a label holds no phone)
+            for derived in table.columns:
+                derived_ref = f"{table.name}.{derived.name}"
+                if derived.name != key and column_types.is_text(
+                        column_types.item_type(derived.type) or derived.type):
+                    redactions[derived_ref] = redactions.get(
+                        derived_ref, frozenset()) | policy.redactions[ref]
+        if source in policy.row_filters and table.name not in filters:
             filters[table.name] = _inherited_filter(key, source, policy.row_filters[source])
-    if not denied and filters == policy.row_filters and not masks and not denied_columns:
+    if (not denied and filters == policy.row_filters and redactions == policy.redactions
+            and not masks and not denied_columns):
         return policy
-    return replace(policy, row_filters=filters, masks={**policy.masks, **masks},
+    return replace(policy, row_filters=filters, redactions=redactions,
+                   masks={**policy.masks, **masks},
                    denied_columns=policy.denied_columns | denied_columns,
                    denied_tables=policy.denied_tables | frozenset(denied),
                    reasons={**policy.reasons, **denied})
@@ -243,6 +295,17 @@ def _column_rule(table: Table, column: Column, role: Role) -> tuple[str, bool]:
         deny = False
     override = role.columns.get(ref, {})
     return str(override.get("mask", mode)), bool(override.get("deny", deny))
+
+
+def _redaction_rule(table: Table, column: Column, role: Role) -> frozenset[str]:
+    """The kinds redacted inside the column's text for ``role``: the base ``redact_text``,
+    lifted by ``unmask`` like a mask, replaced by the role's own ``columns`` entry."""
+    ref = f"{table.name}.{column.name}"
+    kinds: tuple[str, ...] | list[str] = column.redact_kinds
+    if _listed(ref, role.unmask):
+        kinds = ()
+    override = role.columns.get(ref, {})
+    return frozenset(override.get(REDACT_TEXT_TAG, kinds) or ())
 
 
 def _listed(ref: str, names: list[str]) -> bool:

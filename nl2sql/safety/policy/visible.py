@@ -33,12 +33,16 @@ def _visible_table(table: Table, policy: AccessPolicy) -> Table:
         ref = f"{table.name}.{column.name}"
         if ref in policy.denied_columns:
             continue
-        if ref in policy.masks:
+        if ref in policy.masks or ref in policy.redactions:
             column = copy.copy(column)
-            column.tags = {**column.tags, "pii": column.tags.get("pii") or "masked"}
-            # The role sees this column masked: no real value of it on any channel (the
-            # prompt, `nl2sql schema`, completion words), so none stays in its profile.
-            column.values = {}
+            if ref in policy.masks:
+                column.tags = {**column.tags, "pii": column.tags.get("pii") or "masked"}
+            # The role sees this column masked (or its text redacted): no real value of it
+            # on any channel (the prompt, `nl2sql schema`, completion words), so none stays
+            # in its profile. A masked column's value aliases name stored values too; a
+            # redacted one's are labels a person wrote for prose (an extracted label field).
+            if ref in policy.masks:
+                column.values = {}
             if column.profile is not None:
                 column.profile = dataclasses.replace(column.profile, min=None, max=None,
                                                      top_values=[], labels=[])
