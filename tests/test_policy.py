@@ -486,3 +486,14 @@ def test_explain_never_shows_the_mask_key(sessions: dict[str, pipeline.Session])
     flat = "".join(ch for ch in plan if ch.isalnum())
     assert key[:8] not in flat and key not in flat
     assert "sha256" in flat.lower() or "FILTER" in plan
+
+
+def test_shell_describe_says_which_columns_a_role_reads_changed(isolated_env: Any,
+                                                               sample_db_path: Path) -> None:
+    script = "\\describe customers\n\\describe reviews\n"
+    out = isolated_env.run("shell", "--db", str(sample_db_path), "--role", "analyst",
+                           input=script).stdout
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}
+    assert "masked (partial)" in rows["phone"]
+    assert "text redacted" in rows["review_text"]
+    assert "masked" not in rows["rating"] and "redacted" not in rows["rating"]

@@ -57,12 +57,14 @@ def _describe(state: State, arg: str) -> None:
     if t is None:
         raise _unknown("table", arg or "?", list(shown.tables))
     fks = {c: f"→ {fk.ref_table}" for fk in t.foreign_keys for c in fk.columns}
-    masks = state.session.access.masks
+    altered = state.session.access.altered  # masks, and text whose values are redacted
     rows = []
     for c in t.columns:
         key = "PK" if c.name in t.primary_key else fks.get(c.name, "")
-        mask = masks.get(f"{t.name}.{c.name}")
-        rows.append([c.name, c.type, key, f"masked ({mask})" if mask else "", c.about or ""])
+        mode = altered.get(f"{t.name}.{c.name}")
+        shown = ("" if mode is None else "text redacted" if mode == "redact_text"
+                 else f"masked ({mode})")
+        rows.append([c.name, c.type, key, shown, c.about or ""])
     columns = [Column("column", "VARCHAR", Fit.SHRINK), Column("type", "VARCHAR", Fit.KEEP),
                Column("key", "VARCHAR", Fit.KEEP), Column("policy", "VARCHAR", Fit.KEEP),
                Column("about", "VARCHAR", Fit.FREE)]
