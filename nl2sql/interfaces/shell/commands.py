@@ -62,9 +62,9 @@ def _describe(state: State, arg: str) -> None:
     for c in t.columns:
         key = "PK" if c.name in t.primary_key else fks.get(c.name, "")
         mode = altered.get(f"{t.name}.{c.name}")
-        shown = ("" if mode is None else "text redacted" if mode == "redact_text"
-                 else f"masked ({mode})")
-        rows.append([c.name, c.type, key, shown, c.about or ""])
+        rule = ("" if mode is None else "text redacted" if mode == "redact_text"
+                else f"masked ({mode})")
+        rows.append([c.name, c.type, key, rule, c.about or ""])
     columns = [Column("column", "VARCHAR", Fit.SHRINK), Column("type", "VARCHAR", Fit.KEEP),
                Column("key", "VARCHAR", Fit.KEEP), Column("policy", "VARCHAR", Fit.KEEP),
                Column("about", "VARCHAR", Fit.FREE)]
