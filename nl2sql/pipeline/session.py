@@ -17,7 +17,7 @@ from nl2sql.safety import guard, policy
 from nl2sql.safety.engine import Engine, Limits, confine
 from nl2sql.schema import merged_cache, semantic
 from nl2sql.schema.contributors import Contributors
-from nl2sql.schema.introspect import introspect, load_unchanged
+from nl2sql.schema.introspect import complete, introspect, load_unchanged
 from nl2sql.schema.source import Source, connect, resolve
 from nl2sql.settings import Settings
 
@@ -106,7 +106,8 @@ def load_catalog(settings: Settings, contributors: Contributors = (),
                 raw = introspect(source, con, settings.cache_dir, contributors)
             catalog = semantic.apply(raw, settings.schemas_dir, settings.semantic,
                                      settings.cache_dir)
-            merged_cache.save(settings.cache_dir, source, catalog, merged_key)
+            if con is None or complete(con, source):
+                merged_cache.save(settings.cache_dir, source, catalog, merged_key)
         if defaults is not None and not semantic.has_policy(catalog):
             catalog = defaults(source, catalog, con)  # a cold start lends its connection
     finally:

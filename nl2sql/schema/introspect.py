@@ -144,13 +144,19 @@ def introspect(source: Source, con: duckdb.DuckDBPyConnection, cache_dir: Path,
 
 
 def _trusted(con: duckdb.DuckDBPyConnection, source: Source, key: list[Any]) -> list[Any] | None:
-    """``key``, unless the workspace could not be attached (an extraction holds its lock):
-    then the catalog lacks its tables though no file changes, so it is not trusted."""
+    """``key``, unless the workspace could not be attached (see :func:`complete`)."""
+    return key if complete(con, source) else None
+
+
+def complete(con: duckdb.DuckDBPyConnection, source: Source) -> bool:
+    """Whether a catalog read on ``con`` has all of ``source``: not when its workspace could
+    not be attached (an extraction holds its lock). Such a catalog lacks the workspace's
+    tables though no file changed, so no cache may keep it."""
     if not source.workspace:
-        return key
+        return True
     attached = con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = ?",
                            [source.workspace_alias]).fetchone()
-    return key if attached and attached[0] else None
+    return bool(attached and attached[0])
 
 
 def reflect(source: Source) -> dict[str, Table]:
