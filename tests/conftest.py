@@ -42,6 +42,14 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
+def one_fast(values: Sequence[Any]) -> list[Any]:
+    """Parameters of a matrix for ``parametrize``: the first runs in the fast subset, the
+    rest are marked ``slow`` (CI runs them all). For attack matrices where every case
+    costs a CLI run and the first already proves the route is wired."""
+    return [value if i == 0 else pytest.param(value, marks=pytest.mark.slow)
+            for i, value in enumerate(values)]
+
+
 def examples(thorough: int) -> int:
     """``thorough`` examples under the CI profile, proportionally fewer under the fast one
     (never fewer than 10): read when a test module is imported, after the profile is set."""
@@ -266,6 +274,18 @@ def _universal_newlines(data: bytes) -> str:
     return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
 
+# Native threads the test runner keeps beside the main one: pytest-xdist's channel reader
+# in a worker, and faulthandler's watchdog (``faulthandler_timeout``) during each test. Both
+# wait on their own locks and hold none a fork could copy. Counted by pytest_configure.
+_RUNNER_THREADS = 0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _RUNNER_THREADS
+    watchdog = float(config.getini("faulthandler_timeout") or 0) > 0
+    _RUNNER_THREADS = int(bool(os.environ.get("PYTEST_XDIST_WORKER"))) + int(watchdog)
+
+
 def run_cli_in_process(args: Sequence[str], *, cwd: Path, env: Mapping[str, str],
                        input: str | None = None,  # noqa: A002
                        ) -> subprocess.CompletedProcess[str]:
@@ -278,8 +298,16 @@ def run_cli_in_process(args: Sequence[str], *, cwd: Path, env: Mapping[str, str]
     exit 1, as the interpreter would print it.
     """
     from nl2sql.interfaces.cli import main
+    from nl2sql.safety import engine
 
     saved_environ = dict(os.environ)
+    # A one-shot `nl2sql` forks its query worker (no thread but DuckDB's allocator's);
+    # a process with other threads starts a fresh interpreter instead (~0.15 s more). The
+    # runner's own threads are not counted, so a run here forks as the real command does;
+    # any other thread (a chat server's, a live DuckDB connection's) still means a fresh
+    # interpreter. Engine tests cover both kinds of worker explicitly.
+    saved_import_threads = engine._IMPORT_THREADS
+    engine._IMPORT_THREADS = saved_import_threads + _RUNNER_THREADS
     saved_cwd = os.getcwd()
     saved_streams = (sys.stdin, sys.stdout, sys.stderr)
     out, err = io.BytesIO(), io.BytesIO()
@@ -307,6 +335,7 @@ def run_cli_in_process(args: Sequence[str], *, cwd: Path, env: Mapping[str, str]
         stdout.flush()
         stderr.flush()
     finally:
+        engine._IMPORT_THREADS = saved_import_threads
         sys.stdin, sys.stdout, sys.stderr = saved_streams
         os.chdir(saved_cwd)
         os.environ.clear()

@@ -66,8 +66,15 @@ def test_shell_output_is_cut_at_the_markers() -> None:
                           "x zz_case_1\n", 2) == ["a", "b"]
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if g.cases[0].slow
-                                               else []) for n, g in GROUPS.items()])
+# The fast subset runs the SQL tricks on masked columns and on free text; the other routes
+# (most need a setup: a steward's session first, a renamed copy, hostile files) and the long
+# tail run in CI. Each of those routes also has a test file of its own in the fast subset
+# (test_audit_redaction, test_secure_default, test_extract_lineage, test_untrusted_files,
+# test_protected_outputs, test_schema_output_policy, test_guard_cost).
+FAST_GROUPS = ("0-masks/none", "1-free-text/none")
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=[] if n in FAST_GROUPS else [pytest.mark.slow])
+    for n, g in GROUPS.items()])
 def test_nothing_raw_reaches_the_role(name: str, runner: Runner) -> None:
     outcomes = runner.run_group(name, GROUPS[name])
     bad = [o for o in outcomes if not o.ok]

@@ -102,6 +102,8 @@ def test_the_sources_are_there() -> None:
     assert len(KNOWN) > 250
 
 
+# Thorough by nature (CI): the fast subset has the corpus and the per-route tests.
+@pytest.mark.slow
 # No shrinking: one example is a shell run (~0.3 s to start); a failing example is reported
 # as drawn. Up to 8 queries per shell: the start, not the queries, is what an example costs.
 @settings(max_examples=examples(35), deadline=None, phases=[Phase.explicit, Phase.generate],

@@ -200,3 +200,21 @@ def test_killing_the_parent_leaves_no_worker(worker: str, sample_db_path: Path,
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+def test_a_forked_worker_is_seen_ending_at_once_and_waited_for_no_longer_than_asked() -> None:
+    import os
+    import time
+
+    from nl2sql.safety.engine import ForkedWorker
+
+    pid = os.fork()
+    if pid == 0:  # the child: end after 0.2 s
+        time.sleep(0.2)
+        os._exit(3)
+    worker = ForkedWorker(pid)
+    started = time.perf_counter()
+    assert worker.wait(0.05) is None  # still running: gives up after the timeout
+    assert 0.04 <= time.perf_counter() - started < 0.15
+    assert worker.wait(5) == 3  # then returns as soon as it ends, with its exit code
+    assert time.perf_counter() - started < 1.0

@@ -69,6 +69,7 @@ def schemas_with(tmp_path: Path, **rules: dict[str, Any]) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_a_copied_key_is_masked_for_the_analyst_on_every_route(
         isolated_env: IsolatedEnv, sample_db_path: Path, tmp_path: Path,
         customers: dict[str, list[str]]) -> None:
@@ -140,6 +141,7 @@ def test_hash_masks_keep_the_join_partial_masks_do_not(
     assert all(r[0].startswith("#") and r[0] == r[1] for r in shown["rows"])
 
 
+@pytest.mark.slow
 def test_a_policy_change_applies_without_extracting_again(
         isolated_env: IsolatedEnv, sample_db_path: Path, tmp_path: Path,
         customers: dict[str, list[str]]) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import IsolatedEnv
+from conftest import IsolatedEnv, one_fast
 
 from nl2sql import pipeline
 from nl2sql.catalog import Catalog, Column, Table
@@ -68,10 +68,10 @@ def _expected(i: int, row: int) -> Any:
     return f"1380{value:07d}" if _masked(i) else value
 
 
-@pytest.mark.parametrize("sql", [
+@pytest.mark.parametrize("sql", one_fast([
     "SELECT * FROM w",
     "SELECT " + ", ".join(f"c{i}" for i in range(WIDTH)) + " FROM w",
-], ids=["star", "named"])
+]), ids=["star", "named"])
 def test_a_wide_query_is_checked_and_every_mask_holds(
         sql: str, wide: tuple[Path, Catalog], wide_engine: Engine) -> None:
     _, catalog = wide
@@ -91,6 +91,7 @@ def test_a_wide_query_is_checked_and_every_mask_holds(
     assert reported == {(i, f"w.c{i}") for i in masked}
 
 
+@pytest.mark.slow
 def test_a_wide_query_keeps_its_masks_in_filters(wide: tuple[Path, Catalog],
                                                  wide_engine: Engine) -> None:
     """Filtering on a raw value of a masked column finds nothing, on the widest query."""
@@ -252,11 +253,11 @@ def capped_engine(sample_db_path: Path,
         yield engine
 
 
-@pytest.mark.parametrize("sql", [
+@pytest.mark.parametrize("sql", one_fast([
     "SELECT repeat('x', 1000000) || repeat('y', 1000000) AS v",  # one value over the cap
     "SELECT repeat('x', 100000) AS v FROM range(1000)",  # many values over it together
     "SELECT list_resize(['x'], 100000, 'abc') AS v FROM range(30)",  # lists count their items
-], ids=["one-value", "many-rows", "lists"])
+]), ids=["one-value", "many-rows", "lists"])
 def test_a_result_too_large_for_memory_is_refused(capped_engine: Engine,
                                                   sample_catalog: Catalog, sql: str) -> None:
     query = guard.check(sql, sample_catalog)

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import REPO_ROOT, IsolatedEnv, load_yaml
+from conftest import REPO_ROOT, IsolatedEnv, load_yaml, one_fast
 
 from nl2sql.governance import pii, pii_default
 
@@ -70,7 +70,7 @@ ATTACKS = [
 
 
 @pytest.mark.parametrize("role", [None, "analyst"])
-@pytest.mark.parametrize("sql", ATTACKS)
+@pytest.mark.parametrize("sql", one_fast(ATTACKS))
 def test_a_renamed_copy_of_the_sample_shows_no_raw_personal_value(
         sql: str, role: str | None, isolated_env: IsolatedEnv, renamed_copy: Path,
         customer_secrets: list[str]) -> None:
@@ -190,7 +190,7 @@ NO_POLICY_ATTACKS = [
 ]
 
 
-@pytest.mark.parametrize("sql", NO_POLICY_ATTACKS)
+@pytest.mark.parametrize("sql", one_fast(NO_POLICY_ATTACKS))
 def test_a_database_without_a_policy_is_masked_by_default(
         sql: str, isolated_env: IsolatedEnv, people_db: tuple[Path, list[str]],
         no_schemas: dict[str, str]) -> None:
@@ -237,8 +237,9 @@ def test_free_text_keeps_its_words_and_loses_its_values(
         "Please call me back on [phone] or write to [email] about the delivery.")
 
 
-@pytest.mark.parametrize("command", [["schema"], ["schema", "-f", "json"], ["catalog"],
-                                     ["catalog", "-f", "json"], ["catalog", "-f", "html"]])
+@pytest.mark.parametrize("command", one_fast([["schema"], ["schema", "-f", "json"], ["catalog"],
+                                               ["catalog", "-f", "json"],
+                                               ["catalog", "-f", "html"]]))
 def test_schema_and_catalog_carry_the_note_and_no_value(
         command: list[str], isolated_env: IsolatedEnv, people_db: tuple[Path, list[str]],
         no_schemas: dict[str, str]) -> None:
@@ -378,7 +379,7 @@ def test_the_shell_takes_a_named_file(isolated_env: IsolatedEnv, anonymous_copy:
     ("tables: [unclosed\n", "not valid YAML"),
     (None, "semantic-layer file not found"),
 ])
-@pytest.mark.parametrize("command", ["sql", "schema", "shell", "catalog"])
+@pytest.mark.parametrize("command", one_fast(["sql", "schema", "shell", "catalog"]))
 def test_a_wrong_file_named_outright_is_refused(
         text: str | None, message: str, command: str, isolated_env: IsolatedEnv,
         anonymous_copy: Path, tmp_path: Path) -> None:
