@@ -198,6 +198,7 @@ def test_garbage_with_error_status(chat_server: ChatServer) -> None:
     assert info.value.status_code == 502
 
 
+@pytest.mark.slow  # waits for a real timeout
 def test_hang_triggers_client_timeout_quickly(chat_server: ChatServer) -> None:
     chat_server.hang(2)
     started = time.monotonic()

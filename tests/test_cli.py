@@ -462,6 +462,7 @@ def test_exit_4_execution_error(isolated_env: IsolatedEnv, sample_db_path: Path)
     assert error["kind"] == "execution"
 
 
+@pytest.mark.slow  # waits for a real timeout
 def test_exit_4_timeout(isolated_env: IsolatedEnv, sample_db_path: Path) -> None:
     started = time.perf_counter()
     result = isolated_env.run("sql", SLOW_SQL, "--db", str(sample_db_path),
@@ -500,6 +501,7 @@ def test_exit_5_garbage_reply_json(isolated_env: IsolatedEnv, sample_db_path: Pa
     assert json_error(result, 5)["kind"] == "model"
 
 
+@pytest.mark.slow  # waits for a real timeout
 def test_exit_5_model_timeout(isolated_env: IsolatedEnv, sample_db_path: Path,
                               chat_server: ChatServer) -> None:
     chat_server.hang(20)

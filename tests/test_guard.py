@@ -183,6 +183,7 @@ def test_engine_is_confined_even_without_the_guard(tight_engine: Engine, sql: st
     assert tight_engine.run(unguarded("SELECT count(*) FROM orders")).rows[0][0] > 0
 
 
+@pytest.mark.slow  # waits for a real timeout
 def test_engine_timeout(tight_engine: Engine) -> None:
     slow = ("SELECT sum(a.quantity * b.quantity * c.quantity) "
             "FROM order_items a, order_items b, order_items c")

@@ -68,10 +68,11 @@ def _expected(i: int, row: int) -> Any:
     return f"1380{value:07d}" if _masked(i) else value
 
 
-@pytest.mark.parametrize("sql", one_fast([
+@pytest.mark.slow
+@pytest.mark.parametrize("sql", [
     "SELECT * FROM w",
     "SELECT " + ", ".join(f"c{i}" for i in range(WIDTH)) + " FROM w",
-]), ids=["star", "named"])
+], ids=["star", "named"])
 def test_a_wide_query_is_checked_and_every_mask_holds(
         sql: str, wide: tuple[Path, Catalog], wide_engine: Engine) -> None:
     _, catalog = wide
@@ -170,6 +171,7 @@ def test_checking_in_another_thread_is_stopped_between_stages(
     assert len(raised) == 1 and isinstance(raised[0], QueryTimeout), raised
 
 
+@pytest.mark.slow
 def test_a_check_within_the_timeout_is_unchanged(wide: tuple[Path, Catalog]) -> None:
     _, catalog = wide
     access = policy.resolve(catalog, policy.DEFAULT_ROLE)

@@ -58,6 +58,7 @@ def test_retries_give_up_after_the_configured_number(chat_server: ChatServer) ->
     assert len(chat_server.requests) == 2
 
 
+@pytest.mark.slow  # waits for a real timeout
 def test_a_timeout_is_retried(chat_server: ChatServer) -> None:
     chat_server.hang(2.0)
     chat_server.reply("SELECT 4")

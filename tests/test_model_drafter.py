@@ -140,6 +140,7 @@ def test_client_gives_up_on_rate_limit(chat_server: ChatServer) -> None:
     assert_one_line(info.value)
 
 
+@pytest.mark.slow  # waits for a real timeout
 def test_client_timeout_is_quick(chat_server: ChatServer) -> None:
     chat_server.hang(10)
     started = time.perf_counter()

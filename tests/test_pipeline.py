@@ -203,6 +203,7 @@ def test_no_repairs_when_max_repairs_is_zero(chat_server: ChatServer,
     assert len(chat_server.requests) == 1
 
 
+@pytest.mark.slow  # waits for a real timeout
 def test_timeouts_are_not_repaired(chat_server: ChatServer, open_session: OpenSession) -> None:
     chat_server.reply(fenced(SLOW_SQL))
     chat_server.reply(GOOD_COUNT)
