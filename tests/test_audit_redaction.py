@@ -258,3 +258,21 @@ def test_lines_written_before_redaction_are_redacted_when_listed(
     (shown,) = json.loads(isolated_env.run("audit", "-f", "json",
                                            env={"NL2SQL_AUDIT_LOG": str(log)}).stdout)
     assert shown["redacted"] == ["*"] and shown["user"] == "steve"
+
+
+def test_the_quick_check_before_the_detectors_passes_every_value_they_find() -> None:
+    """mask_values skips the detectors for a string that cannot hold a value: it must never
+    skip one that does (every labelled value of the scanner's fixture, and look-alikes)."""
+    from conftest import load_yaml
+
+    from nl2sql.governance import audit_redact
+    from nl2sql.governance.pii_detect import find_all
+
+    labelled = load_yaml((Path(__file__).parent / "fixtures" / "pii_values.yaml")
+                         .read_text(encoding="utf-8"))["values"]
+    texts = [str(v["value"]) for v in labelled] + ["10.0.0.1", "ip 1.2.3.4", "Ｘ＠ＱＱ．ＣＯＭ"]
+    found = [t for t in texts if find_all(t)]
+    assert len(found) > 100
+    missed = [t for t in found if not audit_redact._MAY_HOLD_A_VALUE.search(t)]
+    assert not missed, missed[:5]
+    assert audit_redact.mask_values("SELECT count(*) FROM orders") == "SELECT count(*) FROM orders"
