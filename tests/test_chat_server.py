@@ -18,6 +18,10 @@ import openai
 import pytest
 from chat_server import ChatServer
 
+# The test server itself: CI checks it; the inner loop exercises it through the model-path
+# tests that use it (test_model_drafter, test_model_connection, test_cli).
+pytestmark = pytest.mark.slow
+
 
 def _client(server: ChatServer, *, max_retries: int = 0, timeout: float = 5.0) -> openai.OpenAI:
     return openai.OpenAI(
