@@ -42,6 +42,20 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
+def known_safe_sql() -> list[str]:
+    """The gold SQL of the shop evaluation sets and the guard corpus's benign queries: the
+    queries a restricted role's property tests start from."""
+    tests = Path(__file__).parent
+    found: list[str] = []
+    for name in ("shop.yaml", "shop_holdout.yaml"):
+        data = load_yaml((tests / "eval" / name).read_text(encoding="utf-8"))
+        found += [q["sql"] for q in data["questions"] if q.get("sql")]
+    corpus = load_yaml((tests / "fixtures" / "guard_corpus.yaml").read_text(encoding="utf-8"))
+    found += [c["sql"] for c in corpus["cases"] if c["verdict"] == "allow" and "generate" not in c
+              and "{" not in c["sql"]]
+    return found
+
+
 def one_fast(values: Sequence[Any]) -> list[Any]:
     """Parameters of a matrix for ``parametrize``: the first runs in the fast subset, the
     rest are marked ``slow`` (CI runs them all). For attack matrices where every case

@@ -18,24 +18,14 @@ from pathlib import Path
 
 import pytest
 from attack_corpus import Secrets, secrets_of
-from conftest import clean_environ, examples, load_yaml, run_cli_in_process
+from conftest import clean_environ, examples, known_safe_sql, run_cli_in_process
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-TESTS = Path(__file__).parent
-
 
 def _known_sql() -> list[str]:
-    """The gold SQL of the shop evaluation sets and the guard corpus's benign queries."""
-    found: list[str] = []
-    for name in ("shop.yaml", "shop_holdout.yaml"):
-        data = load_yaml((TESTS / "eval" / name).read_text(encoding="utf-8"))
-        found += [q["sql"] for q in data["questions"] if q.get("sql")]
-    corpus = load_yaml((TESTS / "fixtures" / "guard_corpus.yaml").read_text(encoding="utf-8"))
-    found += [c["sql"] for c in corpus["cases"] if c["verdict"] == "allow" and "generate" not in c
-              and "{" not in c["sql"]]
     # the shell reads one statement per line
-    return [" ".join(sql.split()) for sql in found]
+    return [" ".join(sql.split()) for sql in known_safe_sql()]
 
 
 KNOWN = _known_sql()

@@ -16,26 +16,13 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import examples, load_yaml
+from conftest import examples, known_safe_sql
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nl2sql import pipeline
 from nl2sql.errors import ExecutionError, UnsafeSQL
 from nl2sql.settings import PROJECT_ROOT, Settings
-
-TESTS = Path(__file__).parent
-
-
-def _gold_sql() -> list[str]:
-    found: list[str] = []
-    for name in ("shop.yaml", "shop_holdout.yaml"):
-        data = load_yaml((TESTS / "eval" / name).read_text(encoding="utf-8"))
-        found += [q["sql"] for q in data["questions"] if q.get("sql")]
-    corpus = load_yaml((TESTS / "fixtures" / "guard_corpus.yaml").read_text(encoding="utf-8"))
-    found += [c["sql"] for c in corpus["cases"] if c["verdict"] == "allow" and "generate" not in c
-              and "{" not in c["sql"]]
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +76,7 @@ def assert_no_leak(session: pipeline.Session, sql: str, secrets: set[str]) -> st
 def test_every_known_query_is_refused_or_masked(analyst: pipeline.Session,
                                                 secrets: set[str]) -> None:
     outcomes: dict[str, int] = {}
-    for sql in _gold_sql():
+    for sql in known_safe_sql():
         outcome = assert_no_leak(analyst, sql, secrets)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     assert outcomes.get("answered", 0) > 250, outcomes  # the check ran on real answers

@@ -349,24 +349,23 @@ def _set(spec: MutableMapping[Any, Any], entry: Entry, path: Path, where: str) -
             spec.yaml_add_eol_comment(comment, PII_TAG)
         return
     if entry.key == REDACT_TEXT_TAG:
-        if isinstance(spec, CommentedMap):
-            seq = CommentedSeq(entry.value)
-            seq.fa.set_flow_style()
-            spec[REDACT_TEXT_TAG] = seq
-            spec.yaml_add_eol_comment(comment, REDACT_TEXT_TAG)
-        else:
-            spec[REDACT_TEXT_TAG] = list(entry.value)
+        _set_list(spec, REDACT_TEXT_TAG, entry.value, comment)
         return
     tags = _mapping_at(spec, "tags", f"{path}: {where}.tags", create=True)
     assert tags is not None
-    name = entry.key.removeprefix("tags.")
-    if isinstance(tags, CommentedMap):
-        seq = CommentedSeq(entry.value)
+    _set_list(tags, entry.key.removeprefix("tags."), entry.value, comment)
+
+
+def _set_list(mapping: MutableMapping[Any, Any], key: str, values: Any, comment: str) -> None:
+    """``key: [a, b]`` in flow style with ``comment`` at the end of its line (plain data
+    where the document is not ruamel's round-trip kind)."""
+    if isinstance(mapping, CommentedMap):
+        seq = CommentedSeq(values)
         seq.fa.set_flow_style()
-        tags[name] = seq
-        tags.yaml_add_eol_comment(comment, name)
+        mapping[key] = seq
+        mapping.yaml_add_eol_comment(comment, key)
     else:
-        tags[name] = list(entry.value)
+        mapping[key] = list(values)
 
 
 def _apply(doc: MutableMapping[Any, Any], entries: list[Entry], path: Path,
