@@ -190,6 +190,8 @@ class Redactor:
 
     catalog: Catalog | None = None
     personal: frozenset[str] = frozenset()
+    # A record's SQL and its last attempt's are usually the same text: parsed once.
+    _done: dict[str, Redaction] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def names(self) -> frozenset[str]:
@@ -211,6 +213,11 @@ class Redactor:
         """``text`` with the literals compared with personal columns replaced."""
         if text is None:
             return None
+        if text not in self._done:
+            self._done[text] = self._sql(text)
+        return self._done[text]
+
+    def _sql(self, text: str) -> Redaction:
         try:
             trees = [t for t in sqlglot.parse(text, read="duckdb") if t is not None]
         except (ParseError, TokenError):
