@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -65,6 +66,16 @@ class GuardedQuery:
     executed_sql: str | None = None
     explain_sql: str | None = None  # executed_sql with the mask key blanked (for EXPLAIN)
     masking: list[MaskedSource] = field(default_factory=list)
+    # Builds explain_sql when first asked (shown_sql): regenerating a wide query's SQL a
+    # second time, only for an EXPLAIN that is rarely run, was a tenth of its check.
+    explain_builder: Callable[[], str] | None = field(default=None, repr=False, compare=False)
+
+    def shown_sql(self) -> str:
+        """The SQL that runs as people may see it: with the mask key blanked."""
+        if self.explain_sql is None and self.explain_builder is not None:
+            self.explain_sql = self.explain_builder()
+            self.explain_builder = None
+        return self.explain_sql or self.executed_sql or self.sql
 
 
 @dataclass

@@ -118,8 +118,7 @@ class Engine:
 
     def explain(self, query: GuardedQuery) -> str:
         """DuckDB's plan for an accepted query (``EXPLAIN`` of the checked SQL)."""
-        shown = query.explain_sql or query.executed_sql or query.sql  # never the mask key
-        plan = GuardedQuery(sql=f"EXPLAIN {shown}",
+        plan = GuardedQuery(sql=f"EXPLAIN {query.shown_sql()}",  # never the mask key
                             original=query.original)
         result = self.run(plan)
         return "\n".join(str(row[-1]) for row in result.rows)

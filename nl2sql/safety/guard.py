@@ -127,8 +127,13 @@ def _secure(query: GuardedQuery, tree: exp.Expr, qualified: exp.Expr, catalog: C
     _second_opinion(executed)
     query.executed_sql = executed
     if access.key:  # the same plan without the mask key, for EXPLAIN output people see
-        blanked = _blank_key(rewritten, access.key)
-        query.explain_sql = rewritten.sql(dialect="duckdb", copy=False) if blanked else executed
+        key = access.key
+
+        def explain_sql() -> str:  # built only if an EXPLAIN asks (GuardedQuery.shown_sql)
+            blanked = _blank_key(rewritten, key)
+            return rewritten.sql(dialect="duckdb", copy=False) if blanked else executed
+
+        query.explain_builder = explain_sql
     deadline.checkpoint()
     query.masking = access_policy.masking(qualified, catalog, access, query.columns,
                                           schema=schema_of(catalog))

@@ -253,16 +253,40 @@ def _partial_kind(column: Column) -> str:
 PLACEHOLDER = "__nl2sql_value__"
 
 
+Slot = tuple[tuple[str, int | None], ...]  # arg keys (and list positions) from the root
+
+
 @functools.lru_cache(maxsize=64)
-def _parsed_template(sql: str) -> exp.Expr:
+def _parsed_template(sql: str) -> tuple[exp.Expr, tuple[Slot, ...]]:
+    """The template's tree and where in it the value goes (each placeholder's path)."""
     tree = sqlglot.parse_one(sql.format(c=PLACEHOLDER), read="duckdb")
     for node in tree.walk():  # token positions: copying them per masked column was its cost
         node._meta = None
-    return tree
+    slots = []
+    for column in tree.find_all(exp.Column):
+        if column.name != PLACEHOLDER:
+            continue
+        path: list[tuple[str, int | None]] = []
+        step: exp.Expr = column
+        while step.parent is not None:
+            path.append((str(step.arg_key), step.index))
+            step = step.parent
+        slots.append(tuple(reversed(path)))
+    return tree, tuple(slots)
 
 
 def _template(sql: str, ref: exp.Expr) -> exp.Expr:
-    # parsed once per template (the parse was most of a masked query's check time)
-    return _parsed_template(sql).transform(
-        lambda node: ref.copy() if isinstance(node, exp.Column) and node.name == PLACEHOLDER
-        else node)
+    """The template with ``ref`` in each placeholder's place. Parsed once; each use copies
+    the tree and puts the value in by path (a search of every node per masked column was
+    most of a wide query's rewrite)."""
+    template, slots = _parsed_template(sql)
+    if slots == ((),):  # the template is the value alone
+        return ref.copy()
+    tree = template.copy()
+    for slot in slots:
+        node: exp.Expr = tree
+        for key, index in slot:
+            child = node.args[key]
+            node = child[index] if index is not None else child
+        node.replace(ref.copy())
+    return tree
