@@ -59,9 +59,13 @@ def known_safe_sql() -> list[str]:
 def one_fast(values: Sequence[Any]) -> list[Any]:
     """Parameters of a matrix for ``parametrize``: the first runs in the fast subset, the
     rest are marked ``slow`` (CI runs them all). For attack matrices where every case
-    costs a CLI run and the first already proves the route is wired."""
-    return [value if i == 0 else pytest.param(value, marks=pytest.mark.slow)
-            for i, value in enumerate(values)]
+    costs a CLI run and the first already proves the route is wired. A tuple value is one
+    value per parameter name."""
+    def slow(value: Any) -> Any:  # a tuple is one value per name of the parametrize
+        args = value if isinstance(value, tuple) else (value,)
+        return pytest.param(*args, marks=pytest.mark.slow)
+
+    return [value if i == 0 else slow(value) for i, value in enumerate(values)]
 
 
 def examples(thorough: int) -> int:

@@ -195,6 +195,7 @@ UNIONS = " UNION ALL ".join(f"SELECT customer_id, phone FROM customers WHERE cus
                             for i in range(150))
 
 
+@pytest.mark.slow  # the CLI test below covers the same path in the fast subset
 def test_the_pipeline_counts_checking_toward_the_query_timeout(
         sample_db_path: Path, shared_cache_dir: Path) -> None:
     settings = Settings(db=str(sample_db_path), cache_dir=shared_cache_dir, role="analyst",

@@ -320,6 +320,7 @@ def test_splice_is_refused_when_the_edit_is_not_purely_additive() -> None:
 # --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a full scan, twice
 def test_cli_scan_pii_write_json_then_idempotent(isolated_env: Any, sample_db_path: Path,
                                                  sample_catalog: Any) -> None:
     schemas = isolated_env.cwd / "schemas"
@@ -389,6 +390,7 @@ def test_cli_scan_pii_write_refuses_with_exit_2(isolated_env: Any, sample_db_pat
     assert path.read_text(encoding="utf-8") == text
 
 
+@pytest.mark.slow  # a full scan of the sample database
 def test_repo_semantic_layer_gains_only_reviewable_lines(tmp_path: Path, sample_db_path: Path,
                                                          sample_catalog: Any) -> None:
     """The real schemas/shop.yaml: only added lines, and it still loads."""

@@ -336,7 +336,7 @@ def anonymous_copy(sample_db_path: Path, tmp_path: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("how", ["flag", "env"])
+@pytest.mark.parametrize("how", one_fast(["flag", "env"]))
 def test_a_file_named_outright_applies_with_its_roles(
         how: str, isolated_env: IsolatedEnv, anonymous_copy: Path, no_schemas: dict[str, str],
         customer_secrets: list[str]) -> None:
@@ -371,14 +371,14 @@ def test_the_shell_takes_a_named_file(isolated_env: IsolatedEnv, anonymous_copy:
     assert not leaked(customer_secrets, output(result))
 
 
-@pytest.mark.parametrize(("text", "message"), [
+@pytest.mark.parametrize(("text", "message"), one_fast([
     ("database: hr\ntables:\n  payroll:\n    columns:\n      salary: {deny: true}\n",
      "(written for database hr) does not describe extract_2026: it has no payroll"),
     ("tables:\n  customers:\n    columns:\n      fax: {mask: redact}\n",
      "does not describe extract_2026: it has no customers.fax"),
     ("tables: [unclosed\n", "not valid YAML"),
     (None, "semantic-layer file not found"),
-])
+]))
 @pytest.mark.parametrize("command", one_fast(["sql", "schema", "shell", "catalog"]))
 def test_a_wrong_file_named_outright_is_refused(
         text: str | None, message: str, command: str, isolated_env: IsolatedEnv,
