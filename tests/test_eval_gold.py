@@ -52,6 +52,7 @@ def connections(
         con.close()
 
 
+@pytest.mark.slow  # builds the full-size sample database
 @pytest.mark.parametrize("path", SETS, ids=[p.name for p in SETS])
 def test_every_gold_sql_returns_rows(
         path: Path, connections: Callable[[str], duckdb.DuckDBPyConnection]) -> None:
