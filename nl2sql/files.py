@@ -45,6 +45,39 @@ def write_atomic(path: Path, text: str, keep_mode: bool = True) -> None:
     fsync_dir(real.parent)
 
 
+def write_private(path: Path, text: str) -> bool:
+    """Replace ``path`` with ``text``, readable by its owner only (0600, folders 0700
+    whatever the umask), all or nothing. For caches: best effort, no fsync (a lost cache is
+    rebuilt), and False instead of an error, so failing to cache never fails a question.
+
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "cache" / "a.json"
+    >>> write_private(target, "{}"), oct(target.stat().st_mode & 0o777)
+    (True, '0o600')
+    """
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            os.fchmod(out.fileno(), 0o600)  # an older tmp file may have had another mode
+            out.write(text)
+        tmp.replace(path)
+    except OSError:
+        return False
+    return True
+
+
+def stat_key(path: Path) -> list[int] | None:
+    """What changes whenever the file does (a rewrite in place changes ctime even when size
+    and modification time were kept); None when it cannot be read."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return [stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+
+
 def refuse_overwriting(path: Path, protected: Iterable[str | Path | None], what: str) -> None:
     """Refuse to write ``path`` when it is one of the ``protected`` files (a database being
     read, its write-ahead log, the extraction workspace) — by name, through a symbolic link,

@@ -38,9 +38,7 @@ confidence).
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,8 +55,10 @@ from nl2sql.catalog import (
     Table,
 )
 from nl2sql.errors import ExecutionError, first_line
+from nl2sql.files import write_private
 from nl2sql.governance import pii
 from nl2sql.pii_patterns import REDACT_ORDER
+from nl2sql.schema.introspect import cache_path
 from nl2sql.schema.semantic import has_policy
 from nl2sql.schema.source import Source, connect
 from nl2sql.settings import Settings
@@ -366,8 +366,7 @@ def note(database: str, applied: list[str], policy_file: Path, shown: int = 8) -
 
 
 def _cache_file(cache_dir: Path, source: Source) -> Path:
-    where = source.location + (f"\0{source.workspace}" if source.workspace else "")
-    return cache_dir / "pii_defaults" / f"{hashlib.sha256(where.encode()).hexdigest()[:24]}.json"
+    return cache_path(cache_dir, source, folder="pii_defaults")
 
 
 def _load(cache_dir: Path, source: Source, fingerprint: str) -> list[Finding] | None:
@@ -391,12 +390,4 @@ def _save(cache_dir: Path, source: Source, fingerprint: str, findings: list[Find
     data = {"version": CACHE_VERSION, "fingerprint": fingerprint,
             "findings": [{"table": f.table, "column": f.column, "kinds": list(f.kinds),
                           "free_text": f.free_text} for f in findings]}
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(json.dumps(data, ensure_ascii=False))
-        tmp.replace(path)
-    except OSError:
-        pass
+    write_private(path, json.dumps(data, ensure_ascii=False))

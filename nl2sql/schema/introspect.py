@@ -20,6 +20,7 @@ import duckdb
 
 from nl2sql.catalog import Catalog, Column, ForeignKey, Table
 from nl2sql.errors import ConfigError
+from nl2sql.files import write_private
 from nl2sql.schema.contributors import Contributors
 from nl2sql.schema.profiling import profile_tables
 from nl2sql.schema.source import Source
@@ -47,21 +48,19 @@ def fingerprint(con: duckdb.DuckDBPyConnection, source: Source,
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
-def cache_path(cache_dir: Path, source: Source, suffix: str = ".json") -> Path:
-    """Where a catalog of ``source`` is cached (introspection's, or the merged one's)."""
+def cache_path(cache_dir: Path, source: Source, suffix: str = ".json",
+               folder: str = "catalogs") -> Path:
+    """Where something kept for ``source`` is cached: its catalog (introspection's, or the
+    merged one's), or another folder's file about it."""
     # With and without the extraction workspace are two catalogs: keep both warm.
     where = source.location + (f"\0{source.workspace}" if source.workspace else "")
     key = hashlib.sha256(where.encode()).hexdigest()[:24]
-    return cache_dir / "catalogs" / f"{key}{suffix}"
-
-
-def _cache_file(cache_dir: Path, source: Source) -> Path:
-    return cache_path(cache_dir, source)
+    return cache_dir / folder / f"{key}{suffix}"
 
 
 def load_cached(cache_dir: Path, source: Source, print_: str) -> Catalog | None:
     """The cached catalog when its fingerprint still matches, else None."""
-    path = _cache_file(cache_dir, source)
+    path = cache_path(cache_dir, source)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(data, dict) and data.get("fingerprint") == print_:
@@ -92,7 +91,7 @@ def load_unchanged(cache_dir: Path, source: Source) -> Catalog | None:
     :func:`file_key`), without opening the database: what makes a warm start cheap.
     None when something changed (or no cache): :func:`introspect` decides then."""
     try:
-        data = json.loads(_cache_file(cache_dir, source).read_text(encoding="utf-8"))
+        data = json.loads(cache_path(cache_dir, source).read_text(encoding="utf-8"))
         if isinstance(data, dict) and data.get("file_key") == file_key(source):
             return Catalog.from_json(data)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -104,20 +103,10 @@ def save_cached(cache_dir: Path, source: Source, catalog: Catalog,
                 key: list[Any] | None = None) -> None:
     """Write the cache atomically; failure to cache never fails a question. ``key``:
     the :func:`file_key` it was built under, for :func:`load_unchanged`."""
-    path = _cache_file(cache_dir, source)
-    try:
-        # Profiles hold values (ranges, frequent values) a restricted role may not see:
-        # the cache is readable by its owner only, whatever the umask.
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        data = {**catalog.to_json(), "file_key": key}
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            os.fchmod(out.fileno(), 0o600)  # an older tmp file may have had another mode
-            out.write(json.dumps(data, ensure_ascii=False))
-        tmp.replace(path)
-    except OSError:
-        pass
+    # Profiles hold values (ranges, frequent values) a restricted role may not see:
+    # the cache is readable by its owner only, whatever the umask.
+    write_private(cache_path(cache_dir, source),
+                  json.dumps({**catalog.to_json(), "file_key": key}, ensure_ascii=False))
 
 
 def introspect(source: Source, con: duckdb.DuckDBPyConnection, cache_dir: Path,

@@ -19,11 +19,11 @@ catalog is merged as before. A policy edit therefore applies on the next run.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from nl2sql.catalog import Catalog
+from nl2sql.files import stat_key, write_private
 from nl2sql.schema.introspect import cache_path, file_key
 from nl2sql.schema.source import Source
 
@@ -35,11 +35,8 @@ _MERGING_CODE = (_HERE / "semantic.py", _HERE / "semantic_choice.py",
 
 
 def _stat_key(path: Path) -> list[Any]:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return [str(path), None]
-    return [str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+    key = stat_key(path)
+    return [str(path), *key] if key is not None else [str(path), None]
 
 
 def key_of(source: Source, schemas_dir: Path, explicit: Path | None) -> list[Any]:
@@ -73,15 +70,6 @@ def load(cache_dir: Path, source: Source, key: list[Any]) -> Catalog | None:
 
 def save(cache_dir: Path, source: Source, catalog: Catalog, key: list[Any]) -> None:
     """Write atomically, owner-only; failing to cache never fails a question."""
-    path = _path(cache_dir, source)
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            os.fchmod(out.fileno(), 0o600)
-            out.write(json.dumps({"merged_key": key, "catalog": catalog.to_json()},
-                                 ensure_ascii=False))
-        tmp.replace(path)
-    except OSError:
-        pass
+    write_private(_path(cache_dir, source),
+                  json.dumps({"merged_key": key, "catalog": catalog.to_json()},
+                             ensure_ascii=False))

@@ -26,13 +26,13 @@ a warm start, so those names are kept in a small index in the cache directory
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nl2sql.catalog import Catalog
 from nl2sql.errors import ConfigError
+from nl2sql.files import stat_key, write_private
 
 INDEX_VERSION = 1
 SETTING, NAME, TABLES = "setting", "name", "tables"  # how a file was chosen
@@ -163,7 +163,7 @@ def read_heads(schemas_dir: Path, cache_dir: Path | None) -> list[tuple[Path, Fi
     heads: list[tuple[Path, FileHead]] = []
     changed = False
     for path in paths:
-        key = _file_key(path)
+        key = stat_key(path)
         entry = index.get(str(path))
         if key is not None and isinstance(entry, dict) and entry.get("key") == key:
             heads.append((path, FileHead(entry.get("database"), dict(entry.get("tables") or {}))))
@@ -175,16 +175,6 @@ def read_heads(schemas_dir: Path, cache_dir: Path | None) -> list[tuple[Path, Fi
     if changed:
         _write_index(cache_dir, {str(p): index[str(p)] for p, _ in heads})
     return heads
-
-
-def _file_key(path: Path) -> list[int] | None:
-    """Changes whenever the file does (a rewrite in place changes ctime even when size and
-    modification time were kept)."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return [stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
 
 
 def _index_file(cache_dir: Path) -> Path:
@@ -206,15 +196,6 @@ def _read_index(cache_dir: Path | None) -> dict[str, Any]:
 
 def _write_index(cache_dir: Path | None, files: dict[str, Any]) -> None:
     """Atomically, owner-only; failing to write it never fails a question."""
-    if cache_dir is None:
-        return
-    path = _index_file(cache_dir)
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(json.dumps({"version": INDEX_VERSION, "files": files}, ensure_ascii=False))
-        tmp.replace(path)
-    except OSError:
-        pass
+    if cache_dir is not None:
+        write_private(_index_file(cache_dir),
+                      json.dumps({"version": INDEX_VERSION, "files": files}, ensure_ascii=False))
