@@ -160,13 +160,17 @@ def sample_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(build(path, scale=SAMPLE_SCALE))
 
 
+def copy_database(source: Path, target: Path) -> Path:
+    """A private, writable copy of ``source`` at ``target`` (its folder made here)."""
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(source, target)
+    return target
+
+
 @pytest.fixture
 def sample_db_copy(sample_db_path: Path, tmp_path: Path) -> Path:
     """A private, writable copy of the sample database (also named ``shop.duckdb``)."""
-    target = tmp_path / "copy" / "shop.duckdb"
-    target.parent.mkdir()
-    shutil.copyfile(sample_db_path, target)
-    return target
+    return copy_database(sample_db_path, tmp_path / "copy" / "shop.duckdb")
 
 
 ODD_DB_SQL = (

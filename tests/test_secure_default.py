@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import REPO_ROOT, IsolatedEnv, load_yaml, one_fast
+from conftest import REPO_ROOT, IsolatedEnv, copy_database, load_yaml, one_fast
 
 from nl2sql.governance import pii, pii_default
 
@@ -40,10 +40,7 @@ def output(result: Any) -> str:
 @pytest.fixture
 def renamed_copy(sample_db_path: Path, tmp_path: Path) -> Path:
     """``nl2sql sample-db --out big.duckdb``: the sample under another name."""
-    target = tmp_path / "copies" / "big.duckdb"
-    target.parent.mkdir()
-    shutil.copyfile(sample_db_path, target)
-    return target
+    return copy_database(sample_db_path, tmp_path / "copies" / "big.duckdb")
 
 
 @pytest.fixture
@@ -330,10 +327,7 @@ def test_a_database_without_personal_data_gets_no_mask_and_no_note(
 
 @pytest.fixture
 def anonymous_copy(sample_db_path: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "anon" / "extract_2026.duckdb"
-    target.parent.mkdir()
-    shutil.copyfile(sample_db_path, target)
-    return target
+    return copy_database(sample_db_path, tmp_path / "anon" / "extract_2026.duckdb")
 
 
 @pytest.mark.parametrize("how", one_fast(["flag", "env"]))
