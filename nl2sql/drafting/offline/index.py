@@ -171,6 +171,8 @@ def _add_table(index: Index, table: Table) -> None:
 
 def _add_column(index: Index, table: Table, column: Column) -> None:
     for phrase, strength in _column_phrases(table, column):
+        if strength == 1 and (phrase in EN_STOP or phrase in CUE_WORDS):
+            continue  # Date_Effective_To: "to" is a function word, not the column
         index.add(phrase, Target("column", table=table.name, column=column.name, strength=strength))
     for synonym in column.synonyms:
         index.add(synonym, Target("column", table=table.name, column=column.name, strength=2))

@@ -7,12 +7,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from nl2sql.column_types import is_temporal
+from nl2sql.drafting.offline.dates import event_date
 from nl2sql.drafting.offline.intent import ColumnRef, Intent
 from nl2sql.drafting.offline.reading import (
     AMOUNT_PARTS,
     Parse,
     column_targets,
     cues_of,
+    measurable,
     nearest,
     overlaps,
     pick_column,
@@ -21,19 +24,26 @@ from nl2sql.drafting.offline.reading import (
 from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import name_parts
 
+TIME_PARTS = ("date", "time", "at")
 ADJECTIVES: dict[str, tuple[str, tuple[str, ...]]] = {
     "expensive": ("desc", AMOUNT_PARTS), "priciest": ("desc", AMOUNT_PARTS),
     "costliest": ("desc", AMOUNT_PARTS), "贵": ("desc", AMOUNT_PARTS),
     "cheapest": ("asc", AMOUNT_PARTS), "cheap": ("asc", AMOUNT_PARTS), "便宜": ("asc", AMOUNT_PARTS),
-    "newest": ("desc", ("date", "time", "at")), "latest": ("desc", ("date", "time", "at")),
-    "recent": ("desc", ("date", "time", "at")), "最新": ("desc", ("date", "time", "at")),
-    "最近": ("desc", ("date", "time", "at")), "oldest": ("asc", ("date", "time", "at")),
-    "earliest": ("asc", ("date", "time", "at")), "最早": ("asc", ("date", "time", "at")),
+    "newest": ("desc", TIME_PARTS), "latest": ("desc", TIME_PARTS),
+    "recent": ("desc", TIME_PARTS), "最新": ("desc", TIME_PARTS),
+    "最近": ("desc", TIME_PARTS), "oldest": ("asc", TIME_PARTS),
+    "earliest": ("asc", TIME_PARTS), "最早": ("asc", TIME_PARTS),
     "longest": ("desc", ("millisecond", "duration", "length")),
     "最长": ("desc", ("millisecond", "duration", "length")),
     "shortest": ("asc", ("millisecond", "duration", "length")),
     "最短": ("asc", ("millisecond", "duration", "length")),
+    "youngest": ("asc", ("age",)), "最年轻": ("asc", ("age",)),
+    "eldest": ("desc", ("age",)), "最年长": ("desc", ("age",)),
 }
+# Words about people's age: with an age column, "oldest" is the highest age, not the
+# earliest date (a birth date orders the other way round, and is never an event date).
+AGE_WORDS = {"oldest": "desc", "eldest": "desc", "最年长": "desc", "youngest": "asc",
+             "最年轻": "asc"}
 
 
 @dataclass
@@ -42,6 +52,7 @@ class Adjective:
     end: int
     direction: str
     parts: tuple[str, ...]
+    word: str = ""
 
 
 def superlative_adjective(p: Parse) -> Adjective | None:
@@ -56,24 +67,24 @@ def superlative_adjective(p: Parse) -> Adjective | None:
                 if 0 <= start - cue.end <= 2:
                     start = cue.start
             p.cues = [c for c in p.cues if not (start <= c.start < m.end())]
-            return Adjective(start, m.end(), direction, parts)
+            return Adjective(start, m.end(), direction, parts, word)
     return None
 
 
 def superlative_rows(p: Parse, intent: Intent, adjective: Adjective | None) -> None:
     """"the most expensive product" -> rows ordered by a column, not an aggregate."""
     if adjective is not None:
-        ref = _column_with_parts(p, intent.base, adjective.parts)
+        ref, direction = _ranked_column(p, intent.base, adjective)
         if ref is None:
             raise DrafterDeclined(f"I don't know which column “{p.text[adjective.start:adjective.end]}” "
                                   f"refers to in {intent.base}")
         p.use(adjective.start, adjective.end)
         if intent.measure is None:
-            intent.order, intent.order_column = adjective.direction, ref
+            intent.order, intent.order_column = direction, ref
             intent.limit = intent.limit or 1
             intent.show.append(ref)
         else:
-            intent.order = adjective.direction
+            intent.order = direction
         return
     for cue in cues_of(p, "max", "min"):
         if intent.measure is not None or intent.order_column is not None:
@@ -90,14 +101,34 @@ def superlative_rows(p: Parse, intent: Intent, adjective: Adjective | None) -> N
         intent.show.append(ref)
 
 
-def _column_with_parts(p: Parse, table_name: str, parts: tuple[str, ...]) -> ColumnRef | None:
+def _ranked_column(p: Parse, table_name: str,
+                   adjective: Adjective) -> tuple[ColumnRef | None, str]:
+    """The column a superlative adjective ranks by, and the direction. Recency binds to a
+    time column (the table's event date), never to a column whose name merely contains
+    "at" (category, rating); price words bind to a measurable amount column."""
     table = table_of(p, table_name)
+    if adjective.word in AGE_WORDS:
+        age = next((c for c in table.columns if "age" in name_parts(c.name)
+                    and measurable(c)), None)
+        if age is not None:
+            return ColumnRef(table.name, age.name), AGE_WORDS[adjective.word]
+    birth = next((c for c in table.columns if is_temporal(c.type)
+                  and {"birth", "birthday", "dob"} & set(name_parts(c.name))), None)
+    if adjective.word in AGE_WORDS and birth is not None:
+        # The youngest has the latest birth date. "oldest" could also mean the earliest
+        # event (hire date, order date): with both at hand that is two readings.
+        if adjective.word == "oldest" and event_date(table) is not None:
+            return None, adjective.direction
+        direction = "desc" if AGE_WORDS[adjective.word] == "asc" else "asc"
+        return ColumnRef(table.name, birth.name), direction
+    if adjective.parts == TIME_PARTS:
+        return event_date(table), adjective.direction
     for column in table.columns:
         names = name_parts(column.name)
-        if any(part in n for n in names for part in parts) and not column.primary_key \
-                and "birth" not in names:
-            return ColumnRef(table.name, column.name)
-    return None
+        if any(n.startswith(part) for n in names for part in adjective.parts) \
+                and measurable(column):  # whole name parts: "Milliseconds", never "c-at-egory"
+            return ColumnRef(table.name, column.name), adjective.direction
+    return None, adjective.direction
 
 
 def order_and_limit(p: Parse, intent: Intent) -> None:

@@ -1,0 +1,244 @@
+"""The offline drafter on questions: right, wrong or declined, per question set.
+
+Run::
+
+    .venv/bin/python benchmarks/bench_drafter.py                 # Spider dev + the project's sets
+    .venv/bin/python benchmarks/bench_drafter.py --sets spider   # Spider dev only (~30 s)
+    .venv/bin/python benchmarks/bench_drafter.py --sets spider --show wrong --db-filter pets_1
+    .venv/bin/python benchmarks/bench_drafter.py --json out.json # every outcome, for diffing
+
+Sets:
+
+- ``spider``: the 507 Spider dev questions in ``../shared/datasets/spider-dev`` (11
+  databases; Yu et al., 2018, CC BY-SA 4.0), each database introspected with no
+  semantic layer. The gold SQL (SQLite dialect) runs through the same session
+  (``nl2sql sql --dialect sqlite``), so masking applies alike to both sides; when the
+  gold query cannot run there, the stored SQLite result is the reference.
+- the project's sets in ``tests/eval``: ``shop`` and ``chinook`` (written with the
+  drafter), ``*_holdout`` and ``*_fresh`` (written before looking at what the drafter
+  does with them).
+
+A question is *correct* when every gold column appears among the answer's columns with
+the same values (rows as multisets; in order when the gold query orders its top level;
+numbers within 0.01), as ``nl2sql eval`` compares. *Precision* is correct / answered.
+*p95* is the 95th percentile of the whole in-process ``ask`` (draft, guard, execute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make nl2sql importable
+    sys.path.insert(0, str(ROOT))
+
+SPIDER = ROOT.parent / "shared" / "datasets" / "spider-dev"
+CHINOOK = ROOT.parent / "shared" / "datasets" / "chinook" / "Chinook_Sqlite.sqlite"
+EVAL_DIR = ROOT / "tests" / "eval"
+PROJECT_SETS = ("shop", "shop_holdout", "shop_fresh", "chinook", "chinook_holdout",
+                "chinook_fresh")
+ROW_LIMIT = 100_000
+
+
+@dataclass
+class Outcome:
+    set: str
+    id: str
+    question: str
+    verdict: str  # correct | wrong | declined | error
+    latency_ms: float
+    sql: str = ""
+    gold: str = ""
+    message: str = ""
+
+
+def _verdict(answer_rows: Sequence[Sequence[Any]], gold_rows: Sequence[Sequence[Any]],
+             gold_sql: str, dialect: str) -> str:
+    import sqlglot
+
+    from nl2sql.drafting import evaluate
+
+    try:
+        ordered = sqlglot.parse_one(gold_sql, read=dialect).args.get("order") is not None
+    except sqlglot.errors.SqlglotError:
+        ordered = False
+    return "correct" if evaluate.results_match(gold_rows, answer_rows, ordered) else "wrong"
+
+
+def _ask(session: Any, set_name: str, case_id: str, question: str,
+         gold: Callable[[], Sequence[Sequence[Any]] | None], gold_sql: str,
+         dialect: str) -> Outcome | None:
+    from nl2sql import pipeline
+    from nl2sql.errors import DrafterDeclined, NL2SQLError
+
+    started = time.perf_counter()
+    try:
+        answer = pipeline.ask(session, question)
+    except DrafterDeclined as exc:
+        elapsed = (time.perf_counter() - started) * 1000
+        return Outcome(set_name, case_id, question, "declined", elapsed, gold=gold_sql,
+                       message=exc.message)
+    except NL2SQLError as exc:
+        elapsed = (time.perf_counter() - started) * 1000
+        return Outcome(set_name, case_id, question, "error", elapsed, gold=gold_sql,
+                       message=f"{exc.kind}: {exc.message}")
+    elapsed = (time.perf_counter() - started) * 1000
+    rows = gold()
+    if rows is None:  # no reference answer: not counted
+        return None
+    verdict = _verdict(answer.rows, rows, gold_sql, dialect)
+    return Outcome(set_name, case_id, question, verdict, elapsed, sql=answer.sql, gold=gold_sql,
+                   message=answer.interpretation or "")
+
+
+def _settings(db: str, tmp: Path, schemas: Path | None = None) -> Any:
+    from nl2sql.settings import Settings
+
+    return Settings(db=db, drafter="offline", row_limit=ROW_LIMIT, query_timeout=30.0,
+                    cache_dir=tmp / "cache", schemas_dir=schemas or tmp / "no-schemas",
+                    audit_log=tmp / "audit.jsonl")
+
+
+def run_spider(data: Path, tmp: Path, db_filter: str | None = None) -> list[Outcome]:
+    from nl2sql import pipeline
+    from nl2sql.errors import NL2SQLError
+
+    dev = json.loads((data / "dev.json").read_text(encoding="utf-8"))
+    stored = {g["i"]: g["rows"] for g in
+              json.loads((data / "gold_results.json").read_text(encoding="utf-8"))}
+    by_db: dict[str, list[int]] = collections.defaultdict(list)
+    for i, item in enumerate(dev):
+        if db_filter is None or db_filter in item["db_id"]:
+            by_db[item["db_id"]].append(i)
+    outcomes: list[Outcome] = []
+    for db_id, indexes in by_db.items():
+        db = data / "database" / db_id / f"{db_id}.sqlite"
+        with pipeline.open_session(_settings(str(db), tmp)) as session:
+            for i in indexes:
+                gold_sql = dev[i]["query"]
+
+                def gold(sql: str = gold_sql, i: int = i) -> Sequence[Sequence[Any]] | None:
+                    try:
+                        return pipeline.run_sql(session, sql, dialect="sqlite").rows
+                    except NL2SQLError:
+                        return stored.get(i)
+
+                outcome = _ask(session, "spider", f"{db_id}#{i}", dev[i]["question"], gold,
+                               gold_sql, "sqlite")
+                if outcome is not None:
+                    outcomes.append(outcome)
+    return outcomes
+
+
+def run_project_set(name: str, tmp: Path) -> list[Outcome]:
+    from nl2sql import pipeline
+    from nl2sql.drafting import evaluate
+    from nl2sql.interfaces.cli import ensure_sample_db
+    from nl2sql.settings import PROJECT_ROOT
+
+    named, cases = evaluate.load_cases(EVAL_DIR / f"{name}.yaml")
+    if name.startswith("chinook"):
+        if not CHINOOK.is_file():
+            return []
+        db = str(CHINOOK)
+    else:
+        db = str(PROJECT_ROOT / "sample_db" / "shop.duckdb")
+        ensure_sample_db(db)
+    outcomes: list[Outcome] = []
+    with pipeline.open_session(_settings(db, tmp, PROJECT_ROOT / "schemas")) as session:
+        for case in cases:
+            if case.sql is None:  # the unanswerable: answering is wrong, declining is right
+                started = time.perf_counter()
+                try:
+                    answer = pipeline.ask(session, case.question)
+                    verdict, sql = "wrong", answer.sql
+                except Exception:  # noqa: BLE001 - any refusal is the right outcome here
+                    verdict, sql = "declined_ok", ""
+                outcomes.append(Outcome(name, case.id, case.question, verdict,
+                                        (time.perf_counter() - started) * 1000, sql=sql))
+                continue
+            gold_sql = case.sql
+
+            def gold(sql: str = gold_sql) -> Sequence[Sequence[Any]]:
+                return pipeline.run_sql(session, sql).rows
+
+            outcome = _ask(session, name, case.id, case.question, gold, gold_sql, "duckdb")
+            if outcome is not None:
+                outcomes.append(outcome)
+    return outcomes
+
+
+def table(outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    """One row per set: n, correct, wrong, declined (shares of n), precision, p95."""
+    rows = []
+    for name in dict.fromkeys(o.set for o in outcomes):
+        mine = [o for o in outcomes if o.set == name]
+        n = len(mine)
+        correct = sum(o.verdict in ("correct", "declined_ok") for o in mine)
+        wrong = sum(o.verdict in ("wrong", "error") for o in mine)
+        declined = sum(o.verdict == "declined" for o in mine)
+        answered = sum(o.verdict in ("correct", "wrong", "error") for o in mine)
+        right_answers = sum(o.verdict == "correct" for o in mine)
+        latencies = sorted(o.latency_ms for o in mine)
+        p95 = latencies[min(n - 1, int(0.95 * n))] if n else 0.0
+        rows.append({"set": name, "n": n, "correct": correct / n, "wrong": wrong / n,
+                     "declined": declined / n,
+                     "precision": right_answers / answered if answered else 1.0,
+                     "p95_ms": p95})
+    return rows
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    lines = ["| set | n | correct | wrong | declined | precision | p95 (ms) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['set']} | {r['n']} | {r['correct']:.1%} | {r['wrong']:.1%} | "
+                     f"{r['declined']:.1%} | {r['precision']:.1%} | {r['p95_ms']:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sets", default="spider," + ",".join(PROJECT_SETS),
+                        help="comma-separated: spider and/or names in tests/eval")
+    parser.add_argument("--data", type=Path, default=SPIDER)
+    parser.add_argument("--db-filter", help="Spider databases whose id contains this")
+    parser.add_argument("--show", choices=["wrong", "declined", "correct"], action="append",
+                        default=[], help="list these outcomes after the table")
+    parser.add_argument("--json", type=Path, help="write every outcome here")
+    args = parser.parse_args(argv)
+    outcomes: list[Outcome] = []
+    with tempfile.TemporaryDirectory(prefix="bench-drafter-") as tmp:
+        for name in args.sets.split(","):
+            name = name.strip()
+            if name == "spider":
+                if not (args.data / "dev.json").is_file():
+                    print(f"skipped spider: {args.data} is not here", file=sys.stderr)
+                    continue
+                outcomes += run_spider(args.data, Path(tmp), args.db_filter)
+            elif name:
+                outcomes += run_project_set(name, Path(tmp))
+    print(render(table(outcomes)))
+    for kind in args.show:
+        print(f"\n## {kind}")
+        for o in outcomes:
+            if o.verdict == kind or (kind == "wrong" and o.verdict == "error"):
+                print(f"- [{o.id}] {o.question}\n    got:  {o.sql}\n    gold: {o.gold}"
+                      + (f"\n    note: {o.message}" if o.message else ""))
+    if args.json:
+        args.json.write_text(json.dumps([asdict(o) for o in outcomes], ensure_ascii=False,
+                                        indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
