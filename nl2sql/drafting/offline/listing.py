@@ -87,8 +87,24 @@ def _first_catalog_match(p: Parse) -> idx.Match | None:
 
 
 def _distinct_values(p: Parse, intent: Intent) -> None:
-    """"list all the product categories" -> the distinct values of one categorical column."""
-    if intent.measure or intent.groups or intent.order_column or len(intent.show) != 1:
+    """"list all the product categories" -> the distinct values of one categorical column;
+    "the different/distinct/unique names" -> the distinct values of what is shown."""
+    grouped = {g.column for g in intent.groups}
+    for cue in cues_of(p, "distinct"):  # "different hometowns and the number of teachers
+        if any(m.start >= cue.end and m.start - cue.end <= 2  # from each": the groups
+               and {ColumnRef(t.table, t.column) for t in column_targets(m)} & grouped
+               for m in p.matches):
+            p.use(cue.start, cue.end)
+    if intent.measure or intent.groups or intent.order_column or not intent.show:
+        return
+    for cue in cues_of(p, "distinct"):
+        shown = [m for m in p.matches if m.start >= cue.end and m.start - cue.end <= 2
+                 and any(ColumnRef(t.table, t.column) in intent.show for t in column_targets(m))]
+        if shown:
+            p.use(cue.start, cue.end)
+            intent.distinct = True
+            return
+    if len(intent.show) != 1:
         return
     column = column_of(p, intent.show[0])
     profile = column.profile

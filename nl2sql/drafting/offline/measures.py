@@ -28,6 +28,7 @@ from nl2sql.drafting.offline.words import Cue
 from nl2sql.errors import DrafterDeclined
 
 IMPLIED_SUM = {"总额", "总金额", "总价", "合计金额", "总收入", "总销售额", "total", "sum"}
+COUNTING_DISTINCT = {"多少种", "几种"}  # "how many kinds": a count on its own
 ADVERBIAL_SUM = {"一共", "总共", "共", "总计", "合计", "total", "overall", "altogether", "in total"}
 
 
@@ -60,6 +61,8 @@ def find_measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
                 m.targets = second + [t for t in m.targets if t.kind != "term"]
                 return _term_measure(p, m), None
     for cue in cues_of(p, "count", "most", "fewest", "distinct"):
+        if cue.kind == "distinct" and p.text[cue.start:cue.end] not in COUNTING_DISTINCT:
+            continue  # "the different cities" lists them; "how many different" counts
         valued = _value_table_after(p, cue) if cue.kind in ("most", "fewest") else None
         if valued is not None:  # "the most cancelled orders": rows of that value's table
             p.use(cue.start, cue.end)
