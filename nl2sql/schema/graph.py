@@ -88,6 +88,17 @@ def join_key(catalog: Catalog, a: str, b: str) -> tuple[ForeignKey, bool] | None
     return None
 
 
+def join_keys(catalog: Catalog, a: str, b: str) -> list[tuple[ForeignKey, bool]]:
+    """Every foreign key joining ``a`` and ``b`` (``flights`` to ``airports`` by source and
+    by destination): more than one means the join itself is a choice."""
+    keys = [(fk, True) for fk in catalog.tables[a].foreign_keys
+            if fk.ref_table.lower() == b.lower()]
+    if a.lower() != b.lower():
+        keys += [(fk, False) for fk in catalog.tables[b].foreign_keys
+                 if fk.ref_table.lower() == a.lower()]
+    return keys
+
+
 def foreign_key_to(catalog: Catalog, table: str, target: str) -> str | None:
     """The column of ``table`` that references ``target`` (single-column keys only)."""
     for fk in catalog.tables[table].foreign_keys:

@@ -15,13 +15,13 @@ from nl2sql.drafting.offline.reading import (
     cues_of,
     measurable,
     nearest,
+    only_key_to,
     pick_column,
     table_of,
 )
 from nl2sql.drafting.offline.words import Cue
 from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import name_parts
-from nl2sql.schema import graph
 
 
 def add_comparisons(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
@@ -133,7 +133,7 @@ def _related_count(p: Parse, intent: Intent, cue: Cue, related: idx.Match, op: s
     p.use(related.start, related.end)
     counting_other = (intent.measure is not None and intent.measure.func == "count"
                       and intent.measure.table != table)
-    fk = graph.foreign_key_to(p.catalog, table, intent.base)
+    fk = only_key_to(p, table, intent.base)
     if counting_other and fk is not None and not intent.groups:
         intent.filters.append(Filter(ColumnRef(intent.base, table_of(p, intent.base).primary_key[0]),
                                      "related_count", [table, fk, op, number]))

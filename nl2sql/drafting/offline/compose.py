@@ -16,7 +16,7 @@ from sqlglot import exp
 from nl2sql.catalog import Catalog, Column, ForeignKey, Table
 from nl2sql.drafting.offline.intent import ColumnRef, Filter, Group, Intent, Measure
 from nl2sql.errors import DrafterDeclined
-from nl2sql.schema.graph import join_key, neighbours, shortest_path
+from nl2sql.schema.graph import join_key, join_keys, neighbours, shortest_path
 
 
 def ident(name: str) -> exp.Identifier:
@@ -32,6 +32,11 @@ def _edge(catalog: Catalog, a: str, b: str) -> tuple[ForeignKey, bool]:
     key = join_key(catalog, a, b)
     if key is None:
         raise DrafterDeclined(f"no foreign key joins {a} and {b}")
+    keys = join_keys(catalog, a, b)
+    if len(keys) > 1:  # Likes.student_id and Likes.liked_id both point at Highschooler
+        ways = " or ".join(f"{a if holds else b}.{'/'.join(fk.columns)}" for fk, holds in keys)
+        raise DrafterDeclined(f"{a} and {b} are joined in {len(keys)} ways ({ways}), and the "
+                              "question does not say which")
     return key
 
 

@@ -40,8 +40,8 @@ def unknown_words(p: Parse) -> list[str]:
         if run:
             unknown += _han_leftovers("".join(w for w, _ in run))
             run = []
-        if not word or covered or word in EN_STOP or word.replace(".", "").isdigit():
-            continue
+        if not word or covered or word in EN_STOP:
+            continue  # a number nothing used ("1 to 2 paragraphs") is not understood either
         unknown.append(word)
     return list(dict.fromkeys(unknown))
 

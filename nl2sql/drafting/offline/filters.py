@@ -22,6 +22,7 @@ from nl2sql.drafting.offline.reading import (
     is_han,
     measurable,
     nearest,
+    only_key_to,
     overlaps,
     pick_column,
     table_of,
@@ -29,7 +30,6 @@ from nl2sql.drafting.offline.reading import (
 )
 from nl2sql.drafting.offline.words import Cue
 from nl2sql.lexicon import name_parts
-from nl2sql.schema import graph
 
 
 def add_filters(p: Parse, intent: Intent) -> None:
@@ -134,8 +134,8 @@ def _negated_tables(p: Parse, intent: Intent) -> None:
         if target is None or target.targets[0].table == intent.base:
             continue
         table = target.targets[0].table
-        own_fk = graph.foreign_key_to(p.catalog, intent.base, table)
-        their_fk = graph.foreign_key_to(p.catalog, table, intent.base)
+        own_fk = only_key_to(p, intent.base, table)
+        their_fk = only_key_to(p, table, intent.base)
         base = table_of(p, intent.base)
         if own_fk is not None and (base.column(own_fk) or Column("", "")).nullable:
             intent.filters.append(Filter(ColumnRef(intent.base, own_fk), "is_null"))

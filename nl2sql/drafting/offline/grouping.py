@@ -103,6 +103,8 @@ def _group_for(p: Parse, target: idx.Match, intent: Intent) -> Group | None:
     if is_temporal(column.type):
         return Group(ref, bucket="month")
     referenced = graph.referenced_table(p.catalog, ref.table, ref.column)
+    if referenced is not None and len(graph.join_keys(p.catalog, ref.table, referenced)) > 1:
+        return Group(ref)  # "per student id" on Likes(student_id, liked_id): the column itself
     if referenced is not None:  # "per support rep" (SupportRepId): the employee it points to
         return _entity_group(p, referenced)
     return Group(ref)

@@ -15,11 +15,11 @@ from nl2sql.drafting.offline.reading import (
     cues_of,
     distance,
     join_path,
+    only_key_to,
     pick_column,
     table_of,
 )
 from nl2sql.errors import DrafterDeclined
-from nl2sql.schema import graph
 
 
 def percent(p: Parse, intent: Intent) -> None:
@@ -69,7 +69,7 @@ def _existence(p: Parse, intent: Intent) -> None:
         table = m.targets[0].table if m.kind == "table" else ""
         if m.start in p.used or not table or table == intent.base or table in used_tables:
             continue
-        fk = graph.foreign_key_to(p.catalog, table, intent.base)
+        fk = only_key_to(p, table, intent.base)
         if fk is None:
             continue
         moved = [f for f in intent.filters if f.implicit and f.column.table == intent.base]

@@ -17,6 +17,7 @@ from nl2sql.drafting.offline.compose import fans_out
 from nl2sql.drafting.offline.glossary import EN_STOP
 from nl2sql.drafting.offline.intent import ColumnRef
 from nl2sql.drafting.offline.words import Cue
+from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import name_parts
 from nl2sql.schema import graph
 
@@ -134,6 +135,15 @@ def anchor_table(p: Parse, match: idx.Match) -> str | None:
              and (p.text[match.end:m.start].strip() in ("", "的", "of", "of the")
                   or m.start - match.end <= 1)]
     return after[0].targets[0].table if after else None
+
+
+def only_key_to(p: Parse, table: str, target: str) -> str | None:
+    """The column of ``table`` referencing ``target``; declines when several do (which one
+    the question means is a choice the drafter does not make for the user)."""
+    if len(graph.join_keys(p.catalog, table, target)) > 1:
+        raise DrafterDeclined(f"{table} and {target} are joined in more than one way, and the "
+                              "question does not say which")
+    return graph.foreign_key_to(p.catalog, table, target)
 
 
 def amount_column(p: Parse, table_name: str) -> ColumnRef | None:

@@ -80,7 +80,7 @@ def parse_number(text: str) -> float | None:
 _PATTERNS: list[tuple[str, str]] = [
     # aggregates
     ("count", r"\bhow many\b|\bnumber of\b|\bcount(?:s)?\b(?: of)?|\bhow much .{0,3}(?:are there)\b"),
-    ("count", r"多少(?:个|位|名|条|笔|家|件|种|张|首|张|次|人|单)?|几(?:个|位|名|条|笔|家|件|种|张|首|次|人|单)|数量|数目|个数|总数|计数|有几|(?<=[\u4e00-\u9fff])数(?![据量字值])"),
+    ("count", r"多少(?:个|位|名|条|笔|家|件|种|张|首|张|次|人|单)?|(?<!哪)几(?:个|位|名|条|笔|家|件|种|张|首|次|人|单)|数量|数目|个数|总数|计数|有几|(?<=[\u4e00-\u9fff])数(?![据量字值])"),
     ("distinct", r"\b(?:different|distinct|unique)\b|不同的?|多少种|几种"),
     ("sum", r"\b(?:total|sum of|sum|overall|combined|altogether)\b|总计|合计|总共|一共|总和|总的?|加起来"),
     ("avg", r"\b(?:average|avg|mean)\b|平均(?:值|数)?|均值"),
@@ -100,7 +100,7 @@ _PATTERNS: list[tuple[str, str]] = [
     ("top", r"哪\s*(\d+|[两三四五六七八九十]+)\s*(?:个|名|位|款|家|条|种|笔|件|首)"),
     ("top", r"前\s*(\d+|[一二两三四五六七八九十]+)\s*(?:个|名|位|款|家|条|种|大)?"),
     ("top", r"\b(?:the\s+)?(\d+|two|three|four|five|six|seven|eight|nine|ten)\s+(?=(?:most|least|highest|lowest|best|worst|biggest|largest|smallest|cheapest|newest|latest|oldest|top)\b)"),
-    ("top", r"(?<=[最的])\s*(\d+|[一二两三四五六七八九十]+)\s*(?:个|名|位|款|家|条|种|笔|件|首)"),
+    ("top", r"(?<=[最的近早新贵晚长短])\s*(\d+|[一二两三四五六七八九十]+)\s*(?:个|名|位|款|家|条|种|笔|件|首|张|单)"),
     ("bottom", r"\bbottom\s+(\d+|one|two|three|four|five|six|seven|eight|nine|ten)\b"),
     ("bottom", r"后\s*(\d+|[一二两三四五六七八九十]+)\s*(?:个|名|位|款|家|条|种)?|倒数\s*(\d+|[一二三四五六七八九十]+)"),
     # comparisons (the number is group 1)
