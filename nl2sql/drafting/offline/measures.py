@@ -75,6 +75,10 @@ def find_measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
                 return Measure("count", table, label="count"), None
         if counted is None:
             continue
+        if counted.kind == "column" and _counts_rows(p, cue, counted):
+            # "每种订单状态各有多少笔": the classifier counts orders; the status is the grouping
+            p.use(cue.start, cue.end)
+            return Measure("count", pick_column(p, counted).table, label="count"), None
         p.use(cue.start, cue.end)
         _use_distinct_next_to(p, counted)
         return _count_measure(p, counted), counted
@@ -145,6 +149,17 @@ def _counted(p: Parse, cue: Cue) -> idx.Match | None:
                                is_han(p.text[cue.start])):
         return beside
     return table or nearest(p, cue, categorical, window=40)
+
+
+ROW_CLASSIFIERS = ("笔", "条", "单", "张", "件", "次", "首")
+
+
+def _counts_rows(p: Parse, cue: Cue, counted: idx.Match) -> bool:
+    """A Chinese count whose classifier counts rows ("多少笔", "几条") and that stands away
+    from the column it found counts the column's rows, not its distinct values."""
+    word = p.text[cue.start:cue.end]
+    beside = 0 <= counted.start - cue.end <= 2 or 0 <= cue.start - counted.end <= 1
+    return word.endswith(ROW_CLASSIFIERS) and not beside
 
 
 def _use_distinct_next_to(p: Parse, counted: idx.Match) -> None:
