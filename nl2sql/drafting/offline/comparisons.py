@@ -131,8 +131,9 @@ def _related_count(p: Parse, intent: Intent, cue: Cue, related: idx.Match, op: s
                    number: float) -> None:
     table = related.targets[0].table
     p.use(related.start, related.end)
-    counting_other = (intent.measure is not None and intent.measure.func == "count"
-                      and intent.measure.table != table)
+    counting_other = (intent.measure is not None and intent.measure.table != table and (
+        intent.measure.func == "count"
+        or (intent.measure.func == "term" and intent.measure.table == intent.base)))
     fk = only_key_to(p, table, intent.base)
     if counting_other and fk is not None and not intent.groups:
         intent.filters.append(Filter(ColumnRef(intent.base, table_of(p, intent.base).primary_key[0]),

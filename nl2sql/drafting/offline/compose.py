@@ -317,6 +317,9 @@ def _group_having_order(select: exp.Select, intent: Intent, catalog: Catalog,
                   for op, n in intent.having] if measure is not None else []
     conditions += [ops[op](this=exp.Count(this=exp.Star()), expression=_literal(n))
                    for _, _table, op, n in intent.extra_having]
+    if conditions and not groups:
+        raise DrafterDeclined("I found a condition on a count or total but not what it is "
+                              "counted per")
     if conditions:
         select = select.having(exp.and_(*conditions))
     order = _order_expression(intent, groups, measure)

@@ -26,6 +26,7 @@ from nl2sql.drafting.offline.reading import (
 )
 from nl2sql.drafting.offline.words import Cue
 from nl2sql.errors import DrafterDeclined
+from nl2sql.lexicon import name_parts, singular
 
 IMPLIED_SUM = {"总额", "总金额", "总价", "合计金额", "总收入", "总销售额", "total", "sum"}
 COUNTING_DISTINCT = {"多少种", "几种"}  # "how many kinds": a count on its own
@@ -49,8 +50,11 @@ def find_measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
         ref = pick_column(p, found, numeric=True)
         p.use(cue.start, cue.end)
         p.use(found.start, found.end)
-        label = f"{cue.kind}_{ref.column}".lower()
-        return Measure(cue.kind, ref.table, column=ref, label=label), None
+        func = cue.kind
+        if func in ("max", "min") and _names_a_total(p, found) and cues_of(p, "top", "group"):
+            func = "sum"  # "订单总金额最高的3个城市": groups ranked by their total, highest first
+        label = f"{func}_{ref.column}".lower()
+        return Measure(func, ref.table, column=ref, label=label), None
     implied = _implied_sum(p)
     if implied is not None:
         return implied, None
@@ -144,6 +148,16 @@ def _counted(p: Parse, cue: Cue) -> idx.Match | None:
             beside = nearest(p, distinct[0], categorical, window=3, after_only=True)
     if beside is None and p.text[cue.start:cue.end] in ("数", "数量", "个数"):
         beside = nearest(p, cue, categorical, window=1)  # "品类数"
+    if p.text[cue.start:cue.end].endswith("单"):  # "下了多少单": 单 is an order
+        def is_orders(table: str) -> bool:
+            return [singular(w) for w in name_parts(table)] == ["order"]
+        orders = [m for m in p.matches if m.kind == "table" and is_orders(m.targets[0].table)]
+        if orders:
+            return orders[0]
+        order_table = next((t for t in p.catalog.tables if is_orders(t)), None)
+        if order_table is not None:
+            return idx.Match(cue.start, cue.end, p.text[cue.start:cue.end],
+                             [idx.Target("table", table=order_table)])
     table = nearest(p, cue, lambda m: m.kind == "table", window=40)
     if beside is not None and (table is None or beside.start < table.start or
                                is_han(p.text[cue.start])):
@@ -190,6 +204,11 @@ def _table_amount(p: Parse, cue: Cue) -> Measure | None:
     return Measure(cue.kind, ref.table, column=ref, label=f"{cue.kind}_{ref.column}".lower())
 
 
+def _names_a_total(p: Parse, m: idx.Match) -> bool:
+    words = p.text[m.start:m.end]
+    return words in IMPLIED_SUM or words.startswith(("总", "total "))
+
+
 def _implied_sum(p: Parse) -> Measure | None:
     """"发票总额" names a total column and means its sum."""
     for m in p.matches:
@@ -204,7 +223,11 @@ def _implied_sum(p: Parse) -> Measure | None:
         if adverb:
             p.use(m.start - 3, m.end)  # "how many invoices in total"
             continue
-        if implied and column_targets(m) and not cues_of(p, "list"):
+        compared = any(c.kind in ("gt", "ge", "lt", "le", "between") and 0 <= c.start - m.end <= 2
+                       for c in p.cues)  # "invoices that have a total over 10": a column
+        counting = any(p.text[c.start:c.end] not in ("多少", "是多少") for c in cues_of(p, "count"))
+        if implied and column_targets(m) and not cues_of(p, "list") and not counting \
+                and not compared:  # bare 多少 asks "how much" as well as "how many"
             ref = pick_column(p, m, numeric=True)
             if measurable(column_of(p, ref)):
                 p.use(m.start, m.end)

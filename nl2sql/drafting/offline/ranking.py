@@ -8,11 +8,14 @@ import re
 from dataclasses import dataclass
 
 from nl2sql.column_types import is_temporal
+from nl2sql.drafting.offline import index as idx
 from nl2sql.drafting.offline.dates import event_date
 from nl2sql.drafting.offline.intent import ColumnRef, Intent
 from nl2sql.drafting.offline.reading import (
     AMOUNT_PARTS,
     Parse,
+    amount_column,
+    column_of,
     column_targets,
     cues_of,
     measurable,
@@ -21,6 +24,7 @@ from nl2sql.drafting.offline.reading import (
     pick_column,
     table_of,
 )
+from nl2sql.drafting.offline.words import Cue
 from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import name_parts
 
@@ -89,8 +93,15 @@ def superlative_rows(p: Parse, intent: Intent, adjective: Adjective | None) -> N
     for cue in cues_of(p, "max", "min"):
         if intent.measure is not None or intent.order_column is not None:
             continue
-        found = nearest(p, cue, lambda m: bool(column_targets(m)))
-        if found is None:
+        found = nearest(p, cue, lambda m: any(_rankable(p, t) for t in column_targets(m)))
+        if found is None:  # "the 5 biggest orders": the table's amount, never its id
+            amount = amount_column(p, intent.base) if cue.kind == "max" else None
+            if amount is None or not _next_to_base(p, cue, intent.base):
+                continue
+            p.use(cue.start, cue.end)
+            intent.order, intent.order_column = "desc", amount
+            intent.limit = intent.limit or 1
+            intent.show.append(amount)
             continue
         ref = pick_column(p, found, numeric=True, base=intent.base)
         p.use(cue.start, cue.end)
@@ -99,6 +110,16 @@ def superlative_rows(p: Parse, intent: Intent, adjective: Adjective | None) -> N
         intent.order_column = ref
         intent.limit = intent.limit or 1
         intent.show.append(ref)
+
+
+def _rankable(p: Parse, target: idx.Target) -> bool:
+    column = column_of(p, ColumnRef(target.table, target.column))
+    return measurable(column) or is_temporal(column.type)
+
+
+def _next_to_base(p: Parse, cue: Cue, base: str) -> bool:
+    return any(m.kind == "table" and m.targets[0].table == base and 0 <= m.start - cue.end <= 2
+               for m in p.matches)
 
 
 def _ranked_column(p: Parse, table_name: str,
