@@ -31,6 +31,9 @@ from nl2sql.schema import graph
 def add_groups(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
     series_groups(p, intent)
     for cue in cues_of(p, "group", "list", "top", "bottom"):
+        if cue.kind == "group" and (_agentive(p, cue) or _quantifier(p, cue)):
+            p.use(cue.start, cue.end)
+            continue
         target = nearest(p, cue, _group_candidate(p, counted), window=14, after_only=True)
         if target is None and cue.kind == "list" and is_han(p.text[cue.start]):
             target = nearest(p, cue, _group_candidate(p, counted), window=3)  # "流派是哪个"
@@ -40,6 +43,8 @@ def add_groups(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
             continue
         if cue.kind == "list" and not cues_of(p, "most", "fewest", "max", "min", "top", "bottom"):
             continue  # "what are our total sales": a question word, not "which X has the most"
+        if _names_a_value(p, target, intent, counted):
+            continue  # "tickets that came in by email": email is a channel here, a filter
         group = _group_for(p, target, intent)
         if group is None:
             continue
@@ -48,6 +53,49 @@ def add_groups(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
         p.use(target.start, target.end)
         if all(g.column != group.column for g in intent.groups):
             intent.groups.append(group)
+
+
+# Verbs whose "by" groups or orders; after any other participle "by" names who did it.
+ARRANGING = {"grouped", "broken", "split", "sorted", "ordered", "ranked", "segmented",
+             "categorized", "categorised", "partitioned", "aggregated", "arranged", "classified",
+             "divided", "listed", "counted", "summed", "averaged", "totaled", "totalled",
+             "down", "up", "out"}
+PARTICIPLES = {"made", "done", "written", "taken", "given", "driven", "sold", "run", "held",
+               "led", "won", "drawn", "seen", "known", "shown", "taught", "bought", "brought",
+               "paid", "sent", "spent", "sung", "built", "chosen", "directed", "owned"}
+
+
+def _agentive(p: Parse, cue: Cue) -> bool:
+    """"tickets opened by platinum customers", "songs sung by X": who did it, not a grouping."""
+    if p.text[cue.start:cue.end] != "by":
+        return False
+    before = p.text[:cue.start].split()
+    word = before[-1] if before else ""
+    return word not in ARRANGING and (word in PARTICIPLES or (word.endswith("ed") and len(word) > 4))
+
+
+def _quantifier(p: Parse, cue: Cue) -> bool:
+    """"the name of every agent on the VIP team": with nothing to count or total, "every"
+    only means all of them."""
+    if p.text[cue.start:cue.end] not in ("each", "every", "for each", "for every"):
+        return False
+    aggregates = cues_of(p, "count", "sum", "avg", "max", "min", "most", "fewest", "percent",
+                         "top", "bottom", "gt", "ge", "lt", "le", "series_year", "series_month",
+                         "series_quarter")
+    nxt = nearest(p, cue, lambda m: m.kind in ("table", "column"), window=3, after_only=True)
+    return not aggregates and cues_of(p, "list") != [] and nxt is not None and nxt.kind == "table"
+
+
+def _names_a_value(p: Parse, target: idx.Match, intent: Intent, counted: idx.Match | None) -> bool:
+    """A word that is a column of another table and a value of the counted rows ("by email"
+    on tickets whose channel can be 'email') reads as the value; the match turns into one."""
+    rows = intent.measure.table if intent.measure else intent.base
+    values = [t for t in target.targets if t.kind == "value" and t.table == rows]
+    columns_here = [t for t in column_targets(target) if t.table == rows]
+    if not values or columns_here:
+        return False
+    target.targets = values + [t for t in target.targets if t not in values]
+    return True
 
 
 def _entity_group(p: Parse, table_name: str) -> Group:
