@@ -10,7 +10,7 @@ understood and what it did not.
     ...                                 Column("city", "VARCHAR")], primary_key=["customer_id"])
     >>> catalog = Catalog(name="shop", tables={"customers": customers})
     >>> draft("How many customers are in each city?", catalog).sql
-    'SELECT customers.city AS city, COUNT(*) AS count FROM customers GROUP BY 1 ORDER BY 2 DESC'
+    'SELECT customers.city AS city, COUNT(*) AS count FROM customers GROUP BY 1 ORDER BY 2 DESC, 1'
     >>> draft("How many customers are unicorns?", catalog)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...

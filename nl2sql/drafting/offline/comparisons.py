@@ -111,9 +111,13 @@ def _is_measured(intent: Intent, m: idx.Match, p: Parse) -> bool:
     refs = {ColumnRef(t.table, t.column) for t in column_targets(m)}
     if intent.measure.column in refs:
         return True  # "categories with an average price above 300"
+    sql = (intent.measure.term_sql or "").lower()
+    beside_term = any(t.kind == "term" and (0 <= m.start - t.end <= 1 or 0 <= t.start - m.end <= 1)
+                      for t in p.matches)
+    if beside_term and any(f"{r.table}.{r.column}".lower() in sql for r in refs):
+        return True  # "消费总额超过45": the total of the spending term, per group
     if not (intent.groups or cues_of(p, "group")):
         return False
-    sql = (intent.measure.term_sql or "").lower()
     return any(f"{r.table}.{r.column}".lower() in sql for r in refs)
 
 

@@ -323,8 +323,18 @@ def _group_having_order(select: exp.Select, intent: Intent, catalog: Catalog,
     if conditions:
         select = select.having(exp.and_(*conditions))
     order = _order_expression(intent, groups, measure)
+    ranked_groups = order is not None and measure is not None and bool(groups) \
+        and intent.order_column is None
     if order is not None:
         select = select.order_by(order)
+        if ranked_groups:  # equal totals come in a stable order: the groups' own
+            select = select.order_by(*[exp.Literal.number(i + 1) for i in range(len(groups))],
+                                     append=True)
+    if intent.limit == 1 and ranked_groups and measure is not None:
+        # "Which year has the most concerts?": every group tied for first is the answer
+        rank = exp.Window(this=exp.Anonymous(this="rank"), order=exp.Order(expressions=[
+            exp.Ordered(this=measure.copy(), desc=intent.order != "asc")]))
+        return select.qualify(exp.EQ(this=rank, expression=exp.Literal.number(1)))
     if intent.limit:
         select = select.limit(intent.limit)
     return select

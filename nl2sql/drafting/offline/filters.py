@@ -19,6 +19,7 @@ from nl2sql.drafting.offline.reading import (
     column_targets,
     cues_of,
     distance,
+    in_projection,
     is_han,
     measurable,
     nearest,
@@ -234,7 +235,7 @@ def _state_filters(p: Parse, intent: Intent) -> None:
             continue
         t = column_targets(m)[0]
         column = column_of(p, ColumnRef(t.table, t.column))
-        if is_temporal(column.type) and m.text != t.column:
+        if is_temporal(column.type) and m.text != t.column and not in_projection(p, m):
             negated = _use_nearby_not(p, m.start)
             p.use(m.start, m.end)
             if column.nullable or negated:  # "registered customers": always set, no filter

@@ -51,6 +51,9 @@ def add_groups(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
         if cue.kind == "group":
             p.use(cue.start, cue.end)
         p.use(target.start, target.end)
+        measured = intent.measure.column if intent.measure else None
+        if group.column == measured:
+            continue  # "by total invoice amount": what is summed is never also a grouping
         if all(g.column != group.column for g in intent.groups):
             intent.groups.append(group)
 

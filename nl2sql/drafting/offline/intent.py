@@ -120,6 +120,8 @@ class Intent:
             what = str(self.order_column) if self.order_column else (
                 self.measure.label if self.measure else "percentage")
             word = "highest" if self.order == "desc" else "lowest"
+            tied = self.limit == 1 and self.groups and self.measure and not self.order_column
             parts.append(f"ordered by {what}, {word} first"
-                         + (f", first {self.limit}" if self.limit else ""))
+                         + (", the first (all tied for first)" if tied else
+                            f", first {self.limit}" if self.limit else ""))
         return ", ".join(parts)

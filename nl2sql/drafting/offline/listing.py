@@ -108,7 +108,9 @@ def _distinct_values(p: Parse, intent: Intent) -> None:
         return
     column = column_of(p, intent.show[0])
     profile = column.profile
-    categorical = bool(profile and profile.top_values) and not column.primary_key
+    label = idx.label_column(table_of(p, intent.show[0].table))
+    naming = label is not None and label.name == column.name  # names of people repeat
+    categorical = bool(profile and profile.top_values) and not column.primary_key and not naming
     shown = next((m for m in p.matches if any(ColumnRef(t.table, t.column) == intent.show[0]
                                               for t in column_targets(m))), None)
     tables = [m for m in p.matches if m.kind == "table"]

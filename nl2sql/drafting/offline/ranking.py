@@ -93,9 +93,15 @@ def superlative_rows(p: Parse, intent: Intent, adjective: Adjective | None) -> N
     for cue in cues_of(p, "max", "min"):
         if intent.measure is not None or intent.order_column is not None:
             continue
-        found = nearest(p, cue, lambda m: any(_rankable(p, t) for t in column_targets(m)))
-        if found is None:  # "the 5 biggest orders": the table's amount, never its id
-            amount = amount_column(p, intent.base) if cue.kind == "max" else None
+        word = p.text[cue.start:cue.end]
+
+        def rankable(m: idx.Match, word: str = word) -> bool:
+            return any(_rankable(p, t, word) for t in column_targets(m))
+        found = nearest(p, cue, rankable)
+        amount = amount_column(p, intent.base) if cue.kind == "max" else None
+        if amount is not None and _next_to_base(p, cue, intent.base):
+            found = None  # "the 5 biggest orders": the orders' amount, not a column nearby
+        if found is None:
             if amount is None or not _next_to_base(p, cue, intent.base):
                 continue
             p.use(cue.start, cue.end)
@@ -112,9 +118,11 @@ def superlative_rows(p: Parse, intent: Intent, adjective: Adjective | None) -> N
         intent.show.append(ref)
 
 
-def _rankable(p: Parse, target: idx.Target) -> bool:
+def _rankable(p: Parse, target: idx.Target, word: str) -> bool:
+    """Rows rank by an amount; by a date only for "max"/"min" ("the biggest" is never a date)."""
     column = column_of(p, ColumnRef(target.table, target.column))
-    return measurable(column) or is_temporal(column.type)
+    dated = word in ("max", "maximum", "min", "minimum") and is_temporal(column.type)
+    return measurable(column) or dated
 
 
 def _next_to_base(p: Parse, cue: Cue, base: str) -> bool:

@@ -137,6 +137,16 @@ def anchor_table(p: Parse, match: idx.Match) -> str | None:
     return after[0].targets[0].table if after else None
 
 
+def in_projection(p: Parse, m: idx.Match) -> bool:
+    """A column named between "list/show/what are" and the first table after it ("List the
+    name and hire date of every agent") is something to show, not a condition."""
+    listed = [c for c in p.cues if c.kind == "list" and c.end <= m.start]
+    if not listed:
+        return False
+    tables_between = [t for t in p.matches if t.kind == "table" and listed[-1].end <= t.start < m.start]
+    return not tables_between and any(t.kind == "table" and t.start >= m.end for t in p.matches)
+
+
 def only_key_to(p: Parse, table: str, target: str) -> str | None:
     """The column of ``table`` referencing ``target``; declines when several do (which one
     the question means is a choice the drafter does not make for the user)."""
