@@ -77,8 +77,8 @@ def declined(found: list[Understood]) -> DrafterDeclined:
     """The decline that offers two or more readings (``readings`` in its JSON)."""
     words = "; ".join(u.reading().choice for u in found)
     return DrafterDeclined(
-        f"I can read this question {len(found)} ways ({words}) and will not guess which; "
-        "name the table to say which, or pick a reading",
+        f"I can read this question {len(found)} ways ({words}) and will not guess which: "
+        "name the table to say which",
         readings=[u.reading() for u in found], understood="", unknown=[], unknown_words=[])
 
 
