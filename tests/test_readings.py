@@ -199,12 +199,29 @@ def test_a_chosen_reading_is_still_masked(isolated_env: IsolatedEnv, sample_db_p
     assert {row[1] for row in data["rows"]} == {None}
 
 
-def masked_unit_price(folder: Path) -> Path:
-    """The shop semantic layer with products.unit_price redacted for every role but the
-    steward (who unmasks all)."""
+@pytest.mark.parametrize("role, readings", [("analyst", 0), ("steward", 2)])
+def test_readings_come_from_what_the_role_may_see(role: str, readings: int,
+                                                  isolated_env: IsolatedEnv,
+                                                  sample_db_path: Path, tmp_path: Path) -> None:
+    """With products.unit_price denied to the analyst, the question has one reading for
+    them (the line price, answered) and two for the steward, who may see both columns."""
+    semantic = masked_unit_price(tmp_path, "deny: true")
+    result = ask(isolated_env, sample_db_path, PER_CATEGORY, "-f", "json", "--role", role,
+                 "--semantic", str(semantic))
+    data = json.loads(result.stdout)
+    if readings:
+        assert len(data["error"]["readings"]) == readings
+    else:
+        assert "AVG(order_items.unit_price)" in data["sql"], data
+        assert "products.unit_price" not in result.stdout
+
+
+def masked_unit_price(folder: Path, rule: str = "mask: redact") -> Path:
+    """The shop semantic layer with products.unit_price under ``rule`` for every role but
+    the steward (who unmasks and is allowed all)."""
     text = (PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8")
     listed = "        description: Current list price per unit in CNY.\n"
     assert text.count(listed) == 1
-    path = folder / "shop-masked.yaml"
-    path.write_text(text.replace(listed, listed + "        mask: redact\n"), encoding="utf-8")
+    path = folder / f"shop-{rule.split(':')[0]}.yaml"
+    path.write_text(text.replace(listed, f"{listed}        {rule}\n"), encoding="utf-8")
     return path
