@@ -7,7 +7,10 @@ Each class carries its ``kind`` (the stable name used in JSON output) and its
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from nl2sql.values import Reading
 
 
 def first_line(exc: BaseException) -> str:
@@ -112,10 +115,19 @@ class ModelRefused(ModelError):
 
 
 class DrafterDeclined(NL2SQLError):
-    """The offline drafter could not map every part of the question."""
+    """The offline drafter could not map every part of the question, or found two or more
+    readings of it and would not choose: ``readings`` lists them (``error.readings`` in
+    JSON, a numbered list under the message in text)."""
 
     kind = "declined"
     exit_code = 6
+
+    def __init__(self, message: str, readings: Sequence[Reading] = (), **details: Any) -> None:
+        super().__init__(message, **details)
+        self.readings = list(readings)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "readings": [r.to_json() for r in self.readings]}
 
 
 class Interrupted(NL2SQLError):

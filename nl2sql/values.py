@@ -7,6 +7,39 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+@dataclass(frozen=True)
+class Reading:
+    """One way to read an ambiguous question, offered when the offline drafter declines
+    to choose between two or more (``error.readings`` in ``--format json``).
+
+    Built under the session's role (its catalog): the SQL names only what the role may
+    see and holds no values beyond those in the question; it is not run until chosen,
+    and then goes through the guard and the access policy like any other draft."""
+
+    understood: str  # the plain-language interpretation of this reading
+    sql: str
+    choice: str = ""  # what this reading settles: "unit price read as products.unit_price"
+    assumptions: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"understood": self.understood, "sql": self.sql, "choice": self.choice,
+                "assumptions": list(self.assumptions)}
+
+
+HIGH, MEDIUM = "high", "medium"
+
+
+def confidence_of(assumptions: list[str]) -> str:
+    """The offline drafter's confidence: ``high`` when it assumed nothing the question did
+    not say, ``medium`` when it took a default (each listed in the answer's assumptions).
+    Questions it cannot read with confidence it declines; there is no ``low``.
+
+    >>> confidence_of([]), confidence_of(["time column orders.order_date"])
+    ('high', 'medium')
+    """
+    return MEDIUM if assumptions else HIGH
+
+
 @dataclass
 class Draft:
     """A candidate SQL query and who wrote it."""
@@ -14,6 +47,10 @@ class Draft:
     sql: str
     drafter: str  # "offline" or "model:<name>"
     interpretation: str | None = None
+    # The offline drafter rates its drafts (confidence_of); None: the drafter does not
+    # (a model, hand-written SQL).
+    confidence: str | None = None
+    assumptions: list[str] = field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     elapsed_ms: float = 0.0
@@ -123,6 +160,8 @@ class Answer:
     columns_read: list[str] = field(default_factory=list)  # "table.column", from the guard
     role: str | None = None  # the access-policy role the query ran under
     masking: list[MaskedColumn] = field(default_factory=list)  # output columns masked
+    confidence: str | None = None  # the draft's: "high" | "medium"; None when not rated
+    assumptions: list[str] = field(default_factory=list)  # what the drafter assumed
 
     @property
     def row_count(self) -> int:

@@ -105,6 +105,12 @@ def _emit_error(exc: NL2SQLError, fmt: str) -> None:
         rule_name = exc.details.get("rule")
         rule = f" [{rule_name}]" if rule_name and rule_name != exc.kind else ""
         typer.echo(f"error ({exc.kind}){rule}: {exc.message}", err=True)
+        from nl2sql.errors import DrafterDeclined
+
+        if isinstance(exc, DrafterDeclined) and exc.readings:
+            from nl2sql.interfaces.render import readings_text
+
+            typer.echo(readings_text(exc.readings), err=True)
 
 
 @contextmanager
@@ -208,12 +214,18 @@ def ask(
     limit: LimitOption = None,
     role: RoleOption = None,
     wide: WideOption = False,
+    reading: Annotated[int | None, typer.Option(
+        "--reading", help="When the offline drafter declined the question as ambiguous and "
+                          "listed its readings: answer with reading N (from 1).",
+        min=1)] = None,
 ) -> None:
     """Answer a question about the database and show the SQL that produced the answer.
 
     Example: nl2sql ask "每个城市有多少客户？" --format json
 
     Example: nl2sql ask "phone numbers of customers in Shanghai" --role steward
+
+    Example: nl2sql ask "categories with an average unit price above 1500" --reading 2
     """
     from nl2sql import pipeline
     from nl2sql.governance import audit
@@ -226,8 +238,9 @@ def ask(
         audit.prepare(settings.audit_log)
         with _open(settings, quiet=fmt != "table", command="ask") as session:
             answer = _auditor(settings, session, "ask").run(
-                question, lambda: pipeline.ask(session, question), is_sql=False,
-                drafter=_planned_drafter(settings, drafter))
+                question, lambda: pipeline.ask(session, question, reading=reading),
+                is_sql=False,
+                drafter="offline" if reading else _planned_drafter(settings, drafter))
         render.show_answer(answer, output, None, wide=wide)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from nl2sql import column_types
 from nl2sql.encoding import to_json  # noqa: F401  (render.to_json)
 from nl2sql.interfaces.output import Column, Fit, Format, Listing, Output, emit, text_of
-from nl2sql.values import Answer
+from nl2sql.values import Answer, Reading
 
 
 def fit_of(type_name: str) -> Fit:
@@ -61,13 +61,32 @@ def answer_output(answer: Answer, show_sql: bool = True, for_people: bool = True
     if answer.question:
         head.append(Text.assemble(("Q:", "bold"), " ", answer.question))
     if answer.interpretation:
-        head.append(Text.assemble(("Understood as:", "dim"), " ", answer.interpretation))
+        head.append(Text.assemble(("Understood as:", "dim"), " ", understood(answer)))
     if show_sql:
         head.append(SqlText(answer.sql))
     foot: list[Any] = [Text(summary_line(answer), style="dim")]
     foot += [Text(f"note: {note}", style="yellow") for note in answer.notes
              if not note.startswith("LIMIT")]
     return Output(answer_listing(answer), answer.to_json(), head, foot)
+
+
+def understood(answer: Answer) -> str:
+    """The interpretation and what was assumed for it ("…, grouped by products.category
+    (assumed: time column orders.order_date)"), for the "Understood as:" line."""
+    text = answer.interpretation or ""
+    if answer.assumptions:
+        text += f" (assumed: {'; '.join(answer.assumptions)})"
+    return text
+
+
+def readings_text(readings: list[Reading]) -> str:
+    """The readings of an ambiguous question as a numbered list: the interpretation, then
+    the SQL, indented (under a decline's one-line message)."""
+    lines = []
+    for number, reading in enumerate(readings, 1):
+        lines.append(f"  {number}. {reading.understood}")
+        lines.append(f"     {reading.sql}")
+    return "\n".join(lines)
 
 
 def show_answer(answer: Answer, fmt: Format, console: Any = None, wide: bool = False) -> None:

@@ -19,14 +19,17 @@ from nl2sql.values import Answer, Draft, GuardedQuery, MaskedColumn, Result
 
 def ask(session: Session, question: str, conversation: list[Turn] | None = None,
         drafter: str | None = None, row_limit: int | None = None,
-        approve: Callable[[str], bool] | None = None) -> Answer:
+        approve: Callable[[str], bool] | None = None, reading: int | None = None) -> Answer:
     """Answer ``question`` with rows, the SQL and how it was obtained.
 
     ``approve`` (the shell's ``\\confirm on``) sees each model draft after the guard
     accepted it and before it runs; returning False stops with :class:`Interrupted`.
+    ``reading``: the N-th reading the offline drafter offered when it declined an
+    ambiguous question (a person chose it); drafted offline whatever ``drafter`` says, and
+    guarded and run under the session's role like any draft.
     """
     question = _clean_question(question)
-    kind = choose_drafter(session.settings, drafter)
+    kind = "offline" if reading is not None else choose_drafter(session.settings, drafter)
     started = time.perf_counter()
     ctx = context_stage.select(question, session.drafting_catalog)
     messages = prompt.build(question, ctx, conversation)
@@ -34,7 +37,7 @@ def ask(session: Session, question: str, conversation: list[Turn] | None = None,
     guarded, execute = _bounded(session, row_limit)
     check = _approving(guarded, approve if kind == "model" else None)
     if kind == "offline":
-        first = _offline_draft(session, question, conversation)
+        first = _offline_draft(session, question, conversation, reading)
         outcome = repair.run(messages, _no_repair, check, execute, 0, first=first)
         return _answer(question, outcome, context_ms, started, session)
     model = ModelDrafter(model_client(session))
@@ -127,10 +130,12 @@ def _no_repair(messages: list[dict[str, str]]) -> Draft:
     raise AssertionError("the offline drafter is never asked to repair")  # pragma: no cover
 
 
-def _offline_draft(session: Session, question: str, conversation: list[Turn] | None) -> Draft:
+def _offline_draft(session: Session, question: str, conversation: list[Turn] | None,
+                   reading: int | None = None) -> Draft:
     from nl2sql.drafting.offline import draft
 
-    return draft(question, session.drafting_catalog, conversation)
+    # the role's catalog: a reading's SQL, shown in a decline, names only what it may see
+    return draft(question, session.drafting_catalog, conversation, reading=reading)
 
 
 def _clean_question(question: str) -> str:
@@ -161,7 +166,8 @@ def _answer(question: str | None, outcome: repair.Outcome, context_ms: float, st
                + session.catalog.notes),  # the policy's own: on every answer
         database=session.catalog.name, tables_read=list(outcome.query.tables),
         columns_read=list(outcome.query.columns), role=session.access.role,
-        masking=masking)
+        masking=masking, confidence=outcome.draft.confidence,
+        assumptions=list(outcome.draft.assumptions))
 
 
 def _masking_notes(masking: list[MaskedColumn], role: str) -> list[str]:

@@ -25,7 +25,10 @@ def series_groups(p: Parse, intent: Intent) -> None:
                          ("series_quarter", "quarter")):
         for cue in cues_of(p, kind):
             p.use(cue.start, cue.end)
+            named = len(p.used)
             ref = date_column(p, intent.base)
+            if len(p.used) == named:  # no date column was named: the base's event date
+                intent.assumptions.append(f"time column {ref} (no date named)")
             intent.groups.append(Group(ref, bucket=bucket))
 
 

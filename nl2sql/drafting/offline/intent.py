@@ -1,7 +1,14 @@
 """What the offline drafter understood: a small, typed description of the query.
 
 The parser fills an :class:`Intent`; the composer turns it into SQL; its
-:meth:`Intent.explain` is the plain-language interpretation shown to people.
+:meth:`Intent.explain` is the plain-language interpretation shown to people, and its
+``assumptions`` what the drafter chose when the question did not say (a default date
+column, a join path), shown beside it.
+
+A parser step that finds two readings of a word that both make sense, and nothing in the
+question to choose between them, raises :class:`Ambiguous` with a :class:`Choice` per
+reading; the drafter reads the question again once per choice, settled in
+:class:`Choices`, and offers the readings that survive (:mod:`.readings`).
 """
 
 from __future__ import annotations
@@ -93,6 +100,8 @@ class Intent:
     percent_of: list[Filter] = field(default_factory=list)
     show: list[ColumnRef] = field(default_factory=list)
     distinct: bool = False  # a listing of the distinct values of ``show``
+    # what was assumed where the question did not say, e.g. "time column orders.order_date"
+    assumptions: list[str] = field(default_factory=list)
 
     def explain(self) -> str:
         """Plain-language interpretation, e.g. "count of orders where status = 'cancelled',
@@ -125,3 +134,42 @@ class Intent:
                          + (", the first (all tied for first)" if tied else
                             f", first {self.limit}" if self.limit else ""))
         return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One way to settle a choice point: at ``point``, read the word as ``column``."""
+
+    point: str  # where in the question, e.g. "measure@14"
+    column: ColumnRef
+    describe: str  # "unit price read as products.unit_price"
+
+
+class Ambiguous(Exception):  # noqa: N818 - internal to the drafter, never leaves draft()
+    """Two or more readings of one word survive and the question gives no way to choose.
+
+    Internal to the offline drafter: :func:`nl2sql.drafting.offline.draft` catches it,
+    reads the question once per choice and declines with the readings (a
+    :class:`~nl2sql.errors.DrafterDeclined` carrying them)."""
+
+    def __init__(self, point: str, choices: list[Choice]) -> None:
+        super().__init__(f"{point}: " + " or ".join(c.describe for c in choices))
+        self.point = point
+        self.choices = choices
+
+
+@dataclass
+class Choices:
+    """What one reading of a question settled beforehand and assumed along the way.
+
+    ``settled``: choice points decided before reading (one per :class:`Ambiguous` met on
+    an earlier pass); ``assumed``: defaults taken by steps that run before the
+    :class:`Intent` exists (a column among same-named ones), moved into
+    ``Intent.assumptions`` at the end."""
+
+    settled: dict[str, Choice] = field(default_factory=dict)
+    assumed: list[str] = field(default_factory=list)
+
+    def assume(self, text: str) -> None:
+        if text not in self.assumed:
+            self.assumed.append(text)

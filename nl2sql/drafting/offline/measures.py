@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from nl2sql.column_types import is_temporal
 from nl2sql.drafting.offline import index as idx
+from nl2sql.drafting.offline.ambiguity import measure_column
 from nl2sql.drafting.offline.compose import fans_out
 from nl2sql.drafting.offline.intent import ColumnRef, Intent, Measure
 from nl2sql.drafting.offline.reading import (
@@ -47,7 +48,7 @@ def find_measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
                 return amount, None
         if found is None or (cue.kind in ("max", "min") and cues_of(p, "list") and not cues_of(p, "group")):
             continue
-        ref = pick_column(p, found, numeric=True)
+        ref = measure_column(p, found)  # Ambiguous: two columns by that name, no way to choose
         p.use(cue.start, cue.end)
         p.use(found.start, found.end)
         func = cue.kind
@@ -201,6 +202,8 @@ def _table_amount(p: Parse, cue: Cue) -> Measure | None:
         return None
     p.use(cue.start, cue.end)
     p.use(table.start, table.end)
+    words = p.text[min(cue.start, table.start):max(cue.end, table.end)]
+    p.choices.assume(f"{words} read as {cue.kind} of {ref} (no column named)")
     return Measure(cue.kind, ref.table, column=ref, label=f"{cue.kind}_{ref.column}".lower())
 
 

@@ -26,7 +26,7 @@ from nl2sql.drafting.offline.dates import dates_to_related
 from nl2sql.drafting.offline.filters import add_filters
 from nl2sql.drafting.offline.glossary import CUE_WORDS, EN_STOP
 from nl2sql.drafting.offline.grouping import add_groups
-from nl2sql.drafting.offline.intent import Intent, Measure
+from nl2sql.drafting.offline.intent import Choices, Intent, Measure
 from nl2sql.drafting.offline.listing import listing_columns, percent
 from nl2sql.drafting.offline.measures import choose_term_grain, find_measure, plural_events
 from nl2sql.drafting.offline.ranking import order_and_limit, superlative_adjective, superlative_rows
@@ -36,8 +36,10 @@ from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import normalize, singular
 
 
-def understand(question: str, catalog: Catalog, index: idx.Index) -> Intent:
-    """The :class:`Intent` of ``question`` over ``catalog``, or :class:`DrafterDeclined`."""
+def understand(question: str, catalog: Catalog, index: idx.Index,
+               choices: Choices | None = None) -> Intent:
+    """The :class:`Intent` of ``question`` over ``catalog``, or :class:`DrafterDeclined`
+    (:class:`Ambiguous` where two readings survive and ``choices`` settles neither)."""
     question = prepare(question, index)
     text = normalize(question)
     matches = idx.find(question, index)
@@ -45,7 +47,7 @@ def understand(question: str, catalog: Catalog, index: idx.Index) -> Intent:
     matches = [m for m in matches if not overlaps(m.start, m.end, dates)]
     matches = [m for m in matches if not _count_word_after_table(m, matches)]
     cues = _pick_cues(find_cues(text), matches, dates)
-    p = Parse(catalog, index, text, matches, cues, dates)
+    p = Parse(catalog, index, text, matches, cues, dates, choices=choices or Choices())
     for cue in cues_of(p, "light"):
         p.use(cue.start, cue.end)
     try:

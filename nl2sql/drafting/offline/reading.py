@@ -15,7 +15,7 @@ from nl2sql.column_types import is_numeric, is_temporal
 from nl2sql.drafting.offline import index as idx
 from nl2sql.drafting.offline.compose import fans_out
 from nl2sql.drafting.offline.glossary import EN_STOP
-from nl2sql.drafting.offline.intent import ColumnRef
+from nl2sql.drafting.offline.intent import Choices, ColumnRef
 from nl2sql.drafting.offline.words import Cue
 from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import name_parts
@@ -33,6 +33,7 @@ class Parse:
     cues: list[Cue]
     dates: list[Cue]
     used: set[int] = field(default_factory=set)  # character positions accounted for
+    choices: Choices = field(default_factory=Choices)  # settled beforehand, assumed so far
 
     def use(self, start: int, end: int) -> None:
         self.used.update(range(start, end))
@@ -117,7 +118,20 @@ def pick_column(p: Parse, match: idx.Match, numeric: bool = False,
     best = min(targets, key=lambda t: (
         -t.strength, t.table != anchor, t.table not in named,
         *(distance(p, anchor, t.table) if anchor else (0, 0))))
+    if best.table not in (anchor, *named) and any(
+            t.table != best.table and t.strength == best.strength
+            and _keyed(p, t) != _keyed(p, best) for t in targets):  # a real rival
+        p.choices.assume(f"{match.text} read as {best.table}.{best.column}")
     return ColumnRef(best.table, best.column)
+
+
+def _keyed(p: Parse, t: idx.Target) -> str:
+    """The table whose rows a key column identifies (its own for a primary key, the one it
+    references for a foreign key): order_items.product_id and products.product_id both
+    name products, so reading one for the other assumes nothing."""
+    if column_of(p, ColumnRef(t.table, t.column)).primary_key:
+        return t.table
+    return graph.referenced_table(p.catalog, t.table, t.column) or f"{t.table}.{t.column}"
 
 
 def _named_tables(p: Parse) -> set[str]:

@@ -14,7 +14,7 @@ from nl2sql import pipeline
 from nl2sql.errors import ConfigError, RoleRefused
 from nl2sql.files import refuse_overwriting
 from nl2sql.governance import audit
-from nl2sql.interfaces import listings
+from nl2sql.interfaces import listings, render
 from nl2sql.interfaces.output import Column, Fit, Format, Listing, Output, emit, parse_format
 from nl2sql.interfaces.shell.export import write
 from nl2sql.interfaces.shell.registry import COMMANDS, command, count
@@ -230,7 +230,7 @@ def _explain(state: State, _arg: str) -> None:
 
     answer = last_answer(state)
     if answer.interpretation:
-        state.console.print(f"Understood as: {answer.interpretation}", markup=False)
+        state.console.print(f"Understood as: {render.understood(answer)}", markup=False)
     query = guard.check(answer.sql, state.session.catalog,
                         guard.Policy(row_limit=state.limit or state.session.settings.row_limit),
                         access=state.session.access)

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from nl2sql import pipeline
 from nl2sql.drafting.offline import followup
 from nl2sql.drafting.prompt import Turn
-from nl2sql.errors import ConfigError, NL2SQLError
+from nl2sql.errors import ConfigError, DrafterDeclined, NL2SQLError
 from nl2sql.interfaces import render
 from nl2sql.interfaces.output import Format
 from nl2sql.interfaces.shell.registry import COMMANDS
-from nl2sql.interfaces.shell.state import State, audited
+from nl2sql.interfaces.shell.state import Offered, State, audited
 from nl2sql.values import Answer
 
 SQL_STARTS = ("select", "with", "from", "values", "(", "table", "explain", "pivot", "summarize",
@@ -35,8 +35,11 @@ def run_line(state: State, line: str) -> None:
     if not text or text.startswith("--"):
         return
     state.history.append(text)
+    offered, state.offered = state.offered, None  # readings are for the very next line
     try:
-        if text.startswith("\\"):
+        if offered is not None and text.isdigit() and 1 <= int(text) <= offered.count:
+            run_reading(state, offered.question, int(text))
+        elif text.startswith("\\"):
             name, _, arg = text[1:].partition(" ")
             cmd = COMMANDS.get(name.lower())
             if cmd is None:
@@ -52,6 +55,11 @@ def run_line(state: State, line: str) -> None:
         # soft_wrap: one line, never cut at the console width (scripts grep these)
         state.console.print(f"error ({exc.kind}){tag}: {exc.message}", style="red", markup=False,
                             highlight=False, soft_wrap=True)
+        if isinstance(exc, DrafterDeclined) and exc.readings and state.offered is not None:
+            state.console.print(render.readings_text(exc.readings), markup=False,
+                                highlight=False, soft_wrap=True)
+            state.console.print(f"type 1-{len(exc.readings)} to run that reading",
+                                style="dim", highlight=False)
     except KeyboardInterrupt:
         state.console.print("cancelled", style="yellow")
     except Exception as exc:  # noqa: BLE001 - the shell must survive anything
@@ -85,12 +93,29 @@ def ask(state: State, question: str) -> None:
         asked = followup.refine_question(state.questions[-1], question,
                                 state.session.drafting_catalog) or question
     approve = _approver(state) if state.confirm else None
-    answer = audited(state, asked, lambda: _draft_and_run(state, kind, asked, approve),
-                      is_sql=False, drafter=kind)
+    try:
+        answer = audited(state, asked, lambda: _draft_and_run(state, kind, asked, approve),
+                         is_sql=False, drafter=kind)
+    except DrafterDeclined as exc:
+        if exc.readings:  # ambiguous: the next line may pick one by its number
+            state.offered = Offered(asked, len(exc.readings))
+        raise
     if asked != question:
         answer.notes.insert(0, f"follow-up read as: {asked}")
     show(state, answer)
     state.questions.append(asked)
+    state.turns.append(Turn(question=question, sql=answer.sql))
+
+
+def run_reading(state: State, question: str, number: int) -> None:
+    """Run the reading numbered ``number`` of a question declined as ambiguous: drafted
+    again (deterministic: the same reading), then guarded, masked and audited under the
+    session's role like any question."""
+    answer = audited(state, question, lambda: pipeline.ask(
+        state.session, question, row_limit=state.limit, reading=number),
+        is_sql=False, drafter="offline")
+    show(state, answer)
+    state.questions.append(question)
     state.turns.append(Turn(question=question, sql=answer.sql))
 
 

@@ -14,6 +14,15 @@ from nl2sql.interfaces.output import Format
 from nl2sql.values import Answer
 
 
+@dataclass(frozen=True)
+class Offered:
+    """Readings offered for a question the offline drafter declined as ambiguous: typing
+    a number from 1 to ``count`` as the next line runs that reading."""
+
+    question: str
+    count: int
+
+
 @dataclass
 class State:
     """What the shell remembers between lines."""
@@ -31,6 +40,7 @@ class State:
     done: bool = False
     ask_yes_no: Callable[[str], bool] = lambda _prompt: True
     auditor: audit.Auditor | None = None  # set by start(): every query gets a record
+    offered: Offered | None = None  # the last line's readings, for the next line only
 
 
 def _audited(state: State, text: str, query: Callable[[], Answer], *, is_sql: bool,
