@@ -35,11 +35,15 @@ _INVARIANT = {"does", "goes", "series", "species", "news", "yes", "this", "its",
 def singular(word: str) -> str:
     """A crude English singular: good enough for identifiers.
 
-    >>> [singular(w) for w in ["categories", "boxes", "orders", "status", "cities"]]
-    ['category', 'box', 'order', 'status', 'city']
+    >>> [singular(w) for w in ["categories", "boxes", "orders", "status", "cities", "ids", "statuses"]]
+    ['category', 'box', 'order', 'status', 'city', 'id', 'status']
     """
+    if word in ("ids", "pcs"):  # "document ids": too short for the rules below
+        return word[:-1]
     if len(word) <= 3 or word.endswith(("ss", "us", "is")) or word in _INVARIANT:
         return word
+    if word.endswith(("uses", "sses")):  # statuses, addresses
+        return word[:-2]
     if word.endswith("ies"):
         return word[:-3] + "y"
     if word.endswith(("xes", "ches", "shes", "sses")):

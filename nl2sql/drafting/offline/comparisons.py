@@ -44,6 +44,10 @@ def _compare(p: Parse, intent: Intent, cue: Cue, op: str, number: object,
     if column is not None and column.end > cue.start:
         column = None  # only a column named before the comparison is compared
     values = list(number) if isinstance(number, tuple) else [number]
+    counted_after = nearest(p, cue, lambda m: m.kind == "table" and m is not counted
+                            and not p.text[cue.end:m.start].strip(), window=1, after_only=True)
+    if counted_after is not None and op != "between":
+        column = None  # "grades with 4 or more high schoolers": the number counts the table
     if column is not None and not _is_measured(intent, column, p):
         p.use(column.start, column.end)
         ref = _compared_column(p, column, intent)

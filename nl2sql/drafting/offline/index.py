@@ -95,9 +95,20 @@ def phrase_key(text: str) -> str:
     return " ".join(out)
 
 
+# Abbreviations in identifiers, spelled out as people say them (Fname, StuID, dept_no).
+ABBREVIATIONS = {"fname": "first name", "lname": "last name", "mname": "middle name",
+                 "stu": "student", "emp": "employee", "dept": "department", "num": "number",
+                 "addr": "address", "qty": "quantity", "amt": "amount", "desc": "description",
+                 "dob": "date of birth", "cust": "customer", "prod": "product", "org": "organization",
+                 "mgr": "manager", "pct": "percent", "avg": "average", "yr": "year"}
+
+
 def _column_phrases(table: Table, column: Column) -> list[tuple[str, int]]:
     parts = [singular(p) for p in name_parts(column.name)]
     phrases = [(" ".join(parts), 3)]
+    spelled = [ABBREVIATIONS.get(part, part) for part in parts]
+    if spelled != parts:
+        phrases.append((" ".join(spelled), 3))  # "first name" for Fname
     table_parts = [singular(p) for p in name_parts(table.name)]
     if parts[: len(table_parts)] == table_parts and len(parts) > len(table_parts):
         phrases.append((" ".join(parts[len(table_parts):]), 2))  # CustomerName in Customer
@@ -261,6 +272,7 @@ def find(question: str, index: Index) -> list[Match]:
     for word in dict.fromkeys(t[0] for t in toks):  # question order: ties break the same way every run
         for phrase in by_first.get(word, ()):
             candidates += _occurrences(phrase, index.phrases[phrase], text, toks)
+    candidates += _compounds(toks, index, text)
     kind_rank = {"term": 0, "value": 1, "table": 2, "column": 3}
     candidates.sort(key=lambda m: (-(m.end - m.start), -max(t.strength for t in m.targets),
                                    min(kind_rank.get(t.kind, 9) for t in m.targets)))
@@ -275,6 +287,19 @@ def find(question: str, index: Index) -> list[Match]:
         taken |= span
         chosen.append(match)
     return sorted(chosen, key=lambda m: m.start)
+
+
+def _compounds(toks: list[tuple[str, int, int]], index: Index, text: str) -> list[Match]:
+    """Two words written as one name ("high schooler" for Highschooler, "home town" for
+    Hometown): adjacent English words whose concatenation is a one-word phrase."""
+    found = []
+    for (a, start, _), (b, _, end) in zip(toks, toks[1:], strict=False):
+        if not (a.isascii() and b.isascii()) or a in EN_STOP or len(a) < 3:
+            continue
+        targets = index.phrases.get(singular(a + b))
+        if targets and text[start:end].count(" ") == 1:
+            found.append(Match(start, end, text[start:end], list(targets)))
+    return found
 
 
 def _occurrences(phrase: str, targets: list[Target], text: str,

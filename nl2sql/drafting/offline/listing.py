@@ -98,9 +98,9 @@ def _distinct_values(p: Parse, intent: Intent) -> None:
     if intent.measure or intent.groups or intent.order_column or not intent.show:
         return
     for cue in cues_of(p, "distinct"):
-        shown = [m for m in p.matches if m.start >= cue.end and m.start - cue.end <= 2
+        named = [m for m in p.matches if m.start >= cue.end and m.start - cue.end <= 2
                  and any(ColumnRef(t.table, t.column) in intent.show for t in column_targets(m))]
-        if shown:
+        if named:
             p.use(cue.start, cue.end)
             intent.distinct = True
             return

@@ -183,6 +183,14 @@ def order_and_limit(p: Parse, intent: Intent) -> None:
 
 
 def _asks_which(p: Parse) -> bool:
+    """True when one group is asked for: "which grade has the most", "the id of the document
+    with the fewest paragraphs" (no "per/each/by" ranks all groups)."""
+    if not any(c.kind == "group" for c in p.cues) and cues_of(p, "list"):
+        return True
+    return _which_word(p)
+
+
+def _which_word(p: Parse) -> bool:
     for cue in cues_of(p, "series_month", "series_year", "series_quarter"):
         if "哪" in p.text[cue.start:cue.end] or "which" in p.text[cue.start:cue.end]:
             return True

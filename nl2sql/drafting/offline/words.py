@@ -121,7 +121,7 @@ _PATTERNS: list[tuple[str, str]] = [
     # share
     ("percent", r"\bpercent(?:age)?\b|\bshare\b|\bproportion\b|\bratio\b|\bfraction\b|%|占比|比例|百分比|比率|百分之几|百分之多少|率"),
     # listing
-    ("list", r"\blist\b|\bshow(?: me)?\b|\bdisplay\b|\bgive me\b|\bwhich\b|\bwhat are\b|\bwho\b|\bfind\b|列出|显示|列举|查看|查一下|给我|哪些|哪个|哪|谁"),
+    ("list", r"\blist\b|\bshow(?: me)?\b|\bdisplay\b|\bgive me\b|\bwhich\b|\bwhat are\b|\bwho\b|\bfind\b|\breturn\b|\bgive\b|\btell me\b|列出|显示|列举|查看|查一下|给我|哪些|哪个|哪|谁"),
     # words that only join clauses ("分别" = respectively; longer than the 分 grouping cue)
     ("light", r"分别|各自"),
     # negation of a state ("still open", "未关闭")
