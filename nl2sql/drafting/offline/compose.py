@@ -16,6 +16,7 @@ from sqlglot import exp
 from nl2sql.catalog import Catalog, Column, ForeignKey, Table
 from nl2sql.drafting.offline.intent import ColumnRef, Filter, Group, Intent, Measure
 from nl2sql.errors import DrafterDeclined
+from nl2sql.lexicon import name_parts
 from nl2sql.schema.graph import join_key, join_keys, neighbours, shortest_path
 
 
@@ -285,10 +286,27 @@ def _listing(intent: Intent, catalog: Catalog) -> list[exp.Expr]:
     if intent.distinct:
         return [col(ref) for ref in intent.show]
     base = catalog.tables[intent.base]
+    for ref in intent.named:
+        if ref.table != base.name and fans_out(catalog, path_to(catalog, base.name, ref.table)):
+            raise DrafterDeclined(f"showing {ref} beside each {base.name} row would repeat "
+                                  f"{base.name} rows; name the {ref.table} you mean")
+    if intent.named:  # the columns asked for, after the key and the names that tell rows apart
+        keys = [ColumnRef(base.name, k) for k in base.primary_key]
+        names = [ColumnRef(base.name, c.name) for c in naming_columns(base)]
+        wanted = list(dict.fromkeys([*keys, *names, *intent.named, *intent.show]))
+        return [col(ref) for ref in wanted]
     out: list[exp.Expr] = [col(ColumnRef(base.name, c.name)) for c in _visible(base)]
     shown = {c.name for c in _visible(base)}
     out += [col(ref) for ref in intent.show if ref.table != base.name or ref.column not in shown]
     return out
+
+
+def naming_columns(table: Table) -> list[Column]:
+    """The text columns that name a row: ``name``/``title``, or first and last names."""
+    named = [c for c in _visible(table) if not c.primary_key and c.type.upper().startswith(
+        ("VARCHAR", "TEXT", "CHAR", "STRING", "NVARCHAR")) and {"name", "title"} & set(
+        name_parts(c.name)) and not {"user", "file", "company", "job"} & set(name_parts(c.name))]
+    return named[:3]
 
 
 def _visible(table: Table) -> list[Column]:

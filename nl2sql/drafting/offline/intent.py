@@ -99,6 +99,9 @@ class Intent:
     limit: int | None = None
     percent_of: list[Filter] = field(default_factory=list)
     show: list[ColumnRef] = field(default_factory=list)
+    # the columns the question asked to see ("the name and hire date of ..."): a listing
+    # shows these and the row's key, not every column of the table
+    named: list[ColumnRef] = field(default_factory=list)
     distinct: bool = False  # a listing of the distinct values of ``show``
     # what was assumed where the question did not say, e.g. "time column orders.order_date"
     assumptions: list[str] = field(default_factory=list)

@@ -5,6 +5,7 @@ columns it names, the distinct values of one column, and rows that have related 
 from __future__ import annotations
 
 from nl2sql.drafting.offline import index as idx
+from nl2sql.drafting.offline.compose import fans_out
 from nl2sql.drafting.offline.dates import event_date
 from nl2sql.drafting.offline.intent import ColumnRef, Filter, Intent
 from nl2sql.drafting.offline.measures import term_columns
@@ -50,10 +51,28 @@ def listing_columns(p: Parse, intent: Intent) -> None:
             ref = pick_column(p, m, base=intent.base)
             if ref not in intent.show:
                 intent.show.append(ref)
+            if ref not in intent.named:
+                intent.named.append(ref)
             p.use(m.start, m.end)
     for cue in cues_of(p, "list"):
         p.use(cue.start, cue.end)
+    _rows_of_named_table(p, intent)
     _distinct_values(p, intent)
+
+
+def _rows_of_named_table(p: Parse, intent: Intent) -> None:
+    """"the paragraph texts of the document named X": the rows listed are paragraphs (the
+    table whose columns are asked for), and the document is their condition."""
+    tables = {ref.table for ref in intent.named}
+    if intent.measure or intent.groups or len(tables) != 1 or intent.base in tables:
+        return
+    table = tables.pop()
+    if any(f.op in ("related_count", "no_related") for f in intent.filters) or not any(
+            f.column.table == intent.base for f in intent.filters):
+        return  # only a base that carries a condition becomes the condition
+    if fans_out(p.catalog, join_path(p, intent.base, table)) and not fans_out(
+            p.catalog, join_path(p, table, intent.base)):
+        intent.base = table
 
 
 def _existence(p: Parse, intent: Intent) -> None:

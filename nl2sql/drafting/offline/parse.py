@@ -29,7 +29,12 @@ from nl2sql.drafting.offline.grouping import add_groups
 from nl2sql.drafting.offline.intent import Choices, Intent, Measure
 from nl2sql.drafting.offline.listing import listing_columns, percent
 from nl2sql.drafting.offline.measures import choose_term_grain, find_measure, plural_events
-from nl2sql.drafting.offline.ranking import order_and_limit, superlative_adjective, superlative_rows
+from nl2sql.drafting.offline.ranking import (
+    explicit_order,
+    order_and_limit,
+    superlative_adjective,
+    superlative_rows,
+)
 from nl2sql.drafting.offline.reading import Parse, cues_of, is_han, overlaps
 from nl2sql.drafting.offline.words import Cue, find_cues, find_dates
 from nl2sql.errors import DrafterDeclined
@@ -139,6 +144,7 @@ def _read(p: Parse) -> Intent:
     _rank_values_by_table(p)
     intent = Intent(base=base, measure=measure)
     plural_events(p, intent)
+    explicit_order(p, intent)
     add_groups(p, intent, counted)
     if intent.measure is None and intent.groups and adjective is None:
         intent.measure = Measure("count", base, label="count")  # "customers per country"

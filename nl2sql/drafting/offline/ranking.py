@@ -64,8 +64,9 @@ def superlative_adjective(p: Parse) -> Adjective | None:
     for word, (direction, parts) in ADJECTIVES.items():
         pattern = re.escape(word) if not word.isascii() else rf"\b{word}\b"
         for m in re.finditer(pattern, p.text):
-            if overlaps(m.start(), m.end(), p.matches):
-                continue
+            if overlaps(m.start(), m.end(), p.matches) or overlaps(
+                    m.start(), m.end(), cues_of(p, "sort_range")):
+                continue  # "from the oldest to the youngest" orders; it picks no one
             start = m.start()
             for cue in cues_of(p, "most", "max", "min", "fewest"):
                 if 0 <= start - cue.end <= 2:
@@ -200,3 +201,61 @@ def _which_word(p: Parse) -> bool:
             p.use(cue.start, cue.end)
             return True
     return False
+
+
+DESCENDING = {"descending", "desc", "decreasing", "reverse alphabetical", "highest", "largest",
+              "most", "high", "big", "large", "latest", "newest", "best", "greatest", "biggest"}
+ELDER = {"oldest", "old"}
+YOUNGER = {"youngest", "young"}
+
+
+def explicit_order(p: Parse, intent: Intent) -> None:
+    """"in descending order of age", "sorted by name", "order the results by level from high
+    to low": the rows' order, with no limit. Read before groupings, so the "by" of "ordered
+    by" is never a grouping."""
+    for cue in cues_of(p, "sort"):
+        ref = _sort_column(p, cue, intent)
+        word = str(cue.value or "")
+        if ref is None and word.startswith(("alphabetic", "reverse alpha")):
+            label = idx.label_column(table_of(p, intent.base))
+            ref = ColumnRef(intent.base, label.name) if label is not None else None
+        if ref is None:
+            raise DrafterDeclined("I don't know which column to order the rows by")
+        p.use(cue.start, cue.end)
+        direction = _direction(p, word, ref)
+        intent.order, intent.order_column = direction, ref
+        return
+
+
+def _sort_column(p: Parse, cue: Cue, intent: Intent) -> ColumnRef | None:
+    after = [m for m in p.matches if m.start >= cue.end and m.start - cue.end <= 4
+             and m.start not in p.used]
+    if not after:
+        return None
+    first = after[0]
+    if first.kind == "table":  # "by the teacher's name": the column of that table
+        own = [m for m in p.matches if m.start >= first.end and m.start - first.end <= 4
+               and any(t.table == first.targets[0].table for t in column_targets(m))]
+        if not own:
+            return None
+        p.use(first.start, first.end)
+        first = own[0]
+        ref = pick_column(p, first, base=first.targets[0].table)
+    elif column_targets(first):
+        ref = pick_column(p, first, base=intent.base)
+    else:
+        return None
+    p.use(first.start, first.end)
+    return ref
+
+
+def _direction(p: Parse, word: str, ref: ColumnRef) -> str:
+    for cue in cues_of(p, "sort_dir", "sort_range"):
+        p.use(cue.start, cue.end)
+        word = str(cue.value or word)
+    aged = "age" in name_parts(ref.column)
+    if word in ELDER:
+        return "desc" if aged else "asc"
+    if word in YOUNGER:
+        return "asc" if aged else "desc"
+    return "desc" if word in DESCENDING else "asc"

@@ -118,6 +118,11 @@ _PATTERNS: list[tuple[str, str]] = [
     ("le", NUM + UNIT + r"\s*(?:以下|及以下|或以下|或更少)"),
     ("ge", NUM + r"\s*(?:%|percent)?\s+(?:or more|or higher|or above|and above|or greater|plus)\b"),
     ("le", NUM + r"\s*(?:%|percent)?\s+(?:or less|or lower|or below|and below|or fewer)\b"),
+    # an explicit order of the rows ("in descending order of age", "sorted by name")
+    ("sort", r"\b(?:in\s+|by\s+)?(?:the\s+)?(ascending|descending|increasing|decreasing|reverse alphabetical|alphabetical|alphabetic)\s+(?:alphabetical\s+)?order\b(?:\s+(?:of|by)\b(?:\s+(?:the|their|its)\b)?)?"),
+    ("sort", r"\b(?:order(?:ed)?|sort(?:ed)?|rank(?:ed)?|arranged?)\s+(?:them\s+|the\s+results?\s+|the\s+list\s+|it\s+|all\s+)?by\s+(?:the\s+|their\s+|its\s+)?"),
+    ("sort_dir", r"(?:,\s*)?\b(?:in\s+)?(?:the\s+)?(ascending|descending|asc|desc|increasing|decreasing)(?:\s+order)?\b"),
+    ("sort_range", r"\bfrom\s+(?:the\s+)?(oldest|youngest|highest|lowest|largest|smallest|most|least|high|low|big|small|large|old|young|latest|earliest|newest|best|worst|greatest|biggest)\s+to\s+(?:the\s+)?[a-z]+\b"),
     # share
     ("percent", r"\bpercent(?:age)?\b|\bshare\b|\bproportion\b|\bratio\b|\bfraction\b|%|占比|比例|百分比|比率|百分之几|百分之多少|率"),
     # listing
@@ -173,6 +178,8 @@ def _cue_value(kind: str, m: re.Match[str]) -> object:
     groups = [g for g in m.groups() if g]
     if kind in ("top", "bottom"):
         return number_word(groups[0]) if groups else None
+    if kind in ("sort", "sort_dir", "sort_range"):
+        return groups[0] if groups else None
     if kind in ("gt", "ge", "lt", "le"):
         return parse_number(groups[0]) if groups else None
     if kind == "between" and len(groups) >= 2:
