@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import itertools
+import re
 import statistics
 import time
 from collections import Counter
@@ -94,9 +95,17 @@ def _key(value: Any) -> Any:
         return value
     if isinstance(value, (int, float, decimal.Decimal)):
         return round(float(value), 2) + 0.0
+    if isinstance(value, dt.datetime) and value.time() == dt.time(0):
+        value = value.date()  # a day as a timestamp at midnight is that day
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
-    return str(value)
+    text = str(value)
+    if _MONTH_LABEL.fullmatch(text):
+        return f"{text}-01"  # "2025-03" labels the month that starts on 2025-03-01
+    return text
+
+
+_MONTH_LABEL = re.compile(r"(?:19|20)\d\d-(?:0[1-9]|1[0-2])")
 
 
 def gold_is_ordered(sql: str) -> bool:

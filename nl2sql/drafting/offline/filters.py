@@ -48,6 +48,8 @@ def add_filters(p: Parse, intent: Intent) -> None:
 
 def _value_filter(p: Parse, intent: Intent, m: idx.Match) -> None:
     p.use(m.start, m.end)
+    if _verb_of_next_value(p, m):
+        return  # "orders shipped to Beijing": shipped says which column Beijing is in
     values = [t for t in m.targets if t.kind == "value"]
     anchor = anchor_table(p, m)
     counted = intent.measure.table if intent.measure and intent.measure.func == "count" else None
@@ -83,6 +85,31 @@ def _value_filter(p: Parse, intent: Intent, m: idx.Match) -> None:
                 f.values.append(value)
             return
     intent.filters.append(Filter(ref, op, [value]))
+
+
+def _stem(word: str) -> str:
+    """"shipped", "shipping", "ships" -> "ship" (enough to compare a verb with a name part)."""
+    for suffix in ("ing", "ed", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if len(word) > 3 and word[-1] == word[-2] else word
+
+
+def _verb_of_next_value(p: Parse, m: idx.Match) -> bool:
+    """A value word used as the verb of the next value ("shipped to Beijing" where Beijing is a
+    shipping_city): its stem is a name part of the next value's column."""
+    if " " in m.text or not m.text.isascii():
+        return False
+    gap = re.match(r"\s+(?:to|from|in|at|on|into|via)\s+", p.text[m.end:])
+    if gap is None:
+        return False
+    nxt = next((v for v in p.matches if v.kind == "value" and v.start == m.end + gap.end()), None)
+    if nxt is None:
+        return False
+    stem = _stem(m.text)
+    return any(stem == _stem(part) for t in nxt.targets if t.kind == "value"
+               for part in name_parts(t.column))
 
 
 def _numeric_equalities(p: Parse, intent: Intent) -> None:
