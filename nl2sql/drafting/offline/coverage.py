@@ -77,6 +77,7 @@ def _in_used_match(p: Parse, pos: int) -> bool:
 def repeated_mentions(p: Parse, intent: Intent) -> None:
     """"average track length in milliseconds": a second name for a column already used."""
     used = {f.column for f in intent.filters} | {g.column for g in intent.groups} | set(intent.show)
+    used |= {ref for g in intent.groups for ref in g.extra}  # "the ids of documents with ..."
     if intent.measure and intent.measure.column:
         used.add(intent.measure.column)
     if intent.order_column:

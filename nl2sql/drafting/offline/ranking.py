@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from nl2sql.column_types import is_temporal
 from nl2sql.drafting.offline import index as idx
 from nl2sql.drafting.offline.dates import event_date
+from nl2sql.drafting.offline.grouping import ensure_group
 from nl2sql.drafting.offline.intent import ColumnRef, Intent
 from nl2sql.drafting.offline.reading import (
     AMOUNT_PARTS,
@@ -166,6 +167,12 @@ def order_and_limit(p: Parse, intent: Intent) -> None:
         p.use(cue.start, cue.end)
         intent.limit = int(cue.value) if cue.value else intent.limit  # type: ignore[call-overload]
         intent.order = "asc" if cue.kind == "bottom" else (intent.order or "desc")
+    for cue in cues_of(p, "most", "fewest"):
+        if intent.measure is not None and intent.measure.func == "count" and not intent.groups:
+            # "the document id with the least number of paragraphs": rank what is named before
+            ensure_group(p, intent, cue, _counted_match(p, intent))
+            if not intent.groups:
+                raise DrafterDeclined(f"I don't know what “{p.text[cue.start:cue.end]}” ranks")
     for cue in cues_of(p, "most", "max"):
         if intent.groups and intent.measure:
             p.use(cue.start, cue.end)
@@ -183,10 +190,16 @@ def order_and_limit(p: Parse, intent: Intent) -> None:
         raise DrafterDeclined("I don't know what to rank by for the top rows")
 
 
+def _counted_match(p: Parse, intent: Intent) -> idx.Match | None:
+    assert intent.measure is not None
+    return next((m for m in p.matches if m.kind == "table"
+                 and m.targets[0].table == intent.measure.table), None)
+
+
 def _asks_which(p: Parse) -> bool:
     """True when one group is asked for: "which grade has the most", "the id of the document
     with the fewest paragraphs" (no "per/each/by" ranks all groups)."""
-    if not any(c.kind == "group" for c in p.cues) and cues_of(p, "list"):
+    if not any(c.kind in ("group", "top", "bottom") for c in p.cues):
         return True
     return _which_word(p)
 
