@@ -122,6 +122,8 @@ def _joined_tables(intent: Intent, catalog: Catalog) -> tuple[list[tuple[str, st
 
 
 def _is_local(f: Filter, joined: list[tuple[str, str]], intent: Intent) -> bool:
+    if f.absent:
+        return False  # only a subquery can say that no related row matches
     return f.column.table == intent.base or any(b == f.column.table for _, b in joined)
 
 
@@ -132,7 +134,7 @@ def _exists(f: Filter, base: str, catalog: Catalog) -> exp.Expr:
     for a, b in zip(path[1:], path[2:], strict=False):
         inner = inner.join(exp.Table(this=ident(b)), on=_on(catalog, a, b), join_type="inner")
     inner = inner.where(exp.and_(_on(catalog, base, path[1]), _condition(f)))
-    return exp.Exists(this=inner)
+    return exp.Not(this=exp.Exists(this=inner)) if f.absent else exp.Exists(this=inner)
 
 
 def _year_range(ref: ColumnRef, start: dt.date, end: dt.date) -> exp.Expr:

@@ -9,6 +9,7 @@ import re
 from nl2sql.catalog import Column
 from nl2sql.column_types import is_numeric, is_temporal
 from nl2sql.drafting.offline import index as idx
+from nl2sql.drafting.offline.compose import fans_out
 from nl2sql.drafting.offline.dates import date_filters
 from nl2sql.drafting.offline.glossary import ANTONYMS, CN_STOP, EN_STOP, STATE_SYNONYMS
 from nl2sql.drafting.offline.intent import ColumnRef, Filter, Intent
@@ -21,6 +22,7 @@ from nl2sql.drafting.offline.reading import (
     distance,
     in_projection,
     is_han,
+    join_path,
     measurable,
     nearest,
     only_key_to,
@@ -58,9 +60,17 @@ def _value_filter(p: Parse, intent: Intent, m: idx.Match) -> None:
         *distance(p, intent.base, t.table)))
     ref = ColumnRef(pick.table, pick.column)
     negation = _negation_before(p, m.start)
+    repeated = fans_out(p.catalog, join_path(p, intent.base, ref.table)) if ref.table != intent.base \
+        else False
+    if negation is None and repeated:
+        negation = _negation_word_before(p, m.start)  # "do not have a cat"
     negated = negation is not None
     if negation is not None:
         p.use(negation.start, negation.end)
+    if negated and repeated:  # no related row has the value: NOT EXISTS, never EXISTS(!=)
+        intent.filters.append(Filter(ref, "=", [pick.value], absent=True))
+        use_class_suffix(p, m.end)
+        return
     op = "!=" if negated else "="
     use_class_suffix(p, m.end)
     bound = re.match(r"\s*(及以上|以上|or more|or above|and above|or higher|plus|及以下|以下|or less|"
@@ -79,7 +89,7 @@ def _value_filter(p: Parse, intent: Intent, m: idx.Match) -> None:
         intent.filters.append(Filter(ref, op, [value]))
         return
     for f in intent.filters:
-        if f.column == ref and f.op in ("=", "in") and not negated:
+        if f.column == ref and f.op in ("=", "in") and not negated and not f.absent:
             f.op = "in"
             if value not in f.values:
                 f.values.append(value)

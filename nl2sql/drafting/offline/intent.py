@@ -54,6 +54,9 @@ class Filter:
     op: str
     values: list[object] = field(default_factory=list)
     implicit: bool = False  # a date filter on the default date column (none was named)
+    # "students who do not have a cat": no related row matches (NOT EXISTS), which is not
+    # the same as having a related row that does not match
+    absent: bool = False
 
     def describe(self) -> str:
         vals = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in self.values)
@@ -70,6 +73,8 @@ class Filter:
                  "after": f"after year {vals}", "before": f"before year {vals}",
                  "half": f"in half-year {vals}", "day": f"on day {vals}",
                  "between": f"between {vals.replace(', ', ' and ')}"}
+        if self.absent:
+            return f"no {self.column.table} with {self.column} {words.get(self.op, f'{self.op} {vals}')}"
         return f"{self.column} {words.get(self.op, f'{self.op} {vals}')}"
 
 
