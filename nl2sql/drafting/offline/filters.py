@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from nl2sql.catalog import Column
-from nl2sql.column_types import is_numeric, is_temporal
+from nl2sql.column_types import is_numeric, is_temporal, is_text
 from nl2sql.drafting.offline import index as idx
 from nl2sql.drafting.offline.compose import fans_out
 from nl2sql.drafting.offline.dates import date_filters
@@ -32,6 +32,7 @@ from nl2sql.drafting.offline.reading import (
     use_class_suffix,
 )
 from nl2sql.drafting.offline.words import Cue
+from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import name_parts
 
 
@@ -53,6 +54,7 @@ def _value_filter(p: Parse, intent: Intent, m: idx.Match) -> None:
     if _verb_of_next_value(p, m):
         return  # "orders shipped to Beijing": shipped says which column Beijing is in
     values = [t for t in m.targets if t.kind == "value"]
+    _named_column_agrees(p, m, values)
     anchor = anchor_table(p, m)
     counted = intent.measure.table if intent.measure and intent.measure.func == "count" else None
     pick = min(values, key=lambda t: (
@@ -95,6 +97,24 @@ def _value_filter(p: Parse, intent: Intent, m: idx.Match) -> None:
                 f.values.append(value)
             return
     intent.filters.append(Filter(ref, op, [value]))
+
+
+def _named_column_agrees(p: Parse, m: idx.Match, values: list[idx.Target]) -> None:
+    """"the city of Anthony" where the database knows Anthony only as an airport name: the
+    question says which column, the data says another; declining beats either guess."""
+    for c in p.matches:
+        before = c.end <= m.start and p.text[c.end:m.start].strip() in ("of", "of the", "named",
+                                                                          "called")
+        columns = {(t.table, t.column) for t in column_targets(c)
+                   if is_text(column_of(p, ColumnRef(t.table, t.column)).type)}
+        if not before or not columns:
+            continue
+        same_table = {t for t in columns if any(t[0] == v.table for v in values)}
+        if same_table and not same_table & {(v.table, v.column) for v in values}:
+            named = ", ".join(f"{t}.{col}" for t, col in sorted(same_table))
+            found = ", ".join(sorted({f"{v.table}.{v.column}" for v in values}))
+            raise DrafterDeclined(f"the question names {named} for “{m.text}”, but the data has "
+                                  f"it in {found}")
 
 
 def _stem(word: str) -> str:
