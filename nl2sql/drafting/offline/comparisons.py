@@ -37,8 +37,24 @@ def add_comparisons(p: Parse, intent: Intent, counted: idx.Match | None) -> None
         _compare(p, intent, cue, ops[cue.kind], value, counted)
 
 
+# "older than 30" compares the age; the comparative names the column.
+COMPARATIVE_COLUMNS = {"older": "age", "younger": "age", "taller": "height", "shorter": "height",
+                       "heavier": "weight", "lighter": "weight"}
+
+
 def _compare(p: Parse, intent: Intent, cue: Cue, op: str, number: object,
              counted: idx.Match | None = None) -> None:
+    word = p.text[cue.start:cue.end].split(" ")[0]
+    if word in COMPARATIVE_COLUMNS or word in ("later", "earlier"):
+        part = COMPARATIVE_COLUMNS.get(word)
+        table = table_of(p, intent.base)
+        found = [c for c in table.columns if part in name_parts(c.name) and measurable(c)] \
+            if part else []
+        if len(found) != 1:
+            raise DrafterDeclined(f"I don't know which column “{word}” compares in {intent.base}")
+        values = list(number) if isinstance(number, tuple) else [number]
+        intent.filters.append(Filter(ColumnRef(intent.base, found[0].name), op, values))
+        return
     column = nearest(p, cue, lambda m: any(measurable(column_of(p, ColumnRef(t.table, t.column)))
                                            for t in column_targets(m)), window=12)
     if column is not None and column.end > cue.start:

@@ -153,12 +153,26 @@ def _numeric_equalities(p: Parse, intent: Intent) -> None:
         hit = re.match(r"\s*(?:of|=|is|为|是|等于)?\s*(\d+(?:\.\d+)?)(?![\d.])", p.text[m.end:])
         if hit is None or any(pos in p.used for pos in range(m.end, m.end + hit.end())):
             continue
+        before = _COMPARED_BEFORE.search(p.text[:m.start])
+        op = "="
+        if before is not None:  # "singers above age 20", "visitors below age 30"
+            op = COMPARISON_WORDS[before.group(1)]
+            p.use(before.start(1), before.end(1))
         if overlaps(m.end + hit.start(1), m.end + hit.end(1), [
                c for c in p.cues if c.kind in ("gt", "ge", "lt", "le", "between", "top")]):
             continue
         number = float(hit.group(1))
         p.use(m.start, m.end + hit.end())
-        intent.filters.append(Filter(ref, "=", [int(number) if number.is_integer() else number]))
+        intent.filters.append(Filter(ref, op, [int(number) if number.is_integer() else number]))
+
+
+COMPARISON_WORDS = {"above": ">", "over": ">", "more than": ">", "greater than": ">",
+                    "higher than": ">", "bigger than": ">", "larger than": ">", "older than": ">",
+                    "below": "<", "under": "<", "less than": "<", "lower than": "<",
+                    "smaller than": "<", "fewer than": "<", "younger than": "<", "at least": ">=",
+                    "at most": "<=", "no more than": "<=", "no less than": ">="}
+_COMPARED_BEFORE = re.compile(r"\b(" + "|".join(sorted(COMPARISON_WORDS, key=len, reverse=True))
+                              + r")\s+(?:the\s+|an?\s+|their\s+|its\s+)?$")
 
 
 def _qualifiers(p: Parse, intent: Intent) -> None:
@@ -303,10 +317,11 @@ def _state_filters(p: Parse, intent: Intent) -> None:
 def _negation_before(p: Parse, start: int) -> Cue | None:
     """A "not"/"未"/"never" right before ``start`` (nothing but a space or 的 between)."""
     for cue in p.cues:
-        gap = p.text[cue.end:start]
-        if cue.kind == "not" and cue.end <= start and len(gap) <= 2 and gap.strip() in (
-                "", "的", "被") and p.text[cue.start:cue.end] not in CONTINUING:
-            return cue
+        gap = p.text[cue.end:start].strip(" \"'‘’“”`")
+        if cue.kind == "not" and cue.end <= start and start - cue.end <= 8 and gap in (
+                "", "的", "被", "from", "in", "a", "an", "the", "equal to") \
+                and p.text[cue.start:cue.end] not in CONTINUING:
+            return cue  # "is not 'France'", "not from Russia"
     return None
 
 

@@ -42,6 +42,8 @@ ADJECTIVES: dict[str, tuple[str, tuple[str, ...]]] = {
     "最长": ("desc", ("millisecond", "duration", "length")),
     "shortest": ("asc", ("millisecond", "duration", "length")),
     "最短": ("asc", ("millisecond", "duration", "length")),
+    "tallest": ("desc", ("height",)), "heaviest": ("desc", ("weight",)),
+    "lightest": ("asc", ("weight",)),
     "youngest": ("asc", ("age",)), "最年轻": ("asc", ("age",)),
     "eldest": ("desc", ("age",)), "最年长": ("desc", ("age",)),
 }

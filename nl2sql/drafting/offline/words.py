@@ -104,6 +104,8 @@ _PATTERNS: list[tuple[str, str]] = [
     ("bottom", r"\bbottom\s+(\d+|one|two|three|four|five|six|seven|eight|nine|ten)\b"),
     ("bottom", r"后\s*(\d+|[一二两三四五六七八九十]+)\s*(?:个|名|位|款|家|条|种)?|倒数\s*(\d+|[一二三四五六七八九十]+)"),
     # comparisons (the number is group 1)
+    ("gt", r"\b(?:older|taller|heavier|later) than\s*" + NUM),
+    ("lt", r"\b(?:younger|shorter|lighter|earlier) than\s*" + NUM),
     ("gt", r"(?:\bmore than|\bover|\babove|\bgreater than|\bexceeding|\bhigher than|\blarger than|\bbigger than|>)\s*(?:rmb|¥|\$|￥|yuan)?\s*" + NUM),
     ("ge", r"(?:\bat least|\bno less than|>=)\s*(?:rmb|¥|\$|￥)?\s*" + NUM),
     ("lt", r"(?:\bless than|\bfewer than|\bunder|\bbelow|\blower than|\bcheaper than|\bsmaller than|<)\s*(?:rmb|¥|\$|￥)?\s*" + NUM),
