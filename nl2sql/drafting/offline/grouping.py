@@ -161,6 +161,14 @@ def _group_for(p: Parse, target: idx.Match, intent: Intent) -> Group | None:
     return Group(ref)
 
 
+def group_on(p: Parse, intent: Intent, target: idx.Match) -> None:
+    """Group by what ``target`` names (a column or a table), if it makes a grouping."""
+    group = _group_for(p, target, intent)
+    if group is not None:
+        p.use(target.start, target.end)
+        intent.groups.append(group)
+
+
 def ensure_group(p: Parse, intent: Intent, cue: Cue, exclude: idx.Match | None) -> None:
     if intent.groups:
         return

@@ -65,6 +65,9 @@ def find_measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
             if second and m.kind == "table":
                 m.targets = second + [t for t in m.targets if t.kind != "term"]
                 return _term_measure(p, m), None
+    common = _most_common(p)
+    if common is not None:
+        return common, None
     for cue in cues_of(p, "count", "most", "fewest", "distinct"):
         if cue.kind == "distinct" and p.text[cue.start:cue.end] not in COUNTING_DISTINCT:
             continue  # "the different cities" lists them; "how many different" counts
@@ -88,6 +91,28 @@ def find_measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
         _use_distinct_next_to(p, counted)
         return _count_measure(p, counted), counted
     return None, None
+
+
+_COMMON = re.compile(r"\s+(?:common(?:ly)?|frequent(?:ly)?|popular)\b")
+
+
+def _most_common(p: Parse) -> Measure | None:
+    """"the most common citizenship of singers", "the least frequent type": rows counted per
+    value of the column named after, the top one first."""
+    for cue in cues_of(p, "most", "fewest", "min"):
+        word = _COMMON.match(p.text[cue.end:])
+        if word is None:
+            continue
+        after = cue.end + word.end()
+        column = next((m for m in p.matches if m.start >= after and m.start - after <= 6
+                       and column_targets(m)), None)
+        if column is None:
+            return None
+        ref = pick_column(p, column)
+        p.use(cue.start, after)
+        p.ranked = column
+        return Measure("count", ref.table, label="count")
+    return None
 
 
 def _value_table_after(p: Parse, cue: Cue) -> str | None:

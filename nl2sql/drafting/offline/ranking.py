@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from nl2sql.column_types import is_temporal
 from nl2sql.drafting.offline import index as idx
 from nl2sql.drafting.offline.dates import event_date
-from nl2sql.drafting.offline.grouping import ensure_group
+from nl2sql.drafting.offline.grouping import ensure_group, group_on
 from nl2sql.drafting.offline.intent import ColumnRef, Intent
 from nl2sql.drafting.offline.reading import (
     AMOUNT_PARTS,
@@ -169,10 +169,13 @@ def order_and_limit(p: Parse, intent: Intent) -> None:
         p.use(cue.start, cue.end)
         intent.limit = int(cue.value) if cue.value else intent.limit  # type: ignore[call-overload]
         intent.order = "asc" if cue.kind == "bottom" else (intent.order or "desc")
-    for cue in cues_of(p, "most", "fewest"):
+    for cue in cues_of(p, "most", "fewest", "min"):
         if intent.measure is not None and intent.measure.func == "count" and not intent.groups:
+            if p.ranked is not None:  # "the most common citizenship"
+                group_on(p, intent, p.ranked)
             # "the document id with the least number of paragraphs": rank what is named before
-            ensure_group(p, intent, cue, _counted_match(p, intent))
+            if cue.kind != "min":
+                ensure_group(p, intent, cue, _counted_match(p, intent))
             if not intent.groups:
                 raise DrafterDeclined(f"I don't know what “{p.text[cue.start:cue.end]}” ranks")
     for cue in cues_of(p, "most", "max"):

@@ -33,6 +33,8 @@ class Parse:
     cues: list[Cue]
     dates: list[Cue]
     used: set[int] = field(default_factory=set)  # character positions accounted for
+    # "the most common citizenship": what a superlative count is grouped by, found with it
+    ranked: idx.Match | None = None
     choices: Choices = field(default_factory=Choices)  # settled beforehand, assumed so far
 
     def use(self, start: int, end: int) -> None:
