@@ -16,6 +16,7 @@ from nl2sql.drafting.offline.intent import ColumnRef, Filter, Intent
 from nl2sql.drafting.offline.reading import (
     Parse,
     anchor_table,
+    bridge_to,
     column_of,
     column_targets,
     cues_of,
@@ -214,6 +215,9 @@ def _negated_tables(p: Parse, intent: Intent) -> None:
         elif their_fk is not None and base.primary_key:
             intent.filters.append(Filter(ColumnRef(intent.base, base.primary_key[0]), "no_related",
                                          [table, their_fk]))
+        elif base.primary_key and (bridge := bridge_to(p, table, intent.base)) is not None:
+            intent.filters.append(Filter(ColumnRef(intent.base, base.primary_key[0]), "no_related",
+                                         list(bridge)))  # "students who have no pet" (Has_Pet)
         else:
             continue
         p.use(cue.start, cue.end)

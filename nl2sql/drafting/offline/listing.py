@@ -4,6 +4,8 @@ columns it names, the distinct values of one column, and rows that have related 
 
 from __future__ import annotations
 
+import re
+
 from nl2sql.drafting.offline import index as idx
 from nl2sql.drafting.offline.compose import fans_out
 from nl2sql.drafting.offline.dates import event_date
@@ -11,6 +13,7 @@ from nl2sql.drafting.offline.intent import ColumnRef, Filter, Intent
 from nl2sql.drafting.offline.measures import term_columns
 from nl2sql.drafting.offline.reading import (
     Parse,
+    bridge_to,
     column_of,
     column_targets,
     cues_of,
@@ -88,10 +91,19 @@ def _existence(p: Parse, intent: Intent) -> None:
         table = m.targets[0].table if m.kind == "table" else ""
         if m.start in p.used or not table or table == intent.base or table in used_tables:
             continue
+        if re.search(r"\band\s+(?:the\s+|their\s+|its\s+)?$", p.text[:m.start]):
+            continue  # "the teachers and the courses they teach": courses to show, not a condition
         fk = only_key_to(p, table, intent.base)
+        moved = [f for f in intent.filters if f.implicit and f.column.table == intent.base]
+        if fk is None and not moved and not _conditions_on(intent, table):
+            bridge = bridge_to(p, table, intent.base)  # "students who have a pet" (Has_Pet)
+            if bridge is not None:
+                p.use(m.start, m.end)
+                intent.filters.append(Filter(ColumnRef(intent.base, base.primary_key[0]),
+                                             "related_count", [bridge[0], bridge[1], ">=", 1, []]))
+            continue
         if fk is None:
             continue
-        moved = [f for f in intent.filters if f.implicit and f.column.table == intent.base]
         event = event_date(table_of(p, table))
         conditions = [Filter(event, f.op, f.values) for f in moved] if event else []
         if event:
@@ -99,6 +111,10 @@ def _existence(p: Parse, intent: Intent) -> None:
         p.use(m.start, m.end)
         intent.filters.append(Filter(ColumnRef(intent.base, base.primary_key[0]), "related_count",
                                      [table, fk, ">=", 1, conditions]))
+
+
+def _conditions_on(intent: Intent, table: str) -> bool:
+    return any(f.column.table == table for f in intent.filters)
 
 
 def _first_catalog_match(p: Parse) -> idx.Match | None:

@@ -172,6 +172,20 @@ def only_key_to(p: Parse, table: str, target: str) -> str | None:
     return graph.foreign_key_to(p.catalog, table, target)
 
 
+def bridge_to(p: Parse, table: str, base: str) -> tuple[str, str] | None:
+    """The one table linking ``table`` to ``base`` (Has_Pet between Pets and Student), and its
+    column referencing ``base``: a row there means the base row has a related ``table`` row."""
+    found = []
+    for name, candidate in p.catalog.tables.items():
+        if name in (table, base):
+            continue
+        to_base = [fk for fk in candidate.foreign_keys if fk.ref_table.lower() == base.lower()]
+        to_table = [fk for fk in candidate.foreign_keys if fk.ref_table.lower() == table.lower()]
+        if len(to_base) == 1 and len(to_table) == 1 and len(to_base[0].columns) == 1:
+            found.append((name, to_base[0].columns[0]))
+    return found[0] if len(found) == 1 else None
+
+
 def amount_column(p: Parse, table_name: str) -> ColumnRef | None:
     table = table_of(p, table_name)
     for part in AMOUNT_PARTS:
