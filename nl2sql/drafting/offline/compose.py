@@ -285,13 +285,13 @@ def _unique_aliases(names: list[str]) -> list[str]:
 
 def _listing(intent: Intent, catalog: Catalog) -> list[exp.Expr]:
     """A listing shows the base table's columns, plus any other table's mentioned columns."""
-    if intent.distinct:
-        return [col(ref) for ref in intent.show]
     base = catalog.tables[intent.base]
-    for ref in intent.named:
+    for ref in intent.named if not intent.distinct else intent.show:
         if ref.table != base.name and fans_out(catalog, path_to(catalog, base.name, ref.table)):
             raise DrafterDeclined(f"showing {ref} beside each {base.name} row would repeat "
                                   f"{base.name} rows; name the {ref.table} you mean")
+    if intent.distinct:
+        return [col(ref) for ref in intent.show]
     if intent.named:  # the columns asked for, after the key and the names that tell rows apart
         keys = [ColumnRef(base.name, k) for k in base.primary_key]
         names = [ColumnRef(base.name, c.name) for c in naming_columns(base)]

@@ -151,7 +151,7 @@ def _numeric_equalities(p: Parse, intent: Intent) -> None:
         ref = pick_column(p, m, numeric=True, base=intent.base)
         if not measurable(column_of(p, ref)):
             continue
-        hit = re.match(r"\s*(?:of|=|is|为|是|等于)?\s*(\d+(?:\.\d+)?)(?![\d.])", p.text[m.end:])
+        hit = re.match(r"\s*(?:of|=|is|为|是|等于)?\s*(\d+(?:\.\d+)?)(?!\d|\.\d)", p.text[m.end:])
         if hit is None or any(pos in p.used for pos in range(m.end, m.end + hit.end())):
             continue
         before = _COMPARED_BEFORE.search(p.text[:m.start])

@@ -91,7 +91,8 @@ ever altogether actually yuan rmb dollar dollars usd cny people person ones kind
 catalogue catalog exist exists existing registered register store ours
 linked link associated attached related tied far through via using sell signed sign joined join
 new newly so any issued issue listed anyone anybody generate generated generates recorded
-break breakdown problem problems spread own owns owned but either
+break breakdown problem problems spread own owns owned but either use uses used using offer offers offered serve serves served
+happen happened happens occur occurred occurs
 """.split())
 CN_STOP_WORDS = set("""
 全部 所有 分别 一下 多少 什么 哪些 哪个 是否 以及 一共 总共 里面 当中 之中 对应 情况 现在 目前 当前 这些 那些

@@ -74,7 +74,7 @@ def _agentive(p: Parse, cue: Cue) -> bool:
         return False
     before = p.text[:cue.start].split()
     word = before[-1] if before else ""
-    return word not in ARRANGING and (word in PARTICIPLES or (word.endswith("ed") and len(word) > 4))
+    return word not in ARRANGING and (word in PARTICIPLES or (word.endswith("ed") and len(word) > 3))
 
 
 def _quantifier(p: Parse, cue: Cue) -> bool:

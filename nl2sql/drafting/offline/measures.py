@@ -203,10 +203,25 @@ def _counts_rows(p: Parse, cue: Cue, counted: idx.Match) -> bool:
 
 
 def _use_distinct_next_to(p: Parse, counted: idx.Match) -> None:
-    """"unique customers", "不同的客户": counting rows of a table is already distinct."""
+    """"unique customers", "不同的客户": counting rows of a table is already distinct, unless
+    rows share their name ("how many different degrees": 15 programs, 3 degree names)."""
     for cue in cues_of(p, "distinct"):
         if 0 <= counted.start - cue.end <= 2 or 0 <= cue.start - counted.end <= 2:
             p.use(cue.start, cue.end)
+            if counted.kind == "table":
+                table = p.catalog.tables[counted.targets[0].table]
+                label = idx.label_column(table)
+                profile = label.profile if label is not None else None
+                rows = table.row_count
+                named = label is not None and {"name", "title"} & set(name_parts(label.name))
+                # rows that mostly share a name (3 degree names over 15 programs); people
+                # with the same name are still different people
+                if named and label is not None and profile is not None \
+                        and profile.distinct_exact and rows is not None \
+                        and 0 < profile.distinct * 2 < rows and not label.primary_key:
+                    raise DrafterDeclined(
+                        f"“different {counted.text}” can count {table.name} rows ({rows}) or "
+                        f"their distinct {label.name} values ({profile.distinct})")
 
 
 def _aggregable(p: Parse, dates_ok: bool) -> Callable[[idx.Match], bool]:
