@@ -2,8 +2,10 @@
 confidence and assumptions (issue 13): the drafter, the pipeline and ``nl2sql ask``.
 
 "unit price" names ``order_items.unit_price`` (what each line sold at) and
-``products.unit_price`` (today's list price); asked per category with no table named, both
-readings make sense, so the drafter offers both instead of picking one.
+``products.unit_price`` (today's list price); asked with no table named and no other column
+to tie it to, both readings make sense, so the drafter offers both instead of picking one.
+Asked per category, the category is the products', and so is the price (an assumption the
+answer states).
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from nl2sql.values import confidence_of
 if TYPE_CHECKING:
     from conftest import IsolatedEnv
 
-AMBIGUOUS = "categories with an average unit price above 1500"
-PER_CATEGORY = "average unit price per category"
+AMBIGUOUS = "What is the average unit price?"
+PER_CATEGORY = "categories with an average unit price above 1500"
 CHOICES = ["unit price read as order_items.unit_price", "unit price read as products.unit_price"]
 
 
@@ -45,9 +47,8 @@ def readings_of(question: str, session: pipeline.Session) -> DrafterDeclined:
 # --------------------------------------------------------------------------- the drafter
 
 
-@pytest.mark.parametrize("question", [AMBIGUOUS, PER_CATEGORY, "每个品类的平均单价"])
-def test_unit_price_per_category_has_two_readings(question: str,
-                                                  session: pipeline.Session) -> None:
+@pytest.mark.parametrize("question", [AMBIGUOUS, "average unit price", "平均单价是多少"])
+def test_unit_price_alone_has_two_readings(question: str, session: pipeline.Session) -> None:
     declined = readings_of(question, session)
     assert [r.choice.split(" read as ")[1] for r in declined.readings] == [
         "order_items.unit_price", "products.unit_price"]
@@ -58,17 +59,27 @@ def test_unit_price_per_category_has_two_readings(question: str,
     assert declined.details["understood"] == "" and declined.details["unknown_words"] == []
 
 
+@pytest.mark.parametrize("question", [PER_CATEGORY, "average unit price per category",
+                                      "每个品类的平均单价"])
+def test_per_category_the_price_is_the_products(question: str,
+                                                session: pipeline.Session) -> None:
+    # issue 13: "categories with an average unit price above 1500" used order_items' price
+    drafted = draft(question, session.drafting_catalog)
+    assert "AVG(products.unit_price)" in drafted.sql and "order_items" not in drafted.sql
+    assert any("unit price read as products.unit_price" in a or "单价 read as products" in a
+               for a in drafted.assumptions)
+    assert drafted.confidence == "medium"
+
+
 def test_each_reading_runs_and_they_answer_differently(session: pipeline.Session,
                                                        gold: Any) -> None:
     answers = [pipeline.ask(session, AMBIGUOUS, reading=n) for n in (1, 2)]
     assert [a.interpretation for a in answers] == [r.understood for r in
                                                    readings_of(AMBIGUOUS, session).readings]
-    lines = dict(gold("SELECT p.category, avg(i.unit_price) FROM order_items i JOIN products p "
-                      "USING (product_id) GROUP BY 1 HAVING avg(i.unit_price) > 1500"))
-    listed = dict(gold("SELECT category, avg(unit_price) FROM products GROUP BY 1 "
-                       "HAVING avg(unit_price) > 1500"))
+    lines = gold("SELECT avg(unit_price) FROM order_items")[0][0]
+    listed = gold("SELECT avg(unit_price) FROM products")[0][0]
     for answer, expected in zip(answers, (lines, listed), strict=True):
-        assert {c: pytest.approx(float(v)) for c, v in answer.rows} == expected
+        assert float(answer.rows[0][0]) == pytest.approx(float(expected))
         assert answer.drafter == "offline"
     assert answers[0].rows != answers[1].rows
 
@@ -147,7 +158,7 @@ def test_ask_json_decline_lists_the_readings(isolated_env: IsolatedEnv,
     assert [r["choice"] for r in error["readings"]] == CHOICES
     for reading in error["readings"]:
         assert {"understood", "sql", "choice", "assumptions"} == set(reading)
-        assert reading["sql"].startswith("SELECT products.category AS category, AVG(")
+        assert reading["sql"].startswith("SELECT AVG(")
 
 
 def test_ask_text_decline_numbers_the_readings(isolated_env: IsolatedEnv,
@@ -157,9 +168,9 @@ def test_ask_text_decline_numbers_the_readings(isolated_env: IsolatedEnv,
     lines = result.stderr.splitlines()
     assert lines[0].startswith("error (declined): I can read this question 2 ways")
     assert "--reading N" in lines[0]
-    assert lines[1].startswith("  1. average order_items.unit_price, grouped by")
+    assert lines[1].startswith("  1. average order_items.unit_price")
     assert lines[2].strip().startswith("SELECT") and "AVG(order_items.unit_price)" in lines[2]
-    assert lines[3].startswith("  2. average products.unit_price, grouped by")
+    assert lines[3].startswith("  2. average products.unit_price")
     assert "AVG(products.unit_price)" in lines[4] and len(lines) == 5
 
 
@@ -190,13 +201,13 @@ def test_a_chosen_reading_is_still_masked(isolated_env: IsolatedEnv, sample_db_p
                                           tmp_path: Path) -> None:
     """The reading is guarded under the role like any draft: a masked column stays masked."""
     semantic = masked_unit_price(tmp_path)
-    result = ask(isolated_env, sample_db_path, PER_CATEGORY, "--reading", "2", "-f", "json",
+    result = ask(isolated_env, sample_db_path, AMBIGUOUS, "--reading", "2", "-f", "json",
                  "--semantic", str(semantic))
     data = json.loads(result.stdout)
     assert data["role"] == "analyst"
     assert data["masking"] == [{"column": "avg_unit_price", "source": "products.unit_price",
                                 "mode": "redact"}]
-    assert {row[1] for row in data["rows"]} == {None}
+    assert {row[0] for row in data["rows"]} == {None}
 
 
 @pytest.mark.parametrize("role, readings", [("analyst", 0), ("steward", 2)])
@@ -206,7 +217,7 @@ def test_readings_come_from_what_the_role_may_see(role: str, readings: int,
     """With products.unit_price denied to the analyst, the question has one reading for
     them (the line price, answered) and two for the steward, who may see both columns."""
     semantic = masked_unit_price(tmp_path, "deny: true")
-    result = ask(isolated_env, sample_db_path, PER_CATEGORY, "-f", "json", "--role", role,
+    result = ask(isolated_env, sample_db_path, AMBIGUOUS, "-f", "json", "--role", role,
                  "--semantic", str(semantic))
     data = json.loads(result.stdout)
     if readings:

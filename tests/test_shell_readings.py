@@ -3,7 +3,7 @@ readings; typing a number runs that one (guarded, masked and audited under the s
 role), anything else goes on as usual. Reuses :mod:`test_shell`'s driver.
 
 The shell runs with ``products.unit_price`` redacted for the default (analyst) role, so the
-two readings of "average unit price per category" differ: the line price is shown, the
+two readings of "What is the average unit price?" differ: the line price is shown, the
 list price is masked even though a person picked that reading.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import test_shell as driver
-from test_readings import PER_CATEGORY, masked_unit_price
+from test_readings import AMBIGUOUS, masked_unit_price
 
 pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal"),
               pytest.mark.slow]
@@ -37,11 +37,11 @@ def shell(sample_db_path: Path, shared_cache_dir: Path,
 
 
 def offered(shell: driver.Shell) -> str:
-    out = shell.run(PER_CATEGORY)
+    out = shell.run(AMBIGUOUS)
     text = " ".join(out.split())
     assert "error (declined): I can read this question 2 ways" in text, out
-    assert "1. average order_items.unit_price, grouped by products.category" in text
-    assert "2. average products.unit_price, grouped by products.category" in text
+    assert "1. average order_items.unit_price" in text
+    assert "2. average products.unit_price" in text
     assert "type 1-2 to run that reading" in text
     return out
 
@@ -57,13 +57,12 @@ def test_typing_a_number_runs_that_reading(shell: driver.Shell, gold: Any) -> No
     assert "AVG(order_items.unit_price)" in out, out
     assert "Understood as: average order_items.unit_price" in " ".join(out.split())
     header, rows = driver.table_rows(out)
-    assert header == ["category", "avg_unit_price"]
-    expected = gold("SELECT p.category, avg(i.unit_price) FROM order_items i "
-                    "JOIN products p USING (product_id) GROUP BY 1")
-    assert {c: round(float(v), 2) for c, v in rows} == {c: round(v, 2) for c, v in expected}
+    assert header == ["avg_unit_price"]
+    expected = gold("SELECT avg(unit_price) FROM order_items")[0][0]
+    assert round(float(rows[0][0].replace(",", "")), 1) == round(float(expected), 1)
     last = audit_records(shell)[-1]
     assert (last["question"], last["decision"], last["command"]) == (
-        PER_CATEGORY, "accepted", "shell")
+        AMBIGUOUS, "accepted", "shell")
     assert "order_items.unit_price" in last["columns"]
 
 
@@ -72,7 +71,7 @@ def test_a_chosen_reading_is_masked_for_the_role(shell: driver.Shell) -> None:
     out = shell.run("2")
     assert "AVG(products.unit_price)" in out, out
     _, rows = driver.table_rows(out)
-    assert len(rows) > 1 and {r[1] for r in rows} == {"NULL"}
+    assert len(rows) == 1 and rows[0][0] == "NULL"
     assert "masked for role analyst: avg_unit_price (products.unit_price, redact)" in out
     last = audit_records(shell)[-1]
     assert last["role"] == "analyst"

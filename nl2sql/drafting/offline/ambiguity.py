@@ -35,11 +35,36 @@ def measure_column(p: Parse, match: idx.Match) -> ColumnRef:
     if settled is not None:
         return settled.column
     ref = pick_column(p, match, numeric=True)
+    owner = None if _table_named(p, match) else _owner_by_other_columns(p, match)
+    if owner is not None:
+        p.choices.assume(f"{match.text} read as {owner} (the table of the other columns named)")
+        return owner
     rivals = _rivals(p, match, ref)
     if rivals:
         raise Ambiguous(point, [Choice(point, c, f"{match.text} read as {c}")
                                 for c in [ref, *rivals]])
     return ref
+
+
+def _table_named(p: Parse, match: idx.Match) -> bool:
+    """A table named beside the word or anywhere in the question settles it (``_rivals``)."""
+    named = {t.table for m in p.matches for t in m.targets if t.kind == "table"}
+    return anchor_table(p, match) is not None or bool(named & {t.table for t in column_targets(match)})
+
+
+def _owner_by_other_columns(p: Parse, match: idx.Match) -> ColumnRef | None:
+    """"categories with an average unit price above 1500": the other column the question
+    names (category) is the products', so the price is the products' price too. Only when
+    exactly one of the same-named columns sits in a table the question's other columns do."""
+    targets = column_targets(match)
+    best = max(t.strength for t in targets)
+    candidates = [ColumnRef(t.table, t.column) for t in targets if t.strength == best]
+    if len({c.table for c in candidates}) < 2:
+        return None
+    others = {t.table for m in p.matches if m is not match and m.kind == "column"
+              for t in column_targets(m)}
+    owned = [c for c in candidates if c.table in others]
+    return owned[0] if len({c.table for c in owned}) == 1 else None
 
 
 def _rivals(p: Parse, match: idx.Match, ref: ColumnRef) -> list[ColumnRef]:

@@ -33,6 +33,7 @@ def add_groups(p: Parse, intent: Intent, counted: idx.Match | None) -> None:
     for cue in cues_of(p, "group", "list", "top", "bottom"):
         if cue.kind == "group" and (_agentive(p, cue) or _quantifier(p, cue)):
             p.use(cue.start, cue.end)
+            p.cues.remove(cue)  # not a grouping: nothing later may read it as one
             continue
         target = nearest(p, cue, _group_candidate(p, counted), window=14, after_only=True)
         if target is None and cue.kind == "list" and is_han(p.text[cue.start]):
