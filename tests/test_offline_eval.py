@@ -40,7 +40,7 @@ def test_shop_set_meets_targets(tmp_path: Path) -> None:
     ensure_sample_db(str(db))
     result = run_set("shop.yaml", str(db), tmp_path)
     assert result["n"] >= 120
-    assert result["accuracy"] >= 0.90, result
+    assert result["accuracy"] >= 0.94, result  # issue 13: the own set stays at 94% or more
     assert result["wrong"] <= 0.03, result["failed"]
 
 
