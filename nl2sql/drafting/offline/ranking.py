@@ -87,6 +87,8 @@ def superlative_rows(p: Parse, intent: Intent, adjective: Adjective | None) -> N
             raise DrafterDeclined(f"I don't know which column “{p.text[adjective.start:adjective.end]}” "
                                   f"refers to in {intent.base}")
         p.use(adjective.start, adjective.end)
+        if adjective.parts == TIME_PARTS or adjective.word in AGE_WORDS:
+            p.choices.assume(f"“{adjective.word}” ranks by {ref}")  # the question named no column
         if intent.measure is None:
             intent.order, intent.order_column = direction, ref
             intent.limit = intent.limit or 1
