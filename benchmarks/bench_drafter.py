@@ -132,15 +132,17 @@ def _warm(session: Any) -> None:
     offline.index_for(session.drafting_catalog)
 
 
-def _settings(db: str, tmp: Path, schemas: Path | None = None) -> Any:
+def _settings(db: str, tmp: Path, schemas: Path | None = None,
+              cache: Path | None = None) -> Any:
     from nl2sql.settings import Settings
 
     return Settings(db=db, drafter="offline", row_limit=ROW_LIMIT, query_timeout=30.0,
-                    cache_dir=tmp / "cache", schemas_dir=schemas or tmp / "no-schemas",
+                    cache_dir=cache or tmp / "cache", schemas_dir=schemas or tmp / "no-schemas",
                     audit_log=tmp / "audit.jsonl")
 
 
-def run_spider(data: Path, tmp: Path, db_filter: str | None = None) -> list[Outcome]:
+def run_spider(data: Path, tmp: Path, db_filter: str | None = None,
+               cache: Path | None = None) -> list[Outcome]:
     from nl2sql import pipeline
     from nl2sql.errors import NL2SQLError
 
@@ -154,7 +156,7 @@ def run_spider(data: Path, tmp: Path, db_filter: str | None = None) -> list[Outc
     outcomes: list[Outcome] = []
     for db_id, indexes in by_db.items():
         db = data / "database" / db_id / f"{db_id}.sqlite"
-        with pipeline.open_session(_settings(str(db), tmp)) as session:
+        with pipeline.open_session(_settings(str(db), tmp, cache=cache)) as session:
             _warm(session)
             for i in indexes:
                 gold_sql = dev[i]["query"]
@@ -172,7 +174,7 @@ def run_spider(data: Path, tmp: Path, db_filter: str | None = None) -> list[Outc
     return outcomes
 
 
-def run_project_set(name: str, tmp: Path) -> list[Outcome]:
+def run_project_set(name: str, tmp: Path, cache: Path | None = None) -> list[Outcome]:
     from nl2sql import pipeline
     from nl2sql.drafting import evaluate
     from nl2sql.interfaces.cli import ensure_sample_db
@@ -187,7 +189,7 @@ def run_project_set(name: str, tmp: Path) -> list[Outcome]:
         db = str(PROJECT_ROOT / "sample_db" / "shop.duckdb")
         ensure_sample_db(db)
     outcomes: list[Outcome] = []
-    with pipeline.open_session(_settings(db, tmp, PROJECT_ROOT / "schemas")) as session:
+    with pipeline.open_session(_settings(db, tmp, PROJECT_ROOT / "schemas", cache)) as session:
         _warm(session)
         for case in cases:
             if case.sql is None:  # the unanswerable: answering is wrong, declining is right

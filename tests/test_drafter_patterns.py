@@ -37,8 +37,8 @@ def database(name: str, sample_db_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sessions(sample_db_path: Path, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[dict[str, pipeline.Session]]:
+def sessions(sample_db_path: Path, shared_cache_dir: Path,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, pipeline.Session]]:
     opened: dict[str, pipeline.Session] = {}
     tmp = tmp_path_factory.mktemp("patterns")
     try:
@@ -47,7 +47,7 @@ def sessions(sample_db_path: Path, tmp_path_factory: pytest.TempPathFactory
             if not path.is_file():
                 pytest.fail(f"{path} is missing: ../shared must be beside the checkout")
             settings = Settings(db=str(path), drafter="offline", row_limit=100_000,
-                                cache_dir=tmp / "cache", schemas_dir=PROJECT_ROOT / "schemas",
+                                cache_dir=shared_cache_dir, schemas_dir=PROJECT_ROOT / "schemas",
                                 audit_log=tmp / "audit.jsonl")
             opened[name] = pipeline.open_session(settings)
         yield opened

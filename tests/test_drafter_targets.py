@@ -28,11 +28,11 @@ def bench() -> ModuleType:
     return module
 
 
-def test_spider_precision_and_coverage(tmp_path: Path) -> None:
+def test_spider_precision_and_coverage(tmp_path: Path, shared_cache_dir: Path) -> None:
     b = bench()
     if not (b.SPIDER / "dev.json").is_file():
         pytest.fail(f"{b.SPIDER} is missing: ../shared must be beside the checkout")
-    outcomes = b.run_spider(b.SPIDER, tmp_path)
+    outcomes = b.run_spider(b.SPIDER, tmp_path, cache=shared_cache_dir)
     [row] = b.table(outcomes)
     wrong = [f"{o.id} {o.question} -> {o.sql}" for o in outcomes if o.verdict in ("wrong", "error")]
     assert row["n"] == 507
@@ -43,9 +43,10 @@ def test_spider_precision_and_coverage(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["shop_fresh", "chinook_fresh", "shop_holdout",
                                   "chinook_holdout"])
-def test_sets_written_apart_from_the_drafter_are_rarely_wrong(name: str, tmp_path: Path) -> None:
+def test_sets_written_apart_from_the_drafter_are_rarely_wrong(name: str, tmp_path: Path,
+                                                             shared_cache_dir: Path) -> None:
     b = bench()
-    outcomes = b.run_project_set(name, tmp_path)
+    outcomes = b.run_project_set(name, tmp_path, cache=shared_cache_dir)
     [row] = b.table(outcomes)
     wrong = [f"{o.id} {o.question} -> {o.sql}" for o in outcomes if o.verdict in ("wrong", "error")]
     assert row["wrong"] <= 0.01, wrong
