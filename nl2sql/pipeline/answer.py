@@ -94,7 +94,7 @@ def _with_dialect_repairs(draft_fn: Callable[[list[dict[str, str]]], Draft],
                           session: Session) -> Callable[[list[dict[str, str]]], Draft]:
     """Over a SQLite source, models slip into SQLite habits ("strings" in double quotes,
     bare GROUP BY columns): repair them deterministically before any round trip."""
-    if session.source.kind == "duckdb":
+    if session.source.kind != "sqlite":  # drafts are DuckDB SQL; a server's is made later
         return draft_fn
     from nl2sql.errors import NL2SQLError
     from nl2sql.safety.dialects import to_duckdb
@@ -163,11 +163,18 @@ def _answer(question: str | None, outcome: repair.Outcome, context_ms: float, st
         timings_ms=timings, elapsed_ms=round((time.perf_counter() - started) * 1000, 2),
         truncated=outcome.result.truncated,
         notes=(outcome.query.notes + _masking_notes(masking, session.access.role)
-               + session.catalog.notes),  # the policy's own: on every answer
+               + session.catalog.notes  # the policy's own: on every answer
+               + _server_notes(session)),
         database=session.catalog.name, tables_read=list(outcome.query.tables),
         columns_read=list(outcome.query.columns), role=session.access.role,
         masking=masking, confidence=outcome.draft.confidence,
         assumptions=list(outcome.draft.assumptions))
+
+
+def _server_notes(session: Session) -> list[str]:
+    """On a server: that the query ran there, and whether the login could write."""
+    warning = getattr(session.engine, "warning", None)
+    return [warning] if warning else []
 
 
 def _masking_notes(masking: list[MaskedColumn], role: str) -> list[str]:

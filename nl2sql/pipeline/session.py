@@ -15,6 +15,7 @@ from nl2sql.drafting.model_drafter import ChatClient, OpenAIChatClient
 from nl2sql.errors import ConfigError
 from nl2sql.safety import guard, policy
 from nl2sql.safety.engine import Engine, Limits, confine
+from nl2sql.safety.server_engine import ServerEngine
 from nl2sql.schema import merged_cache, semantic
 from nl2sql.schema.contributors import Contributors
 from nl2sql.schema.introspect import complete, introspect, load_unchanged
@@ -43,7 +44,7 @@ class Session:
     settings: Settings
     source: Source
     catalog: Catalog
-    engine: Engine
+    engine: Engine | ServerEngine
     chat_client: ChatClient | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     access: policy.AccessPolicy = field(default_factory=policy.AccessPolicy)
@@ -73,7 +74,11 @@ def open_session(settings: Settings, chat_client: ChatClient | None = None,
     started = time.perf_counter()
     source, catalog = load_catalog(settings, contributors, defaults)
     access = role_policy(catalog, settings)
-    engine = Engine(source, Limits.of(settings), settings.cache_dir)
+    engine: Engine | ServerEngine
+    if source.is_server:  # pushed down: the server runs the query, read-only
+        engine = ServerEngine(source, Limits.of(settings))
+    else:
+        engine = Engine(source, Limits.of(settings), settings.cache_dir)
     engine.start()  # its start overlaps the guard and drafting; see Engine.start
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     return Session(settings, source, catalog, engine, chat_client, {"open": elapsed},

@@ -41,10 +41,15 @@ def fingerprint(con: duckdb.DuckDBPyConnection, source: Source,
         "WHERE database_name = ? ORDER BY ALL",
         [source.alias],
     ).fetchall()
-    stat = os.stat(source.location)
+    if source.is_server:  # the server's own schema, not the sample's
+        from nl2sql.schema import server
+
+        stamp: list[Any] = [server.fingerprint(source)]
+    else:
+        stat = os.stat(source.location)
+        stamp = [stat.st_size, stat.st_mtime_ns]
     extra = [part for contributor in contributors for part in contributor.fingerprint(con, source)]
-    payload = json.dumps([CACHE_VERSION, rows, constraints, stat.st_size, stat.st_mtime_ns, *extra],
-                         default=str)
+    payload = json.dumps([CACHE_VERSION, rows, constraints, *stamp, *extra], default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
@@ -73,6 +78,11 @@ def load_cached(cache_dir: Path, source: Source, print_: str) -> Catalog | None:
 def file_key(source: Source) -> list[Any]:
     """Size and modification time of every file the catalog comes from (the database, the
     workspace, their write-ahead logs): unchanged files cannot hold a changed schema."""
+    if source.is_server:  # no file: the server's schema fingerprint (one round trip)
+        from nl2sql.schema import server
+
+        return [CACHE_VERSION, source.location, server.fingerprint(source),
+                source.workspace and os.path.exists(source.workspace)]
     paths = [source.location, source.location + ".wal", source.location + "-wal"]
     if source.workspace:
         paths += [source.workspace, source.workspace + ".wal"]
@@ -126,6 +136,12 @@ def introspect(source: Source, con: duckdb.DuckDBPyConnection, cache_dir: Path,
     for contributor in contributors:  # e.g. the extracted tables, if any
         tables.update(contributor.tables(con, source, tables))
     profile_tables(con, source, tables)
+    if source.is_server:  # profiles read a sample; row counts are the server's estimates
+        from nl2sql.schema import server
+
+        for name, rows in server.row_counts(source).items():
+            if name in tables and rows > (tables[name].row_count or 0):
+                tables[name].row_count = rows
     catalog = Catalog(name=source.alias, tables=tables, source=source.location,
                       dialect=source.native_dialect, fingerprint=print_)
     save_cached(cache_dir, source, catalog, _trusted(con, source, key))
@@ -162,38 +178,49 @@ def reflect(source: Source) -> dict[str, Table]:
     connect_args: dict[str, Any] = ({"read_only": True,
                                      "config": {"enable_external_access": False}}
                                     if source.kind == "duckdb" else {})
-    engine = sa.create_engine(source.sqlalchemy_url, connect_args=connect_args)
+    if source.is_server:
+        from nl2sql.schema import server
+
+        engine = server.engine_for(source)  # pooled: the engine's queries reuse it
+    else:
+        engine = sa.create_engine(source.sqlalchemy_url, connect_args=connect_args)
+    schema = source.schema
     try:
         inspector = sa.inspect(engine)
-        views = set(inspector.get_view_names())
+        views = set(inspector.get_view_names(schema=schema))
         facts: dict[str, Any] = {
-            "columns": inspector.get_multi_columns(kind=ObjectKind.ANY),
-            "pks": inspector.get_multi_pk_constraint(kind=ObjectKind.ANY),
-            "fks": inspector.get_multi_foreign_keys(kind=ObjectKind.TABLE),
-            "comments": _multi_comments(inspector, ObjectKind.ANY),
-            "definitions": {name: _view_definition(inspector, name) for name in views},
+            "columns": inspector.get_multi_columns(schema=schema, kind=ObjectKind.ANY),
+            "pks": inspector.get_multi_pk_constraint(schema=schema, kind=ObjectKind.ANY),
+            "fks": inspector.get_multi_foreign_keys(schema=schema, kind=ObjectKind.TABLE),
+            "comments": _multi_comments(inspector, ObjectKind.ANY, schema),
+            "definitions": {name: _view_definition(inspector, name, schema) for name in views},
         }
     except sa.exc.SQLAlchemyError as exc:
+        if source.is_server:
+            from nl2sql.schema import server
+
+            raise server.connection_error(source, exc) from None
         raise ConfigError(f"cannot introspect {source.location}: {_one_line(exc)}") from exc
     finally:
-        engine.dispose()
+        if not source.is_server:
+            engine.dispose()
     keys: list[Any] = list(facts["columns"])
     return {key[1]: _table_from_facts(key[1], "view" if key[1] in views else "table", key, facts)
             for key in keys}
 
 
-def _view_definition(inspector: Any, name: str) -> str | None:
+def _view_definition(inspector: Any, name: str, schema: str | None = None) -> str | None:
     """A view's SQL: the access policy must know which tables a view reads."""
     try:
-        definition = inspector.get_view_definition(name)
+        definition = inspector.get_view_definition(name, schema=schema)
     except (NotImplementedError, Exception):  # noqa: BLE001 - a dialect may not say
         return None
     return str(definition) if definition else None
 
 
-def _multi_comments(inspector: Any, kind: Any) -> dict[Any, Any]:
+def _multi_comments(inspector: Any, kind: Any, schema: str | None = None) -> dict[Any, Any]:
     try:
-        return dict(inspector.get_multi_table_comment(kind=kind))
+        return dict(inspector.get_multi_table_comment(schema=schema, kind=kind))
     except NotImplementedError:  # SQLite has no comments
         return {}
 

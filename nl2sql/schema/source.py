@@ -1,15 +1,18 @@
 """Where the data lives: resolve ``--db`` into a :class:`Source` and attach it to DuckDB.
 
-Every source is ATTACHed read-only into an in-memory DuckDB database, so the
-execution engine speaks one dialect (DuckDB) whatever the file format.
+A file (DuckDB, SQLite) is ATTACHed read-only into an in-memory DuckDB database, so the
+execution engine speaks one dialect (DuckDB) whatever the file format. A server
+(``postgresql://``, ``mysql://``) is not attached: its queries are pushed down to it
+(:mod:`nl2sql.safety.server_engine`), and DuckDB only profiles a sample of its rows.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -19,12 +22,23 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of a DuckDB file
 
 
+SERVER_KINDS = ("postgres", "mysql")
+# What a URL's scheme means, and the SQLAlchemy driver nl2sql speaks it with.
+SCHEMES = {"postgresql": ("postgres", "postgresql+psycopg"), "postgres": ("postgres", "postgresql+psycopg"),
+           "postgresql+psycopg": ("postgres", "postgresql+psycopg"),
+           "mysql": ("mysql", "mysql+pymysql"), "mariadb": ("mysql", "mysql+pymysql"),
+           "mysql+pymysql": ("mysql", "mysql+pymysql"), "mariadb+pymysql": ("mysql", "mysql+pymysql")}
+
+
 @dataclass(frozen=True)
 class Source:
     """A database to ask questions about.
 
-    ``kind`` is ``duckdb`` or ``sqlite``; ``alias`` is the catalog name it is
-    attached under (the only catalog prefix a query may use).
+    ``kind`` is ``duckdb``, ``sqlite``, ``postgres`` or ``mysql``; ``alias`` is the catalog
+    name (a file's stem, a server's database name: what binds ``schemas/<alias>.yaml``).
+    A server's ``location`` is its URL with the password hidden (``***``): it is what
+    messages, caches and the audit log may show; the password itself is kept apart and
+    never printed (``repr=False``).
     """
 
     kind: str
@@ -33,6 +47,12 @@ class Source:
     # The extraction workspace (nl2sql extract), attached read-only beside the source
     # so questions can read the extracted tables; None when there is none.
     workspace: str | None = None
+    password: str | None = field(default=None, repr=False, compare=False)
+    schema: str | None = None  # a server's schema (PostgreSQL: other than public)
+
+    @property
+    def is_server(self) -> bool:
+        return self.kind in SERVER_KINDS
 
     @property
     def path(self) -> Path:
@@ -43,7 +63,14 @@ class Source:
         return "workspace" if self.alias != "workspace" else "nl2sql_workspace"
 
     @property
-    def sqlalchemy_url(self) -> str:
+    def sqlalchemy_url(self) -> Any:
+        """A URL string for a file; for a server, a SQLAlchemy ``URL`` holding the password
+        (an object, so that printing it by mistake shows ``***``)."""
+        if self.is_server:
+            import sqlalchemy as sa
+
+            url = sa.make_url(self.location).set(password=self.password)
+            return url.difference_update_query(["schema"])
         if self.kind == "sqlite":
             return f"sqlite:///file:{self.location}?mode=ro&uri=true"
         return f"duckdb:///{self.location}"
@@ -71,19 +98,19 @@ def _sniff(path: Path) -> str:
 def resolve(db: str) -> Source:
     """Turn the ``--db`` value into a Source, checking that it can be read.
 
-    >>> resolve("postgresql://x/y")  # doctest: +ELLIPSIS
+    >>> source = resolve("postgresql://ana:s3cret@db.example:5433/shop?schema=sales")
+    >>> source.kind, source.alias, source.schema, source.location
+    ('postgres', 'shop', 'sales', 'postgresql+psycopg://ana:***@db.example:5433/shop?schema=sales')
+    >>> resolve("oracle://x/y")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    nl2sql.errors.ConfigError: database URLs (postgresql://...) are not supported yet; ...
+    nl2sql.errors.ConfigError: database URLs with oracle:// are not supported; ...
     """
     for prefix in ("duckdb:///", "sqlite:///"):
         if db.startswith(prefix):
             db = db[len(prefix):]
     if "://" in db:
-        scheme = db.split("://", 1)[0]
-        raise ConfigError(
-            f"database URLs ({scheme}://...) are not supported yet; pass a DuckDB or SQLite file"
-        )
+        return _server(db)
     path = Path(db).expanduser().resolve()
     if not path.is_file():
         raise ConfigError(f"database file not found: {path}")
@@ -92,6 +119,29 @@ def resolve(db: str) -> Source:
     except OSError as exc:
         raise ConfigError(f"cannot read database file {path}: {exc}") from exc
     return Source(kind=kind, location=str(path), alias=_alias_for(path))
+
+
+def _server(text: str) -> Source:
+    """A server database from its URL; the password leaves the URL here."""
+    import sqlalchemy as sa
+
+    scheme = text.split("://", 1)[0].lower()
+    if scheme not in SCHEMES:
+        raise ConfigError(f"database URLs with {scheme}:// are not supported; use postgresql://, "
+                          "mysql:// (MySQL, MariaDB) or a DuckDB or SQLite file")
+    kind, driver = SCHEMES[scheme]
+    try:
+        url = sa.make_url(text)
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        raise ConfigError(f"cannot read the database URL ({scheme}://…): "
+                          f"{type(exc).__name__}") from None
+    if not url.database:
+        raise ConfigError(f"the database URL names no database: {scheme}://host/DATABASE")
+    password = url.password if isinstance(url.password, str) else None
+    url = url.set(drivername=driver)
+    schema = url.query.get("schema")
+    return Source(kind=kind, location=url.render_as_string(hide_password=True), alias=str(url.database),
+                  password=password, schema=str(schema) if isinstance(schema, str) else None)
 
 
 def sqlite_extension_path(cache_dir: Path) -> Path:
@@ -121,6 +171,10 @@ def connect(source: Source, cache_dir: Path) -> duckdb.DuckDBPyConnection:
 
     Not yet confined: the engine confines it before any untrusted SQL runs.
     """
+    if source.is_server:  # a bounded sample of its tables, for profiling and scanning only
+        from nl2sql.schema.server import sample_connection
+
+        return sample_connection(source)
     config: dict[str, str | bool | int | float | list[str]] = {
         "autoload_known_extensions": False, "autoinstall_known_extensions": False}
     con = duckdb.connect(":memory:", config=config)
