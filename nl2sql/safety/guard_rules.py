@@ -82,12 +82,35 @@ FORBIDDEN_FUNCTIONS: dict[str, str] = {
     "current_schema": "it reveals the system catalog", "current_user": "it reveals the session",
     "session_user": "it reveals the session", "current_role": "it reveals the session",
     "current_database": "it reveals the system catalog", "current_catalog": "it reveals the system catalog",
+    # PostgreSQL, for queries pushed down to a server (refused whatever the source)
+    "pg_read_file": "it reads the server's files", "pg_read_binary_file": "it reads the server's files",
+    "pg_ls_dir": "it lists the server's files", "pg_stat_file": "it reads the server's files",
+    "lo_import": "it reads the server's files", "lo_export": "it writes the server's files",
+    "lo_get": "it reads large objects", "dblink": "it reaches other databases",
+    "dblink_exec": "it reaches other databases", "pg_sleep": "it holds the server",
+    "pg_sleep_for": "it holds the server", "pg_sleep_until": "it holds the server",
+    "set_config": "it changes settings", "pg_terminate_backend": "it stops other sessions",
+    "pg_cancel_backend": "it stops other sessions", "pg_reload_conf": "it changes settings",
+    "pg_advisory_lock": "it takes locks", "pg_try_advisory_lock": "it takes locks",
+    "txid_current": "it starts a transaction id", "inet_server_addr": "it reveals the server",
+    "pg_backend_pid": "it reveals the session",
+    # MySQL and MariaDB
+    "load_file": "it reads the server's files", "sleep": "it holds the server",
+    "benchmark": "it holds the server", "get_lock": "it takes locks",
+    "release_lock": "it takes locks", "is_free_lock": "it reveals locks",
+    "master_pos_wait": "it holds the server", "connection_id": "it reveals the session",
+    "user": "it reveals the session", "system_user": "it reveals the session",
+    "database": "it reveals the system catalog", "schema": "it reveals the system catalog",
+    "last_insert_id": "it reveals the session", "found_rows": "it reveals the session",
+    "row_count": "it reveals the session", "sys_exec": "it runs programs", "sys_eval": "it runs programs",
 }
 FORBIDDEN_PREFIXES: dict[str, str] = {
     "read_": "it reads files", "parquet_": "it reads files", "duckdb_": "it reveals the system catalog",
     "pragma_": "it reads settings", "http": "it reaches the network", "icu_": "it reads settings",
     "sqlite_": "it reads files", "postgres_": "it reaches other databases",
     "mysql_": "it reaches other databases", "iceberg_": "it reads files", "delta_": "it reads files",
+    "pg_": "it reads the server's internals", "lo_": "it reads the server's files",
+    "dblink": "it reaches other databases", "gtid_": "it reveals replication",
 }
 FORBIDDEN_FUNCTION_CLASSES: dict[type[exp.Expr], tuple[str, str]] = {
     exp.ReadCSV: ("read_csv", "it reads files"),
