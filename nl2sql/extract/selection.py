@@ -113,10 +113,12 @@ def read_rows(source: Source, query: GuardedQuery, settings: Any) -> Selection:
     """Run the guarded selection through the :class:`~nl2sql.safety.engine.Engine`, the
     one execution path for guarded SQL (confined worker process, OS limits, timeout)."""
     from nl2sql.safety.engine import Engine, Limits
+    from nl2sql.safety.server_engine import ServerEngine
 
     # Every selected row is extracted: the engine's row cap is the selection's own limit.
-    engine = Engine(source, Limits.of(settings, max_rows=query.limit or NO_LIMIT),
-                    settings.cache_dir)
+    limits = Limits.of(settings, max_rows=query.limit or NO_LIMIT)
+    engine: Engine | ServerEngine = (ServerEngine(source, limits) if source.is_server
+                                     else Engine(source, limits, settings.cache_dir))
     try:
         result = engine.run(query)
     except QueryTimeout as exc:

@@ -92,6 +92,10 @@ def load_catalog(settings: Settings, contributors: Contributors = (),
     named after the database or whose tables it has), then ``defaults`` where no policy
     covers it."""
     source = resolve(settings.db)
+    if source.is_server:
+        # Questions run on the server, which cannot read the local extraction workspace:
+        # its tables are asked with --db pointing at the workspace file (docs/extract.md).
+        contributors = ()
     for contributor in contributors:
         source = contributor.locate(source)
     # Warm: the merged catalog from one file, no YAML and no DuckDB connection at all.
