@@ -239,6 +239,9 @@ class ServerEngine:
             cursor.execute(f"SET SESSION max_statement_time = {left:.3f}")
         else:
             cursor.execute(f"SET SESSION max_execution_time = {millis}")
+        # DDL commits the open transaction implicitly and would run outside it: the session
+        # itself is read-only too, which refuses DDL as well.
+        cursor.execute("SET SESSION TRANSACTION READ ONLY")
         cursor.execute("START TRANSACTION READ ONLY")
 
     def flavour(self, cursor: Any) -> str:
