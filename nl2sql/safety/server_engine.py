@@ -44,8 +44,8 @@ def transpile(duck_sql: str, kind: str) -> str:
 
     >>> print(transpile("SELECT strpos(email, '@') AS at FROM customers LIMIT 5", "mysql"))
     SELECT LOCATE('@', email) AS at FROM customers LIMIT 5
-    >>> print(transpile("SELECT city, count(*) FILTER (WHERE vip) FROM c GROUP BY 1 ORDER BY 2 DESC", "mysql"))
-    SELECT city, COUNT(CASE WHEN vip THEN 1 END) FROM c GROUP BY 1 ORDER BY COUNT(CASE WHEN vip THEN 1 END) DESC
+    >>> print(transpile("SELECT count(*) FILTER (WHERE vip) FROM c ORDER BY 1", "mysql"))
+    SELECT COUNT(CASE WHEN vip THEN 1 END) FROM c ORDER BY COUNT(CASE WHEN vip THEN 1 END)
     """
     try:
         tree = sqlglot.parse_one(duck_sql, read="duckdb")
@@ -294,7 +294,8 @@ class ServerEngine:
         if any(word in lowered for word in ("statement timeout", "canceling statement due to",
                                             "max_statement_time", "max_execution_time",
                                             "maximum statement execution time")):
-            return QueryTimeout(f"the query ran longer than {left:g} s and the server stopped it")
+            return QueryTimeout(f"the query ran longer than {self.limits.timeout:g} s (NL2SQL_QUERY_TIMEOUT) "
+                                "and the server stopped it")
         return ExecutionError(f"{self.source.kind}: {text}", sql=query.sql)
 
     # ------------------------------------------------------------------ the login's rights
