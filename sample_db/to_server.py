@@ -179,7 +179,10 @@ def _table(metadata: sa.MetaData, spec: TableSpec) -> sa.Table:
     columns = [sa.Column(c.name, column_type(c.duckdb_type, c.name in keyed), nullable=c.nullable,
                          comment=c.comment, autoincrement=False) for c in spec.columns]
     constraints = [sa.PrimaryKeyConstraint(*spec.primary_key)] if spec.primary_key else []
-    return sa.Table(spec.name, metadata, *columns, *constraints, comment=spec.comment)
+    # MySQL: utf8mb4 whatever the database's default (often latin1: no Chinese), and binary
+    # comparison like DuckDB's (the default collation ignores case)
+    return sa.Table(spec.name, metadata, *columns, *constraints, comment=spec.comment,
+                    mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin")
 
 
 def _rows(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> Iterator[list[dict[str, Any]]]:
