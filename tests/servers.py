@@ -85,11 +85,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _libc_prctl() -> Callable[..., int] | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+# looked up here, not in the forked child: loading a library there could wait forever on a
+# lock another thread of the test process held at the fork
+_PRCTL = _libc_prctl()
+PR_SET_PDEATHSIG = 1
+
+
 def _die_with_parent() -> None:
-    """In the child (after the switch of user): the kernel kills the server when the test
-    process dies, so even a killed pytest leaves no server behind."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    """In the child (after the switch of user, which would clear it): the kernel kills the
+    server when the test process dies, so even a killed pytest leaves no server behind."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _find(names: tuple[str, ...], extra_dirs: tuple[Path, ...], kind: str) -> dict[str, str]:
