@@ -32,6 +32,8 @@ from urllib.parse import quote
 
 SERVICE_USER = "nl2sqltest"
 PG_BIN_DIRS = tuple(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True))
+# mariadbd lives in /usr/sbin, which a non-root PATH often lacks
+SYSTEM_DIRS = ("/usr/sbin", "/usr/bin", "/sbin")
 INSTALL_HINT = {
     "postgres": "PostgreSQL server not found: install it with "
                 "`apt-get install -y postgresql` (Debian/Ubuntu), then run the tests again",
@@ -108,7 +110,7 @@ def _die_with_parent() -> None:
 def _find(names: tuple[str, ...], extra_dirs: tuple[Path, ...], kind: str) -> dict[str, str]:
     found: dict[str, str] = {}
     search = os.pathsep.join([*(str(d) for d in extra_dirs), os.environ.get("PATH", ""),
-                              "/usr/sbin", "/usr/bin", "/sbin"])
+                              *SYSTEM_DIRS])
     for name in names:
         path = shutil.which(name, path=search)
         if path is None:
@@ -196,9 +198,10 @@ class Server:
         """A fresh empty database (named ``name`` or a new name); its admin URL."""
         raise NotImplementedError
 
-    def create_reader(self, database: str, user: str | None = None) -> str:
+    def create_reader(self, database: str, user: str | None = None,
+                      password: str | None = None) -> str:
         """A login that may only read ``database`` (SELECT on its tables, now and later):
-        its URL."""
+        its URL (the password quoted in it; a random one unless given)."""
         raise NotImplementedError
 
     # -- life cycle ------------------------------------------------------------------------
@@ -317,10 +320,12 @@ class PostgresServer(Server):
         self.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
-    def create_reader(self, database: str, user: str | None = None) -> str:
+    def create_reader(self, database: str, user: str | None = None,
+                      password: str | None = None) -> str:
         user = user or self.new_name("reader")
-        password = secrets.token_urlsafe(12)
-        self.execute(f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{password}'")
+        password = password or secrets.token_urlsafe(12)
+        quoted = password.replace("'", "''")
+        self.execute(f"CREATE ROLE \"{user}\" LOGIN PASSWORD '{quoted}'")
         self.execute(
             f'GRANT CONNECT ON DATABASE "{database}" TO "{user}"',
             f'GRANT USAGE ON SCHEMA public TO "{user}"',
@@ -392,10 +397,12 @@ class MariaDBServer(Server):
         self.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
         return self.url(name)
 
-    def create_reader(self, database: str, user: str | None = None) -> str:
+    def create_reader(self, database: str, user: str | None = None,
+                      password: str | None = None) -> str:
         user = user or self.new_name("reader")
-        password = secrets.token_urlsafe(12)
-        self.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'",
+        password = password or secrets.token_urlsafe(12)
+        quoted = password.replace("\\", "\\\\").replace("'", "''")
+        self.execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{quoted}'",
                      f"GRANT SELECT ON `{database}`.* TO '{user}'@'%'")
         return self.url(database, user=user, password=password)
 
