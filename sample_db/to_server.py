@@ -232,7 +232,7 @@ def load(out: str, source: Path) -> Loaded:
         if present:
             listed = ", ".join(present[:5]) + (", ..." if len(present) > 5 else "")
             raise ConfigError(f"{shown} is not empty ({len(present)} tables or views: {listed}); "
-                              "sample-db --out only loads into an empty database") from None
+                              "sample-db --out only loads into an empty database")
         con = duckdb.connect(str(source), read_only=True)
         try:
             specs = read_specs(con)
