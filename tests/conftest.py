@@ -482,3 +482,45 @@ def _private_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
 
 # END private data home
 # ---------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------
+# BEGIN server databases (issue 14): real PostgreSQL and MariaDB, one of each per xdist
+# worker that asks, started on first use and stopped at the end of the session
+# (tests/servers.py says how; docs/development.md how long it takes). Appended.
+from servers import MariaDBServer, PostgresServer, Server, ServerError  # noqa: E402
+
+
+def _serve(request: pytest.FixtureRequest, start: Callable[[], Server]) -> Server:
+    try:
+        server = start()
+    except ServerError as exc:
+        # a missing server fails (never skips): CI must run these tests
+        pytest.fail(str(exc), pytrace=False)
+    # a finalizer, not code after a yield: it runs however the session ends
+    request.addfinalizer(server.stop)
+    return server
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> PostgresServer:
+    """A throw-away PostgreSQL server for this worker's session (admin login, free port)."""
+    from servers import start_postgres
+
+    server = _serve(request, start_postgres)
+    assert isinstance(server, PostgresServer)
+    return server
+
+
+@pytest.fixture(scope="session")
+def mariadb_server(request: pytest.FixtureRequest) -> MariaDBServer:
+    """A throw-away MariaDB server for this worker's session (admin login, free port)."""
+    from servers import start_mariadb
+
+    server = _serve(request, start_mariadb)
+    assert isinstance(server, MariaDBServer)
+    return server
+
+
+# END server databases
+# ---------------------------------------------------------------------------------------

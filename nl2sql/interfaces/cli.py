@@ -553,16 +553,24 @@ def _semantic_catalog(settings: Settings) -> Any:
 def sample_db(
     scale: Annotated[float, typer.Option("--scale", help="1 ≈ 20,000 orders; 50 ≈ 1M.",
                                          min=0.01)] = 1.0,
-    out: Annotated[Path | None, typer.Option("--out", help="Where to write the DuckDB file.")] = None,
+    out: Annotated[str | None, typer.Option(
+        "--out", help="Where to write the DuckDB file, or the URL of an empty server database "
+                      "to load it into (postgresql://user:password@host:port/db or "
+                      "mysql://...).")] = None,
 ) -> None:
     """Build the deterministic sample database (a Chinese e-commerce shop).
 
     Example: nl2sql sample-db --scale 50 --out /tmp/shop50.duckdb
+    Example: nl2sql sample-db --scale 0.1 --out postgresql://me:secret@localhost:5432/shop
     """
     with _errors("text"):
         from sample_db.generate import DEFAULT_PATH, build
+        from sample_db.to_server import is_server_url, load_sample
 
-        target = out or DEFAULT_PATH
+        if out is not None and is_server_url(out):
+            typer.echo(load_sample(out, scale).target)  # the password hidden
+            return
+        target = Path(out) if out else DEFAULT_PATH
         build(target, scale=scale)
         typer.echo(str(target))
 
