@@ -14,6 +14,7 @@ import sqlglot
 from sqlglot import exp
 
 from nl2sql.catalog import Catalog, Column, ForeignKey, Table
+from nl2sql.column_types import is_text
 from nl2sql.drafting.offline.intent import ColumnRef, Filter, Group, Intent, Measure
 from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import name_parts
@@ -305,9 +306,9 @@ def _listing(intent: Intent, catalog: Catalog) -> list[exp.Expr]:
 
 def naming_columns(table: Table) -> list[Column]:
     """The text columns that name a row: ``name``/``title``, or first and last names."""
-    named = [c for c in _visible(table) if not c.primary_key and c.type.upper().startswith(
-        ("VARCHAR", "TEXT", "CHAR", "STRING", "NVARCHAR")) and {"name", "title"} & set(
-        name_parts(c.name)) and not {"user", "file", "company", "job"} & set(name_parts(c.name))]
+    named = [c for c in _visible(table) if not c.primary_key and is_text(c.type)
+             and {"name", "title"} & set(name_parts(c.name))
+             and not {"user", "file", "company", "job"} & set(name_parts(c.name))]
     return named[:3]
 
 
