@@ -66,16 +66,17 @@ def time_questions(db: str, questions: list[str], cache: Path) -> list[float]:
 
 def wide_database(server: Any, tables: int = 300) -> str:
     """A database of ``tables`` small tables (keys to the previous one), for introspection."""
-    name = server.create_database()
+    url = server.create_database()
+    name = url.rsplit("/", 1)[1]
     statements = []
     for i in range(tables):
-        fk = f", parent_id INTEGER REFERENCES t{i - 1}(id)" if i else ""
+        fk = f", parent_id INTEGER, FOREIGN KEY (parent_id) REFERENCES t{i - 1}(id)" if i else ""
         statements.append(f"CREATE TABLE t{i} (id INTEGER PRIMARY KEY, name VARCHAR(40), "
                           f"amount NUMERIC(10, 2), created DATE{fk})")
         statements.append(f"INSERT INTO t{i} (id, name, amount, created) VALUES "
                           "(1, 'a', 1.5, '2024-01-01'), (2, 'b', 2.5, '2024-02-01')")
     server.execute(*statements, database=name)
-    return str(server.url(name))
+    return str(url)
 
 
 def introspection_seconds(url: str, cache: Path) -> float:
