@@ -257,3 +257,25 @@ def test_the_password_is_nowhere_in_outputs_caches_or_the_audit_log(
 def test_a_url_without_a_database_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="names no database"):
         resolve("postgresql://u:secret@127.0.0.1:5432")
+
+
+def test_the_audit_log_has_the_servers_sql_beside_duckdbs(shops: dict[str, Shop],
+                                                          isolated_env: IsolatedEnv) -> None:
+    import json
+
+    for shop in shops.values():
+        question = "How many customers are in each city?"
+        assert isolated_env.run("ask", question, "--db", shop.reader).returncode == 0
+        phone = isolated_env.run("sql", "SELECT count(*) FROM customers WHERE phone = '13800001111'",
+                                 "--db", shop.reader)
+        assert phone.returncode == 0, phone.stderr
+        listing = isolated_env.run("audit", "-f", "json", "--limit", "2")
+        records = json.loads(listing.stdout)
+        kinds = {r["source_kind"] for r in records}
+        assert kinds == {"postgres" if shop.engine == "postgresql" else "mysql"}, records
+        for record in records:
+            assert record["server_sql"] and record["sql"] and record["server_sql"] != ""
+        assert all("13800001111" not in json.dumps(r) for r in records)  # redacted in both
+        if shop.engine == "mysql":  # MySQL's own quoting and functions
+            assert any("CHAR_LENGTH" in r["server_sql"] or "`" in r["server_sql"]
+                       or "COUNT(*)" in r["server_sql"] for r in records)

@@ -62,7 +62,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,10 +145,27 @@ def decision_for(error: NL2SQLError) -> str:
 
 def _redacted(catalog: Catalog | None, record: AuditRecord) -> AuditRecord:
     """``record`` redacted against ``catalog`` (imported here: sqlglot and the detectors
-    load only when a record is written or an old line listed, not for every listing)."""
+    load only when a record is written or an old line listed, not for every listing); on a
+    server database, with the redacted SQL in the server's dialect beside it."""
     from nl2sql.governance.audit_redact import Redactor
 
-    return Redactor.for_catalog(catalog).record(record)
+    redacted = Redactor.for_catalog(catalog).record(record)
+    return _with_server_sql(redacted)
+
+
+def _with_server_sql(record: AuditRecord) -> AuditRecord:
+    """Built from the redacted ``sql``, so it can hold nothing that ``sql`` does not."""
+    from nl2sql.schema.source import SERVER_KINDS
+
+    if record.source_kind not in SERVER_KINDS or not record.sql:
+        return record
+    from nl2sql.errors import NL2SQLError
+    from nl2sql.safety.server_engine import transpile
+
+    try:
+        return replace(record, server_sql=transpile(record.sql, record.source_kind))
+    except NL2SQLError:
+        return record
 
 
 def answer_record(answer: Answer, *, user: str, role: str | None, source_kind: str | None,

@@ -17,8 +17,8 @@ from typing import Any
 VERSION = 1
 
 #: The keys every record holds, in the order they are written; then ``redacted`` (on every
-#: record this version writes, absent from an earlier version's) and ``extract`` last
-#: (only on ``nl2sql extract`` records).
+#: record this version writes, absent from an earlier version's), ``server_sql`` (only on a
+#: server database's records) and ``extract`` last (only on ``nl2sql extract`` records).
 KEYS = ("v", "time", "user", "role", "database", "source_kind", "command", "question", "sql",
         "drafter", "attempts", "decision", "reason", "rule", "tables", "columns", "rows",
         "masking", "elapsed_ms", "error")
@@ -152,6 +152,9 @@ class AuditRecord:
     # ``nl2sql extract`` only: the run's summary as the extract layer reports it (its own
     # versioned shape, which governance passes through rather than redefines).
     extract: dict[str, Any] | None = None
+    #: A server database's records: ``sql`` as the server's dialect writes it (transpiled
+    #: from the recorded, redacted ``sql``; the DuckDB form stays in ``sql``).
+    server_sql: str | None = None
     #: ``table.column``s whose compared literals were replaced by ``'[redacted]'`` (``*``:
     #: a column that could not be resolved); None on a line written before redaction.
     redacted: list[str] | None = None
@@ -184,6 +187,8 @@ class AuditRecord:
         }
         if self.redacted is not None:
             data["redacted"] = list(self.redacted)
+        if self.server_sql is not None:
+            data["server_sql"] = self.server_sql
         if self.extract is not None:
             data["extract"] = self.extract
         for key, value in self.extra.items():
@@ -217,6 +222,7 @@ class AuditRecord:
             error=RecordError.from_json(error) if error else None,
             extract=None if extract is None else dict(extract),
             redacted=None if redacted is None else _texts(redacted),
+            server_sql=_text(data.get("server_sql")),
             extra={k: v for k, v in data.items()
-                   if k not in KEYS and k not in ("extract", "redacted")},
+                   if k not in KEYS and k not in ("extract", "redacted", "server_sql")},
         )
