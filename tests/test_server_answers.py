@@ -118,12 +118,26 @@ def _outcome(session: pipeline.Session, question: str) -> Any:
 
 
 def _cell(value: Any) -> Any:
-    """Values as every engine's driver returns them: numbers to 2 places, the rest as text."""
+    """Values as every engine's driver returns them: numbers to 2 places, JSON parsed (a
+    driver's dict or DuckDB's text), the rest as text."""
+    import json
+
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float) or type(value).__name__ == "Decimal":
         return round(float(value), 2)
-    return str(value)
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, dict):  # a whole row as JSON: the same fields and values
+        return json.dumps({k: _cell(v) for k, v in value.items()}, sort_keys=True,
+                          ensure_ascii=False)
+    return str(value).replace("T", " ") if _STAMP.match(str(value)) else str(value)
+
+
+_STAMP = __import__("re").compile(r"\d{4}-\d\d-\d\dT\d\d:")
 
 
 @pytest.mark.parametrize("sql", [
@@ -279,3 +293,74 @@ def test_the_audit_log_has_the_servers_sql_beside_duckdbs(shops: dict[str, Shop]
         if shop.engine == "mysql":  # MySQL's own quoting and functions
             assert any("CHAR_LENGTH" in r["server_sql"] or "`" in r["server_sql"]
                        or "COUNT(*)" in r["server_sql"] for r in records)
+
+
+# --------------------------------------------------------------------------- the access policy
+
+
+@pytest.fixture(scope="module")
+def role_sessions(shops: dict[str, Shop], sample_db_path: Path, shared_cache_dir: Path,
+                  tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[dict[tuple[str, str], pipeline.Session]]:
+    """``[(engine, role)]``: a session under each of test_policy's roles, on each engine,
+    with one mask key (hashes must agree too)."""
+    import yaml
+    from test_policy import EXTRA_ROLES
+
+    data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
+    data["roles"].update(EXTRA_ROLES)
+    folder = tmp_path_factory.mktemp("server-policy")
+    (folder / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    key = folder / "mask.key"
+    dbs = {"duckdb": str(sample_db_path), **{name: s.reader for name, s in shops.items()}}
+    opened: dict[tuple[str, str], pipeline.Session] = {}
+
+    class Lazy(dict[tuple[str, str], pipeline.Session]):
+        def __missing__(self, wanted: tuple[str, str]) -> pipeline.Session:
+            engine, role = wanted
+            settings = Settings(db=dbs[engine], cache_dir=shared_cache_dir, schemas_dir=folder,
+                                role=role, mask_key_file=key, drafter="offline",
+                                row_limit=100_000, audit_log=folder / "audit.jsonl")
+            opened[wanted] = self[wanted] = pipeline.open_session(settings)
+            return opened[wanted]
+
+    try:
+        yield Lazy()
+    finally:
+        for session in opened.values():
+            session.close()
+
+
+def test_the_policy_cases_agree_across_engines(
+        role_sessions: dict[tuple[str, str], pipeline.Session]) -> None:
+    """tests/fixtures/policy_cases.yaml (masks, hashes, denials, row filters, per role): each
+    case is refused by the same rule, or gives the same rows, on every engine."""
+    from rows import normalize
+    from test_policy import CASES
+
+    from nl2sql.errors import UnsafeSQL
+
+    def outcome(engine: str, case: dict[str, Any]) -> Any:
+        try:
+            answer = pipeline.run_sql(role_sessions[(engine, case["role"])], case["sql"])
+        except UnsafeSQL as exc:
+            return ("refused", exc.details.get("rule"))
+        except ExecutionError as exc:
+            return ("failed", exc.message[:80])
+        return normalize([tuple(_cell(v) for v in row) for row in answer.rows])
+
+    # MySQL has no whole row as JSON: refused before it runs, and said so.
+    cannot = {("mariadb", "whole_row_of_a_masked_table"),
+              ("mariadb", "whole_row_of_a_masked_table_is_masked")}
+    disagree = []
+    for case in CASES:
+        expected = outcome("duckdb", case)
+        for engine in ("postgres", "mariadb"):
+            got = outcome(engine, case)
+            if (engine, case["id"]) in cannot:
+                assert got == ("failed", "this query cannot be written in mysql's SQL: a whole "
+                                         "row as JSON (to_json)"), got
+            elif got != expected:
+                disagree.append((engine, case["id"], str(got)[:90]))
+    assert disagree == [], "\n".join(map(str, disagree))
+    assert len(CASES) >= 40

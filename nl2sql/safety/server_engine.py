@@ -81,6 +81,19 @@ _DIALECT: dict[str, type[sqlglot.Dialect]] = {"postgres": _Postgres, "mysql": _M
 
 def _portable(tree: exp.Expr, kind: str) -> exp.Expr:
     """DuckDB's forms the target does not have, as forms it does (on the tree)."""
+    # The guard accepted only the source's own names ("shop.main.customers"): on the server
+    # they are its tables in the connection's database and schema, unqualified.
+    for table in tree.find_all(exp.Table):
+        table.set("catalog", None)
+        table.set("db", None)
+    for column in tree.find_all(exp.Column):
+        if column.args.get("catalog") is not None or column.args.get("db") is not None:
+            column.set("catalog", None)
+            column.set("db", None)
+    for call in tree.find_all(exp.JSONFormat, exp.Anonymous):
+        if kind == "mysql" and (isinstance(call, exp.JSONFormat)
+                                or str(call.this).lower() == "to_json"):
+            raise sqlglot.errors.UnsupportedError("a whole row as JSON (to_json)")
     if kind == "mysql":
         _global_replacements(tree)
         for translated in list(tree.find_all(exp.Translate)):  # MariaDB has no TRANSLATE
