@@ -232,6 +232,12 @@ def test_bad_logins_and_addresses_are_one_line_without_the_password(
             assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
             assert "pw-wrong-1" not in result.stderr + result.stdout
             assert server.admin_password not in result.stderr
+        listing = isolated_env.run("audit", "-f", "json", "--limit", "3")
+        records = __import__("json").loads(listing.stdout)
+        assert [r["decision"] for r in records] == ["failed"] * 3, records
+        assert all(r["error"]["kind"] == "config" and r["source_kind"] in ("postgres", "mysql")
+                   for r in records)
+        assert "pw-wrong-1" not in listing.stdout and server.admin_password not in listing.stdout
 
 
 def test_a_table_dropped_after_introspection_is_one_line(shops: dict[str, Shop],
@@ -364,3 +370,85 @@ def test_the_policy_cases_agree_across_engines(
                 disagree.append((engine, case["id"], str(got)[:90]))
     assert disagree == [], "\n".join(map(str, disagree))
     assert len(CASES) >= 40
+
+
+# --------------------------------------------------------------------------- Ctrl-C, grants, a dead server
+
+
+SLOW = ("SELECT count(*) FROM order_items a CROSS JOIN order_items b "
+        "CROSS JOIN order_items c WHERE a.quantity + b.quantity > c.quantity")
+
+
+def test_ctrl_c_cancels_the_query_on_the_server(shops: dict[str, Shop],
+                                                isolated_env: IsolatedEnv) -> None:
+    for shop in shops.values():
+        def when_running(proc: Any, shop: Shop = shop) -> None:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not _running_now(shop, "CROSS JOIN"):
+                time.sleep(0.1)
+            assert _running_now(shop, "CROSS JOIN"), "the query never started on the server"
+
+        code, _out, err = isolated_env.interrupted(
+            "sql", SLOW, "--db", shop.reader, when=when_running,
+            env={"NL2SQL_QUERY_TIMEOUT": "60"})
+        assert code == 130, err
+        assert "interrupted" in err and err.count("\n") == 1
+        assert not _still_running(shop, "CROSS JOIN"), shop.engine  # cancelled, not abandoned
+
+
+def _running_now(shop: Shop, marker: str) -> bool:
+    if shop.engine == "postgresql":
+        rows = shop.server.execute("SELECT query FROM pg_stat_activity WHERE state = 'active'")
+    else:
+        rows = shop.server.execute("SELECT info FROM information_schema.processlist "
+                                   "WHERE command = 'Query'")
+    return any(marker in str(r[0]) and "pg_stat_activity" not in str(r[0])
+               and "processlist" not in str(r[0]) for r in rows)
+
+
+def test_a_table_without_a_grant_is_a_one_line_execution_error(
+        shops: dict[str, Shop], isolated_env: IsolatedEnv) -> None:
+    for shop in shops.values():
+        server = shop.server
+        url = server.create_database()
+        name = url.rsplit("/", 1)[1]
+        server.execute("CREATE TABLE open_data (a INTEGER)", "CREATE TABLE closed_data (a INTEGER)",
+                       "INSERT INTO open_data VALUES (1)", database=name)
+        reader = server.create_reader(name)
+        user = reader.split("://", 1)[1].split(":", 1)[0]
+        if shop.engine == "postgresql":
+            server.execute(f'REVOKE SELECT ON closed_data FROM "{user}"', database=name)
+        else:  # a reader holds SELECT on the database: narrow it to one table
+            server.execute(f"REVOKE SELECT ON `{name}`.* FROM '{user}'@'%'",
+                           f"GRANT SELECT ON `{name}`.`open_data` TO '{user}'@'%'")
+        ok = isolated_env.run("sql", "SELECT count(*) FROM open_data", "--db", reader)
+        assert ok.returncode == 0, ok.stderr
+        refused = isolated_env.run("sql", "SELECT count(*) FROM closed_data", "--db", reader)
+        assert refused.returncode in (3, 4), refused.stderr  # unknown to it, or denied there
+        assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+
+
+def test_a_connection_killed_mid_query_is_a_one_line_execution_error(
+        shops: dict[str, Shop], isolated_env: IsolatedEnv) -> None:
+    for shop in shops.values():
+        proc = isolated_env.popen("sql", SLOW, "--db", shop.reader,
+                                  env={"NL2SQL_QUERY_TIMEOUT": "60"})
+        try:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not _running_now(shop, "CROSS JOIN"):
+                time.sleep(0.1)
+            if shop.engine == "postgresql":
+                shop.server.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE query LIKE '%CROSS JOIN%' AND pid <> pg_backend_pid()")
+            else:
+                for (thread,) in shop.server.execute(
+                        "SELECT id FROM information_schema.processlist WHERE info LIKE "
+                        "'%CROSS JOIN%' AND id <> connection_id()"):
+                    shop.server.execute(f"KILL {int(thread)}")
+            _out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 4, err
+        assert err.count("\n") == 1 and "Traceback" not in err, err

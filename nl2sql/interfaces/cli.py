@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from nl2sql.errors import Interrupted, NL2SQLError
+from nl2sql.errors import ConfigError, Interrupted, NL2SQLError
 from nl2sql.settings import DEFAULT_DB, Settings, load_settings
 
 app = typer.Typer(
@@ -181,6 +181,28 @@ def _open(settings: Settings, quiet: bool, command: str = "") -> Any:
                                   user=current_user(), database=Path(settings.db).stem,
                                   source_kind=None, command=command or "open")
         raise
+    except ConfigError as exc:  # a server that cannot be reached or logged into: logged too
+        _audit_unreachable(settings, exc, command)
+        raise
+
+
+def _audit_unreachable(settings: Settings, error: ConfigError, command: str) -> None:
+    """The audit record of a server database that could not be opened (files are not
+    audited for that: a missing file is no access attempt). Never shows the password."""
+    from nl2sql.governance import audit
+    from nl2sql.identity import current_user
+    from nl2sql.schema.source import resolve
+
+    try:
+        source = resolve(settings.db)
+    except ConfigError:
+        return
+    if not source.is_server:
+        return
+    audit.record_failure(settings.audit_log, f"connect to {source.location}", error,
+                         is_sql=False, user=current_user(), role=settings.role,
+                         database=source.alias, source_kind=source.kind,
+                         command=command or "open")
 
 
 def _auditor(settings: Settings, session: Any, command: str) -> Any:

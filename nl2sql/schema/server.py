@@ -112,12 +112,22 @@ def sample_connection(source: Source) -> duckdb.DuckDBPyConnection:
                 _create(con, table, names, types)
                 select = (f"SELECT {', '.join(preparer.quote(n) for n in names)} "
                           f"FROM {preparer.quote(table)} LIMIT {SAMPLE_ROWS}")
-                rows = conn.execute(sa.text(select)).fetchall()
+                try:
+                    rows = conn.execute(sa.text(select)).fetchall()
+                except (sa.exc.ProgrammingError, sa.exc.OperationalError) as exc:
+                    if _is_connection_error(exc):
+                        raise
+                    conn.rollback()  # a table this login may not read: listed, not profiled
+                    continue
                 _insert(con, table, names, types, rows)
     except sa.exc.SQLAlchemyError as exc:
         con.close()
         raise connection_error(source, exc) from None
     return con
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    return bool(getattr(exc, "connection_invalidated", False))
 
 
 def row_counts(source: Source) -> dict[str, int]:
