@@ -430,10 +430,14 @@ def _files_under(folder: Path) -> list[Path]:
 class Runner:
     """Runs groups of the corpus in private folders with the in-process CLI."""
 
-    def __init__(self, sample_db: Path, workdir: Path, cache_dir: Path) -> None:
+    def __init__(self, sample_db: Path, workdir: Path, cache_dir: Path,
+                 server_url: str | None = None) -> None:
         self.sample_db = sample_db
         self.workdir = workdir
         self.cache_dir = cache_dir
+        # Ask a server holding the same rows instead of the file (issue 14): the needles
+        # still come from the file, which is what was loaded into the server.
+        self.server_url = server_url
         self._secrets: dict[tuple[str, str, bool], Secrets] = {}
 
     def secrets(self, db: Path, profile: str, canary: bool) -> Secrets:
@@ -462,7 +466,7 @@ class Runner:
         secrets = self.secrets(db, setup.secrets, setup.db == "untrusted")
         env = clean_environ(self.cache_dir) | {
             "XDG_STATE_HOME": str(folder / "xdg-state"), "XDG_DATA_HOME": str(folder / "xdg-data"),
-            "COLUMNS": "4000", "NL2SQL_DB": str(db)}
+            "COLUMNS": "4000", "NL2SQL_DB": self.server_url or str(db)}
         if setup.policy == "steward_limited":
             env["NL2SQL_SCHEMAS"] = str(steward_limited_policy(folder))
         elif setup.policy == "none":  # no semantic-layer file at all (extraction specs kept)

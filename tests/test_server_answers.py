@@ -452,3 +452,26 @@ def test_a_connection_killed_mid_query_is_a_one_line_execution_error(
                 proc.communicate()
         assert proc.returncode == 4, err
         assert err.count("\n") == 1 and "Traceback" not in err, err
+
+
+# --------------------------------------------------------------------------- the attack corpus
+
+
+@pytest.mark.parametrize("group", ["0-masks/none", "1-free-text/none"])
+@pytest.mark.parametrize("engine", ["postgres", "mariadb"])
+def test_the_attack_corpus_finds_nothing_raw_on_a_server(
+        engine: str, group: str, shops: dict[str, Shop], sample_db_path: Path,
+        tmp_path: Path) -> None:
+    """The corpus's SQL tricks on masked columns and on free text, asked of a server with no
+    policy file (the scanner's defaults protect it): no raw value on any channel."""
+    from attack_corpus import Runner, groups_of, load_corpus, table
+    from test_attack_corpus import describe
+
+    cases, setups = load_corpus()
+    groups = groups_of(cases, setups)
+    runner = Runner(sample_db_path, tmp_path / "work", tmp_path / "cache",
+                    server_url=shops[engine].reader)
+    outcomes = runner.run_group(group, groups[group])
+    bad = [o for o in outcomes if not o.ok]
+    assert len(outcomes) >= 25
+    assert not bad, "\n" + table(outcomes) + "\n" + "\n".join(describe(o) for o in bad)

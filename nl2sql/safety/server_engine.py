@@ -94,6 +94,12 @@ def _portable(tree: exp.Expr, kind: str) -> exp.Expr:
         if kind == "mysql" and (isinstance(call, exp.JSONFormat)
                                 or str(call.this).lower() == "to_json"):
             raise sqlglot.errors.UnsupportedError("a whole row as JSON (to_json)")
+    if kind == "postgres":  # PostgreSQL's regular expressions spell a word boundary \y
+        for node in tree.find_all(exp.RegexpLike, exp.RegexpReplace, exp.RegexpExtract,
+                                  exp.RegexpILike, exp.RegexpSplit):
+            pattern = node.args.get("expression")
+            if isinstance(pattern, exp.Literal) and pattern.is_string:
+                node.set("expression", exp.Literal.string(postgres_regex(str(pattern.this))))
     if kind == "mysql":
         _global_replacements(tree)
         for translated in list(tree.find_all(exp.Translate)):  # MariaDB has no TRANSLATE
@@ -101,6 +107,26 @@ def _portable(tree: exp.Expr, kind: str) -> exp.Expr:
         for node in list(tree.find_all(exp.Filter)):  # COUNT(*) FILTER (WHERE c)
             node.replace(_filtered_aggregate(node))
     return tree
+
+
+def postgres_regex(pattern: str) -> str:
+    r"""A DuckDB (RE2) pattern as PostgreSQL's regular expressions read it: ``\b`` is a
+    word boundary in RE2 but a backspace in PostgreSQL, whose word boundary is ``\y``
+    (everything else the redaction patterns use means the same in both).
+
+    >>> print(postgres_regex(r"\b(?:Street|Road)\b and \\b stays"))
+    \y(?:Street|Road)\y and \\b stays
+    """
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern[i] == "\\" and i + 1 < len(pattern):
+            pair = pattern[i:i + 2]
+            out.append("\\y" if pair == "\\b" else pair)
+            i += 2
+            continue
+        out.append(pattern[i])
+        i += 1
+    return "".join(out)
 
 
 def _replacements(node: exp.Translate) -> exp.Expr:
