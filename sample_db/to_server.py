@@ -29,14 +29,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.schema import AddConstraint
 
 from nl2sql.errors import ConfigError
+from nl2sql.schema.source import SCHEMES
 
-#: URL scheme -> the SQLAlchemy driver that speaks it here (psycopg 3, PyMySQL).
-DRIVERS = {
-    "postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg",
-    "postgresql+psycopg": "postgresql+psycopg",
-    "mysql": "mysql+pymysql", "mariadb": "mysql+pymysql",
-    "mysql+pymysql": "mysql+pymysql", "mariadb+pymysql": "mysql+pymysql",
-}
+#: URL scheme -> the SQLAlchemy driver that speaks it here (psycopg 3, PyMySQL): --db's own.
+DRIVERS = {scheme: driver for scheme, (_kind, driver) in SCHEMES.items()}
 BATCH_ROWS = 5_000  # rows per executemany: a few MB at most, and few round trips
 CONNECT_TIMEOUT = 10  # seconds: an unreachable host fails soon with one line
 

@@ -95,11 +95,11 @@ def _portable(tree: exp.Expr, kind: str) -> exp.Expr:
                                 or str(call.this).lower() == "to_json"):
             raise sqlglot.errors.UnsupportedError("a whole row as JSON (to_json)")
     if kind == "postgres":  # PostgreSQL's regular expressions spell a word boundary \y
-        for node in tree.find_all(exp.RegexpLike, exp.RegexpReplace, exp.RegexpExtract,
-                                  exp.RegexpILike, exp.RegexpSplit):
-            pattern = node.args.get("expression")
+        for regex in tree.find_all(exp.RegexpLike, exp.RegexpReplace, exp.RegexpExtract,
+                                   exp.RegexpILike, exp.RegexpSplit):
+            pattern = regex.args.get("expression")
             if isinstance(pattern, exp.Literal) and pattern.is_string:
-                node.set("expression", exp.Literal.string(postgres_regex(str(pattern.this))))
+                regex.set("expression", exp.Literal.string(postgres_regex(str(pattern.this))))
     if kind == "mysql":
         _global_replacements(tree)
         for translated in list(tree.find_all(exp.Translate)):  # MariaDB has no TRANSLATE
