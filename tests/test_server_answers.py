@@ -475,3 +475,20 @@ def test_the_attack_corpus_finds_nothing_raw_on_a_server(
     bad = [o for o in outcomes if not o.ok]
     assert len(outcomes) >= 25
     assert not bad, "\n" + table(outcomes) + "\n" + "\n".join(describe(o) for o in bad)
+
+
+def test_a_postgres_schema_other_than_public_by_url(postgres_server: Any,
+                                                    isolated_env: IsolatedEnv) -> None:
+    url = postgres_server.create_database()
+    name = url.rsplit("/", 1)[1]
+    postgres_server.execute(
+        "CREATE SCHEMA sales", "CREATE TABLE public.deals (id INTEGER PRIMARY KEY)",
+        "CREATE TABLE sales.deals (id INTEGER PRIMARY KEY, region VARCHAR(20))",
+        "INSERT INTO sales.deals VALUES (1, 'north'), (2, 'south'), (3, 'north')",
+        database=name)
+    result = isolated_env.run("sql", "SELECT region, count(*) AS n FROM deals GROUP BY 1 "
+                              "ORDER BY 1", "--db", f"{url}?schema=sales", "-f", "csv")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["region,n", "north,2", "south,1"]
+    public = isolated_env.run("sql", "SELECT count(*) AS n FROM deals", "--db", url, "-f", "csv")
+    assert public.stdout.split() == ["n", "0"]
