@@ -457,7 +457,10 @@ def test_a_connection_killed_mid_query_is_a_one_line_execution_error(
 # --------------------------------------------------------------------------- the attack corpus
 
 
-@pytest.mark.parametrize("group", ["0-masks/none", "1-free-text/none"])
+@pytest.mark.parametrize("group", ["0-masks/none", "1-free-text/none", "2-profiles/none",
+                                   "4-audit-history/steward-audit",
+                                   "5-roles-environment/steward-limited", "8-resources/none",
+                                   "9-secure-default/no-policy"])
 @pytest.mark.parametrize("engine", ["postgres", "mariadb"])
 def test_the_attack_corpus_finds_nothing_raw_on_a_server(
         engine: str, group: str, shops: dict[str, Shop], sample_db_path: Path,
@@ -473,7 +476,7 @@ def test_the_attack_corpus_finds_nothing_raw_on_a_server(
                     server_url=shops[engine].reader)
     outcomes = runner.run_group(group, groups[group])
     bad = [o for o in outcomes if not o.ok]
-    assert len(outcomes) >= 25
+    assert len(outcomes) >= 10
     assert not bad, "\n" + table(outcomes) + "\n" + "\n".join(describe(o) for o in bad)
 
 
