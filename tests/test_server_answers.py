@@ -495,3 +495,30 @@ def test_a_postgres_schema_other_than_public_by_url(postgres_server: Any,
     assert result.stdout.split() == ["region,n", "north,2", "south,1"]
     public = isolated_env.run("sql", "SELECT count(*) AS n FROM deals", "--db", url, "-f", "csv")
     assert public.stdout.split() == ["n", "0"]
+
+
+# --------------------------------------------------------------------------- the shell
+
+
+def test_the_shell_asks_a_server(shops: dict[str, Shop], shared_cache_dir: Path,
+                                 tmp_path: Path) -> None:
+    """``nl2sql shell --db postgresql://…`` in a pseudo-terminal: a question, typed SQL and
+    ``\\explain`` run on the server, and the password is nowhere on the screen."""
+    import test_shell as driver
+
+    shop = shops["postgres"]
+    shell = driver.Shell(shop.reader, tmp_path / "home", shared_cache_dir,  # type: ignore[arg-type]
+                         env={"NL2SQL_DRAFTER": "offline"})
+    try:
+        out = shell.run("How many customers are in each city?")
+        header, rows = driver.table_rows(out)
+        assert header == ["city", "customer_count"] and len(rows) == 12, out
+        typed = shell.run("SELECT count(*) AS n FROM orders;")
+        assert driver.table_rows(typed)[1][0][0].replace(",", "").isdigit(), typed
+        plan = shell.run("\\explain")
+        assert "Seq Scan" in plan or "Aggregate" in plan, plan  # PostgreSQL's own plan
+        screen = shell.tail(20_000)
+        password = shop.reader.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+        assert password not in screen
+    finally:
+        shell.close()
