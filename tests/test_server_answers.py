@@ -522,3 +522,31 @@ def test_the_shell_asks_a_server(shops: dict[str, Shop], shared_cache_dir: Path,
         assert password not in screen
     finally:
         shell.close()
+
+
+# --------------------------------------------------------------------------- extract
+
+
+def test_extract_reads_its_rows_on_the_server(shops: dict[str, Shop], chat_server: Any,
+                                              isolated_env: IsolatedEnv, tmp_path: Path) -> None:
+    """``nl2sql extract --db postgresql://…``: the review texts are selected on the server
+    (under the role's redaction, as for a file) and the structured rows land in the local
+    workspace, which is then asked directly."""
+    import json
+
+    from fixtures import extract_model
+    from test_extract_cli import REVIEWS, model_env
+
+    chat_server.responder = extract_model.answer
+    for name, shop in shops.items():
+        ws = tmp_path / f"ws-{name}.duckdb"
+        env = model_env(chat_server, ws)
+        result = isolated_env.run(*REVIEWS, "--db", shop.reader, "--limit", "30",
+                                  "--concurrency", "4", "-f", "json", env=env)
+        assert result.returncode == 0, (name, result.stdout, result.stderr)
+        summary = json.loads(result.stdout)["summary"]
+        assert summary["status"]["ok"] == summary["written"] == 30, summary
+        counted = isolated_env.run("sql", "SELECT count(*) AS n FROM review_insights",
+                                   "--db", str(ws), "-f", "csv", env=env)
+        assert counted.returncode == 0, counted.stderr
+        assert counted.stdout.split() == ["n", "30"]
