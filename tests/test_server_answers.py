@@ -208,13 +208,7 @@ def test_a_slow_query_is_stopped_by_the_server(shops: dict[str, Shop],
 def _still_running(shop: Shop, marker: str) -> bool:
     """Whether the server still runs a query containing ``marker`` (a second later)."""
     time.sleep(1.0)
-    if shop.engine == "postgresql":
-        rows = shop.server.execute("SELECT query FROM pg_stat_activity WHERE state = 'active'")
-    else:
-        rows = shop.server.execute("SELECT info FROM information_schema.processlist "
-                                   "WHERE command = 'Query'")
-    return any(marker in str(r[0]) and "pg_stat_activity" not in str(r[0])
-               and "processlist" not in str(r[0]) for r in rows)
+    return _running_now(shop, marker)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -398,6 +392,7 @@ def test_ctrl_c_cancels_the_query_on_the_server(shops: dict[str, Shop],
 
 
 def _running_now(shop: Shop, marker: str) -> bool:
+    """Whether the server runs a query containing ``marker`` now (not counting this look)."""
     if shop.engine == "postgresql":
         rows = shop.server.execute("SELECT query FROM pg_stat_activity WHERE state = 'active'")
     else:
