@@ -58,8 +58,16 @@ def path_to(catalog: Catalog, base: str, table: str) -> list[str]:
 
 
 def fans_out(catalog: Catalog, path: list[str]) -> bool:
-    """True when walking ``path`` from its start can repeat rows of the start table."""
-    return any(not _edge(catalog, a, b)[1] for a, b in zip(path, path[1:], strict=False))
+    """True when walking ``path`` from its start can repeat rows of the start table. Asks
+    only the direction of each hop: which of two keys joins is decided when a join is
+    written (:func:`_edge`), not when paths are merely compared."""
+    for a, b in zip(path, path[1:], strict=False):
+        key = join_key(catalog, a, b)
+        if key is None:
+            raise DrafterDeclined(f"no foreign key joins {a} and {b}")
+        if not key[1]:
+            return True
+    return False
 
 
 def compose(intent: Intent, catalog: Catalog) -> str:

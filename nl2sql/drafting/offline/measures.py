@@ -71,6 +71,9 @@ def find_measure(p: Parse) -> tuple[Measure | None, idx.Match | None]:
     for cue in cues_of(p, "count", "most", "fewest", "distinct"):
         if cue.kind == "distinct" and p.text[cue.start:cue.end] not in COUNTING_DISTINCT:
             continue  # "the different cities" lists them; "how many different" counts
+        if cue.kind in ("most", "fewest") and any(
+                c.kind == "count" and 0 <= c.start - cue.end <= 2 for c in p.cues):
+            continue  # "the fewest number of flights": the count that follows says what
         valued = _value_table_after(p, cue) if cue.kind in ("most", "fewest") else None
         if valued is not None:  # "the most cancelled orders": rows of that value's table
             p.use(cue.start, cue.end)

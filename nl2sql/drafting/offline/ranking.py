@@ -167,6 +167,12 @@ def _ranked_column(p: Parse, table_name: str,
 
 
 def order_and_limit(p: Parse, intent: Intent) -> None:
+    if intent.groups and cues_of(p, "most", "fewest", "max", "min") and re.search(
+            r"\bthe one (?:with|that|who|which)\b", p.text):
+        # "for each semester, the one with the most students": the top row within each
+        # group, a nested ranking the drafter does not write
+        raise DrafterDeclined("I cannot rank within each group (the one with the most per "
+                              "group)")
     for cue in cues_of(p, "top", "bottom"):
         p.use(cue.start, cue.end)
         intent.limit = int(cue.value) if cue.value else intent.limit  # type: ignore[call-overload]
