@@ -13,8 +13,6 @@ sqlglot transpiles that tree's SQL to the server's dialect and the server runs i
   a second connection on MySQL), it is not merely abandoned;
 - rows are fetched in batches, up to the row limit and the result-size cap;
 - connections come from a pool per process (:func:`nl2sql.schema.server.engine_for`).
-
-The SQL that ran (in the server's dialect) is kept on the result for the audit log.
 """
 
 from __future__ import annotations
@@ -83,13 +81,9 @@ def _portable(tree: exp.Expr, kind: str) -> exp.Expr:
     """DuckDB's forms the target does not have, as forms it does (on the tree)."""
     # The guard accepted only the source's own names ("shop.main.customers"): on the server
     # they are its tables in the connection's database and schema, unqualified.
-    for table in tree.find_all(exp.Table):
-        table.set("catalog", None)
-        table.set("db", None)
-    for column in tree.find_all(exp.Column):
-        if column.args.get("catalog") is not None or column.args.get("db") is not None:
-            column.set("catalog", None)
-            column.set("db", None)
+    for name in tree.find_all(exp.Table, exp.Column):
+        name.set("catalog", None)
+        name.set("db", None)
     for call in tree.find_all(exp.JSONFormat, exp.Anonymous):
         if kind == "mysql" and (isinstance(call, exp.JSONFormat)
                                 or str(call.this).lower() == "to_json"):
@@ -181,12 +175,8 @@ def _order_by_names(select: exp.Select) -> None:
         key = ordered.this
         if isinstance(key, exp.Literal) and key.is_int and 1 <= int(key.this) <= len(projections):
             chosen = projections[int(key.this) - 1]
-            name = chosen.alias_or_name
-            if isinstance(chosen, exp.Alias) or isinstance(chosen, exp.Column):
-                ordered.set("this", exp.column(name, quoted=True) if isinstance(chosen, exp.Alias)
-                            else chosen.copy())
-            else:
-                ordered.set("this", chosen.copy())
+            ordered.set("this", exp.column(chosen.alias, quoted=True)
+                        if isinstance(chosen, exp.Alias) else chosen.copy())
 
 
 class ServerEngine:
@@ -227,10 +217,6 @@ class ServerEngine:
         sql = "EXPLAIN " + transpile(query.shown_sql(), self.source.kind)
         _, _, rows, _ = self._execute(sql, self.limits.timeout, query)
         return "\n".join(" ".join(str(v) for v in row) for row in rows)
-
-    def shown(self, query: GuardedQuery) -> str:
-        """What runs on the server, as people may see it (mask key blanked)."""
-        return transpile(query.shown_sql(), self.source.kind)
 
     # ------------------------------------------------------------------ running
 
@@ -274,7 +260,7 @@ class ServerEngine:
             cursor.execute("SET LOCAL idle_in_transaction_session_timeout = "
                            f"{millis + 5000}")
             return
-        if self.flavour(cursor) == "mariadb":
+        if self._flavour_of(cursor) == "mariadb":
             cursor.execute(f"SET SESSION max_statement_time = {left:.3f}")
         else:
             cursor.execute(f"SET SESSION max_execution_time = {millis}")
@@ -283,7 +269,7 @@ class ServerEngine:
         cursor.execute("SET SESSION TRANSACTION READ ONLY")
         cursor.execute("START TRANSACTION READ ONLY")
 
-    def flavour(self, cursor: Any) -> str:
+    def _flavour_of(self, cursor: Any) -> str:
         if self._flavour is None:
             if self.source.kind == "postgres":
                 self._flavour = "postgres"

@@ -45,7 +45,7 @@ def engine_for(source: Source) -> Any:
         if engine is None:
             connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
             if source.kind == "postgres" and source.schema:
-                connect_args["options"] = f"-c search_path={_pg_ident(source.schema)}"
+                connect_args["options"] = f"-c search_path={_ident(source.schema)}"
             engine = sa.create_engine(source.sqlalchemy_url, connect_args=connect_args,
                                       pool_pre_ping=True, pool_size=2, max_overflow=2)
             _ENGINES[key] = engine
@@ -98,8 +98,8 @@ def sample_connection(source: Source) -> duckdb.DuckDBPyConnection:
 
     con = duckdb.connect(":memory:", config={"autoload_known_extensions": False,
                                              "autoinstall_known_extensions": False})
-    con.execute(f"ATTACH ':memory:' AS {_duck_ident(source.alias)}")
-    con.execute(f"USE {_duck_ident(source.alias)}")
+    con.execute(f"ATTACH ':memory:' AS {_ident(source.alias)}")
+    con.execute(f"USE {_ident(source.alias)}")
     try:
         engine = engine_for(source)
         inspector = sa.inspect(engine)
@@ -200,8 +200,8 @@ def duck_type(server_type: str) -> str:
 
 
 def _create(con: duckdb.DuckDBPyConnection, table: str, names: list[str], types: list[str]) -> None:
-    body = ", ".join(f"{_duck_ident(n)} {t}" for n, t in zip(names, types, strict=True))
-    con.execute(f"CREATE TABLE {_duck_ident(table)} ({body})")
+    body = ", ".join(f"{_ident(n)} {t}" for n, t in zip(names, types, strict=True))
+    con.execute(f"CREATE TABLE {_ident(table)} ({body})")
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, names: list[str], types: list[str],
@@ -217,7 +217,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, names: list[str], types:
             for row in rows:
                 writer.writerow([_NULL if v is None else _plain(v) for v in row])
         try:
-            con.execute(f"COPY {_duck_ident(table)} FROM '{_quote(str(path))}' "
+            con.execute(f"COPY {_ident(table)} FROM '{_quote(str(path))}' "
                         f"(FORMAT csv, HEADER false, DELIMITER ',', QUOTE '\"', ESCAPE '\"', "
                         f"NULLSTR '{_NULL}', AUTO_DETECT false, MAX_LINE_SIZE 16777216)")
         except duckdb.Error:
@@ -239,9 +239,6 @@ def _quote(text: str) -> str:
     return text.replace("'", "''")
 
 
-def _duck_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _pg_ident(name: str) -> str:
+def _ident(name: str) -> str:
+    """A quoted identifier, the same in DuckDB and PostgreSQL."""
     return '"' + name.replace('"', '""') + '"'
