@@ -31,15 +31,19 @@ def col(ref: ColumnRef) -> exp.Column:
 
 def _edge(catalog: Catalog, a: str, b: str) -> tuple[ForeignKey, bool]:
     """The foreign key joining ``a`` to ``b``; True when ``a`` holds it (many-to-one)."""
-    key = join_key(catalog, a, b)
-    if key is None:
-        raise DrafterDeclined(f"no foreign key joins {a} and {b}")
     keys = join_keys(catalog, a, b)
+    if not keys:
+        raise DrafterDeclined(f"no foreign key joins {a} and {b}")
     if len(keys) > 1:  # Likes.student_id and Likes.liked_id both point at Highschooler
-        ways = " or ".join(f"{a if holds else b}.{'/'.join(fk.columns)}" for fk, holds in keys)
-        raise DrafterDeclined(f"{a} and {b} are joined in {len(keys)} ways ({ways}), and the "
-                              "question does not say which")
-    return key
+        raise joined_several_ways(a, b, keys)
+    return keys[0]
+
+
+def joined_several_ways(a: str, b: str, keys: list[tuple[ForeignKey, bool]]) -> DrafterDeclined:
+    """The decline for a join the question does not choose (which key is the user's call)."""
+    ways = " or ".join(f"{a if holds else b}.{'/'.join(fk.columns)}" for fk, holds in keys)
+    return DrafterDeclined(f"{a} and {b} are joined in {len(keys)} ways ({ways}), and the "
+                           "question does not say which")
 
 
 def _on(catalog: Catalog, a: str, b: str) -> exp.Expr:

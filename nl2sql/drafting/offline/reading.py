@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from nl2sql.catalog import Catalog, Column, Table
 from nl2sql.column_types import is_numeric, is_temporal
 from nl2sql.drafting.offline import index as idx
-from nl2sql.drafting.offline.compose import fans_out
+from nl2sql.drafting.offline.compose import fans_out, joined_several_ways
 from nl2sql.drafting.offline.glossary import EN_STOP
 from nl2sql.drafting.offline.intent import Choices, ColumnRef
 from nl2sql.drafting.offline.words import Cue
-from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import name_parts
 from nl2sql.schema import graph
 
@@ -166,9 +165,9 @@ def in_projection(p: Parse, m: idx.Match) -> bool:
 def only_key_to(p: Parse, table: str, target: str) -> str | None:
     """The column of ``table`` referencing ``target``; declines when several do (which one
     the question means is a choice the drafter does not make for the user)."""
-    if len(graph.join_keys(p.catalog, table, target)) > 1:
-        raise DrafterDeclined(f"{table} and {target} are joined in more than one way, and the "
-                              "question does not say which")
+    keys = graph.join_keys(p.catalog, table, target)
+    if len(keys) > 1:
+        raise joined_several_ways(table, target, keys)
     return graph.foreign_key_to(p.catalog, table, target)
 
 
