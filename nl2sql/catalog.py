@@ -71,6 +71,8 @@ class Column:
     comment: str | None = None
     primary_key: bool = False
     profile: Profile | None = None
+    # A partition column (Spark): a filter on it reads only the matching files.
+    partition: bool = False
     # Semantic layer (schemas/*.yaml):
     description: str | None = None
     synonyms: list[str] = field(default_factory=list)

@@ -524,3 +524,40 @@ def mariadb_server(request: pytest.FixtureRequest) -> MariaDBServer:
 
 # END server databases
 # ---------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------
+# BEGIN Spark (issue 15): one Spark Connect server per test run, shared by the xdist
+# workers that ask (tests/spark_server.py says how), the sample database loaded into it once.
+
+
+def _run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every worker of this test run shares (pytest's per-run base folder)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def spark_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The run's Spark Connect server (started by the first worker that needs it)."""
+    from spark_server import shared_spark
+
+    try:
+        server, release = shared_spark(_run_folder(tmp_path_factory))
+    except ServerError as exc:
+        pytest.fail(str(exc), pytrace=False)  # missing Spark fails (never skips): CI runs it
+    request.addfinalizer(release)
+    return server
+
+
+@pytest.fixture(scope="session")
+def spark_shop(spark_server: Any, sample_db_path: Path,
+               tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The URL of the sample database as the Spark database ``shop``."""
+    from spark_server import load_shop_once
+
+    return load_shop_once(_run_folder(tmp_path_factory), spark_server, sample_db_path)
+
+
+# END Spark
+# ---------------------------------------------------------------------------------------

@@ -113,12 +113,14 @@ def read_rows(source: Source, query: GuardedQuery, settings: Any) -> Selection:
     """Run the guarded selection through the :class:`~nl2sql.safety.engine.Engine`, the
     one execution path for guarded SQL (confined worker process, OS limits, timeout)."""
     from nl2sql.safety.engine import Engine, Limits
-    from nl2sql.safety.server_engine import ServerEngine
+    from nl2sql.safety.server_engine import ServerEngine, pushdown_engine
+    from nl2sql.safety.spark_engine import SparkEngine
 
     # Every selected row is extracted: the engine's row cap is the selection's own limit.
     limits = Limits.of(settings, max_rows=query.limit or NO_LIMIT)
-    engine: Engine | ServerEngine = (ServerEngine(source, limits) if source.is_server
-                                     else Engine(source, limits, settings.cache_dir))
+    engine: Engine | ServerEngine | SparkEngine = (
+        pushdown_engine(source, limits) if source.is_server
+        else Engine(source, limits, settings.cache_dir))
     try:
         result = engine.run(query)
     except QueryTimeout as exc:

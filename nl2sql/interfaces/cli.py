@@ -274,7 +274,7 @@ def sql(
     fmt: FormatOption = "table",
     limit: LimitOption = None,
     dialect: Annotated[str, typer.Option(
-        "--dialect", help="The query's dialect: duckdb, sqlite, mysql or postgres. Other "
+        "--dialect", help="The query's dialect: duckdb, sqlite, mysql, postgres or spark. Other "
                           "than duckdb it is transpiled to DuckDB and common slips are "
                           "repaired (listed in the notes).")] = "duckdb",
     role: RoleOption = None,
@@ -578,17 +578,24 @@ def sample_db(
     out: Annotated[str | None, typer.Option(
         "--out", help="Where to write the DuckDB file, or the URL of an empty server database "
                       "to load it into (postgresql://user:password@host:port/db or "
-                      "mysql://...).")] = None,
+                      "mysql://...), or a Spark Connect server (sc://host:15002, Parquet "
+                      "tables).")] = None,
 ) -> None:
     """Build the deterministic sample database (a Chinese e-commerce shop).
 
     Example: nl2sql sample-db --scale 50 --out /tmp/shop50.duckdb
     Example: nl2sql sample-db --scale 0.1 --out postgresql://me:secret@localhost:5432/shop
+    Example: nl2sql sample-db --out sc://localhost:15002
     """
     with _errors("text"):
         from sample_db.generate import DEFAULT_PATH, build
         from sample_db.to_server import is_server_url, load_sample
 
+        if out is not None and out.lower().startswith("sc://"):
+            from sample_db.to_spark import load_sample as load_spark
+
+            typer.echo(load_spark(out, scale).target)  # the token hidden
+            return
         if out is not None and is_server_url(out):
             typer.echo(load_sample(out, scale).target)  # the password hidden
             return

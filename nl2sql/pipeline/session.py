@@ -15,7 +15,8 @@ from nl2sql.drafting.model_drafter import ChatClient, OpenAIChatClient
 from nl2sql.errors import ConfigError
 from nl2sql.safety import guard, policy
 from nl2sql.safety.engine import Engine, Limits, confine
-from nl2sql.safety.server_engine import ServerEngine
+from nl2sql.safety.server_engine import ServerEngine, pushdown_engine
+from nl2sql.safety.spark_engine import SparkEngine
 from nl2sql.schema import merged_cache, semantic
 from nl2sql.schema.contributors import Contributors
 from nl2sql.schema.introspect import complete, introspect, load_unchanged
@@ -44,7 +45,7 @@ class Session:
     settings: Settings
     source: Source
     catalog: Catalog
-    engine: Engine | ServerEngine
+    engine: Engine | ServerEngine | SparkEngine
     chat_client: ChatClient | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     access: policy.AccessPolicy = field(default_factory=policy.AccessPolicy)
@@ -74,9 +75,9 @@ def open_session(settings: Settings, chat_client: ChatClient | None = None,
     started = time.perf_counter()
     source, catalog = load_catalog(settings, contributors, defaults)
     access = role_policy(catalog, settings)
-    engine: Engine | ServerEngine
+    engine: Engine | ServerEngine | SparkEngine
     if source.is_server:  # pushed down: the server runs the query, read-only
-        engine = ServerEngine(source, Limits.of(settings))
+        engine = pushdown_engine(source, Limits.of(settings))
     else:
         engine = Engine(source, Limits.of(settings), settings.cache_dir)
     engine.start()  # its start overlaps the guard and drafting; see Engine.start

@@ -103,6 +103,11 @@ FORBIDDEN_FUNCTIONS: dict[str, str] = {
     "database": "it reveals the system catalog", "schema": "it reveals the system catalog",
     "last_insert_id": "it reveals the session", "found_rows": "it reveals the session",
     "row_count": "it reveals the session", "sys_exec": "it runs programs", "sys_eval": "it runs programs",
+    # Spark
+    "reflect": "it calls Java code", "java_method": "it calls Java code",
+    "try_reflect": "it calls Java code", "input_file_name": "it reveals the server's files",
+    "input_file_block_start": "it reveals the server's files",
+    "input_file_block_length": "it reveals the server's files",
 }
 FORBIDDEN_PREFIXES: dict[str, str] = {
     "read_": "it reads files", "parquet_": "it reads files", "duckdb_": "it reveals the system catalog",

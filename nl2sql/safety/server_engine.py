@@ -1,4 +1,5 @@
-"""Stage 7 on a server: run an accepted query on PostgreSQL or MySQL/MariaDB (push-down).
+"""Stage 7 on a server: run an accepted query on PostgreSQL or MySQL/MariaDB (push-down;
+Spark's engine is :mod:`nl2sql.safety.spark_engine`, which shares :func:`transpile`).
 
 The guard checked, and the access policy rewrote, the query as a DuckDB syntax tree; here
 sqlglot transpiles that tree's SQL to the server's dialect and the server runs it:
@@ -21,18 +22,22 @@ import datetime as dt
 import decimal
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.mysql import MySQL
 from sqlglot.dialects.postgres import Postgres
+from sqlglot.dialects.spark import Spark
 
 from nl2sql.errors import ExecutionError, Interrupted, QueryTimeout
 from nl2sql.safety.engine import Limits
 from nl2sql.schema import server
 from nl2sql.schema.source import Source
 from nl2sql.values import GuardedQuery, Result
+
+if TYPE_CHECKING:
+    from nl2sql.safety.spark_engine import SparkEngine
 
 BATCH = 500  # rows per fetch
 
@@ -74,7 +79,26 @@ class _MySQL(MySQL):
                       exp.RegexpLike: lambda self, e: self.binary(e, "REGEXP")}
 
 
-_DIALECT: dict[str, type[sqlglot.Dialect]] = {"postgres": _Postgres, "mysql": _MySQL}
+class _Spark(Spark):
+    """Spark SQL: DuckDB's ``sha256(text)`` is ``sha2(text, 256)`` (a lower-case hex digest of
+    the UTF-8 bytes, as DuckDB's)."""
+
+    class Generator(Spark.Generator):  # type: ignore[valid-type,misc]
+        TRANSFORMS = {**Spark.Generator.TRANSFORMS,
+                      exp.SHA2: lambda self, e: f"SHA2({self.sql(e, 'this')}, 256)"}
+
+
+_DIALECT: dict[str, type[sqlglot.Dialect]] = {"postgres": _Postgres, "mysql": _MySQL,
+                                              "spark": _Spark}
+
+
+def pushdown_engine(source: Source, limits: Limits) -> ServerEngine | SparkEngine:
+    """The engine that runs ``source``'s queries on its server."""
+    if source.kind == "spark":
+        from nl2sql.safety.spark_engine import SparkEngine
+
+        return SparkEngine(source, limits)
+    return ServerEngine(source, limits)
 
 
 def _portable(tree: exp.Expr, kind: str) -> exp.Expr:
@@ -94,6 +118,9 @@ def _portable(tree: exp.Expr, kind: str) -> exp.Expr:
             pattern = regex.args.get("expression")
             if isinstance(pattern, exp.Literal) and pattern.is_string:
                 regex.set("expression", exp.Literal.string(postgres_regex(str(pattern.this))))
+    if kind == "spark":  # Spark replaces every match and reads a 4th argument as a position
+        _global_replacements(tree)
+        _spark_whole_rows(tree)
     if kind == "mysql":
         _global_replacements(tree)
         for translated in list(tree.find_all(exp.Translate)):  # MariaDB has no TRANSLATE
@@ -151,6 +178,29 @@ def _filtered_aggregate(node: exp.Filter) -> exp.Expr:
     case = exp.Case(ifs=[exp.If(this=condition.copy(), true=inner.copy())])
     aggregate.set("this", exp.Distinct(expressions=[case]) if distinct else case)
     return aggregate
+
+
+def _spark_whole_rows(tree: exp.Expr) -> None:
+    """``to_json(t)`` of a whole row (a table's alias) is ``TO_JSON(STRUCT(t.*))`` in Spark,
+    its times written as DuckDB writes them.
+
+    >>> print(transpile("SELECT to_json(p) AS j FROM products AS p", "spark"))
+    SELECT TO_JSON(STRUCT(p.*), MAP('timestampFormat', 'yyyy-MM-dd HH:mm:ss')) AS j FROM products AS p
+    """
+    tables = {t.alias_or_name for t in tree.find_all(exp.Table)}
+    tables |= {q.alias for q in tree.find_all(exp.Subquery) if q.alias}  # secure views
+    for call in list(tree.find_all(exp.Anonymous, exp.JSONFormat)):
+        name = str(call.this).lower() if isinstance(call, exp.Anonymous) else "to_json"
+        argument = call.expressions[0] if isinstance(call, exp.Anonymous) and call.expressions \
+            else call.this if isinstance(call, exp.JSONFormat) else None
+        if name != "to_json" or not (isinstance(argument, exp.Column) and not argument.table
+                                     and argument.name in tables):
+            continue
+        row = exp.Struct(expressions=[exp.Column(this=exp.Star(), table=exp.to_identifier(
+            argument.name))])
+        options = exp.Anonymous(this="MAP", expressions=[
+            exp.Literal.string("timestampFormat"), exp.Literal.string("yyyy-MM-dd HH:mm:ss")])
+        call.replace(exp.Anonymous(this="TO_JSON", expressions=[row, options]))
 
 
 def _global_replacements(tree: exp.Expr) -> None:

@@ -174,6 +174,10 @@ def reflect(source: Source) -> dict[str, Table]:
     import sqlalchemy as sa
     from sqlalchemy.engine.reflection import ObjectKind
 
+    if source.kind == "spark":  # Spark's catalog, not SQLAlchemy's inspector
+        from nl2sql.schema import spark
+
+        return spark.reflect(source)
     # Read-only, and no file or network access should a view be bound (the file is untrusted).
     connect_args: dict[str, Any] = ({"read_only": True,
                                      "config": {"enable_external_access": False}}

@@ -1,4 +1,5 @@
-"""Server databases (PostgreSQL, MySQL/MariaDB): connections, a schema fingerprint, and a
+"""Server databases (PostgreSQL, MySQL/MariaDB; Spark in :mod:`nl2sql.schema.spark`, to
+which the public functions here hand a Spark source): connections, a schema fingerprint, and a
 bounded sample of each table for profiling.
 
 Questions are answered on the server itself (:mod:`nl2sql.safety.server_engine`). What
@@ -70,6 +71,11 @@ def fingerprint(source: Source) -> str:
     one round trip, so a warm start knows whether its cached catalog still holds."""
     import sqlalchemy as sa
 
+    if source.kind == "spark":
+        from nl2sql.schema import spark
+
+        return spark.fingerprint(source)
+
     if source.kind == "postgres":
         schema_expr = "current_schema()"
     else:
@@ -96,6 +102,10 @@ def sample_connection(source: Source) -> duckdb.DuckDBPyConnection:
     import sqlalchemy as sa
     from sqlalchemy.engine.reflection import ObjectKind
 
+    if source.kind == "spark":
+        from nl2sql.schema import spark
+
+        return spark.sample_connection(source)
     con = duckdb.connect(":memory:", config={"autoload_known_extensions": False,
                                              "autoinstall_known_extensions": False})
     con.execute(f"ATTACH ':memory:' AS {_ident(source.alias)}")
@@ -151,6 +161,11 @@ def _is_connection_error(exc: BaseException) -> bool:
 def row_counts(source: Source) -> dict[str, int]:
     """The server's own estimate of each table's rows (statistics, not a count)."""
     import sqlalchemy as sa
+
+    if source.kind == "spark":
+        from nl2sql.schema import spark
+
+        return spark.row_counts(source)
 
     if source.kind == "postgres":
         query = ("SELECT c.relname, c.reltuples::bigint FROM pg_class c JOIN pg_namespace n "

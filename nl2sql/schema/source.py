@@ -22,7 +22,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 DUCKDB_MAGIC = b"DUCK"  # bytes 8..12 of a DuckDB file
 
 
-SERVER_KINDS = ("postgres", "mysql")
+SERVER_KINDS = ("postgres", "mysql", "spark")
 # What a URL's scheme means, and the SQLAlchemy driver nl2sql speaks it with.
 SCHEMES = {"postgresql": ("postgres", "postgresql+psycopg"), "postgres": ("postgres", "postgresql+psycopg"),
            "postgresql+psycopg": ("postgres", "postgresql+psycopg"),
@@ -34,8 +34,8 @@ SCHEMES = {"postgresql": ("postgres", "postgresql+psycopg"), "postgres": ("postg
 class Source:
     """A database to ask questions about.
 
-    ``kind`` is ``duckdb``, ``sqlite``, ``postgres`` or ``mysql``; ``alias`` is the catalog
-    name (a file's stem, a server's database name: what binds ``schemas/<alias>.yaml``).
+    ``kind`` is ``duckdb``, ``sqlite``, ``postgres``, ``mysql`` or ``spark``; ``alias`` is the
+    catalog name (a file's stem, a server's database name: what binds ``schemas/<alias>.yaml``).
     A server's ``location`` is its URL with the password hidden (``***``): it is what
     messages, caches and the audit log may show; the password itself is kept apart and
     never printed (``repr=False``).
@@ -48,7 +48,8 @@ class Source:
     # so questions can read the extracted tables; None when there is none.
     workspace: str | None = None
     password: str | None = field(default=None, repr=False, compare=False)
-    schema: str | None = None  # a server's schema (PostgreSQL: other than public)
+    schema: str | None = None  # a server's schema (PostgreSQL: other than public; Spark:
+    #                            its database, "catalog.database" when a catalog is named)
 
     @property
     def is_server(self) -> bool:
@@ -109,6 +110,8 @@ def resolve(db: str) -> Source:
     for prefix in ("duckdb:///", "sqlite:///"):
         if db.startswith(prefix):
             db = db[len(prefix):]
+    if db.lower().startswith("sc://"):
+        return spark_source(db)
     if "://" in db:
         return _server(db)
     path = Path(db).expanduser().resolve()
@@ -128,7 +131,8 @@ def _server(text: str) -> Source:
     scheme = text.split("://", 1)[0].lower()
     if scheme not in SCHEMES:
         raise ConfigError(f"database URLs with {scheme}:// are not supported; use postgresql://, "
-                          "mysql:// (MySQL, MariaDB) or a DuckDB or SQLite file")
+                          "mysql:// (MySQL, MariaDB), sc:// (Spark Connect) or a DuckDB or "
+                          "SQLite file")
     kind, driver = SCHEMES[scheme]
     try:
         url = sa.make_url(text)
@@ -142,6 +146,61 @@ def _server(text: str) -> Source:
     schema = url.query.get("schema")
     return Source(kind=kind, location=url.render_as_string(hide_password=True), alias=str(url.database),
                   password=password, schema=str(schema) if isinstance(schema, str) else None)
+
+
+# Spark Connect's own URL parameters (passed on to the client); ``database`` and ``catalog``
+# are nl2sql's: which of the server's databases to ask about.
+SPARK_PARAMS = ("token", "user_id", "use_ssl", "session_id", "user_agent", "grpc_max_message_size")
+SPARK_OWN_PARAMS = ("database", "catalog")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def spark_source(text: str) -> Source:
+    """A Spark Connect server from its URL: ``sc://host[:port][/;param=value;...]``.
+
+    >>> s = spark_source("sc://lake.example:15002/;token=abc;database=sales")
+    >>> s.kind, s.alias, s.schema, s.location, s.password
+    ('spark', 'sales', 'sales', 'sc://lake.example:15002/;token=***;database=sales', 'abc')
+    >>> spark_source("sc://localhost").alias, spark_source("sc://h/;catalog=c;database=d").schema
+    ('default', 'c.d')
+    """
+    rest = text[len("sc://"):]
+    where, _, params = rest.partition("/")
+    host, _, port = where.partition(":")
+    if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+        raise ConfigError("cannot read the Spark Connect URL: write sc://HOST:PORT "
+                          "(e.g. sc://localhost:15002)")
+    options: dict[str, str] = {}
+    for part in params.strip(";").split(";") if params.strip(";") else []:
+        name, eq, value = part.partition("=")
+        name = name.strip().lower()
+        if not eq or name not in SPARK_PARAMS + SPARK_OWN_PARAMS:
+            raise ConfigError(f"unknown Spark Connect URL parameter {name or part!r}: use "
+                              f"{', '.join(SPARK_OWN_PARAMS + SPARK_PARAMS)}")
+        options[name] = value.strip()
+    for name in SPARK_OWN_PARAMS:
+        if name in options and not _NAME.fullmatch(options[name]):
+            raise ConfigError(f"the Spark {name} in the URL must be a plain name, "
+                              f"not {options[name]!r}")
+    database = options.get("database") or None
+    schema = ".".join(n for n in (options.get("catalog"), database) if n) or None
+    shown = ";".join(f"{k}={'***' if k == 'token' else v}" for k, v in options.items())
+    location = f"sc://{host}{':' + port if port else ''}/" + (f";{shown}" if shown else "")
+    return Source(kind="spark", location=location.rstrip("/") if not shown else location,
+                  alias=database or "default", password=options.get("token"), schema=schema)
+
+
+def spark_client_url(source: Source) -> str:
+    """The URL the Spark Connect client is given: the token put back, nl2sql's own
+    parameters left out (the client would send them on as request headers)."""
+    base, _, params = source.location.partition("/;")
+    kept = []
+    for part in params.split(";") if params else []:
+        name, _, value = part.partition("=")
+        if name in SPARK_OWN_PARAMS:
+            continue
+        kept.append(f"{name}={source.password if name == 'token' else value}")
+    return base.rstrip("/") + ("/;" + ";".join(kept) if kept else "")
 
 
 def sqlite_extension_path(cache_dir: Path) -> Path:

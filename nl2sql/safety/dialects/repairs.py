@@ -490,4 +490,6 @@ REPAIRS: dict[str, list[Repair]] = {
               repair_loose_comparisons, repair_bare_group_columns],
     "postgres": [repair_double_quoted_strings, repair_integer_division,
                  repair_bare_group_columns],
+    # Spark reads "text" as a string and / as division already, as DuckDB does
+    "spark": [repair_bare_group_columns],
 }

@@ -20,7 +20,7 @@ from nl2sql.safety.parse_errors import parse_failure
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
-DIALECTS = ("duckdb", "sqlite", "mysql", "postgres")
+DIALECTS = ("duckdb", "sqlite", "mysql", "postgres", "spark")
 QUERY_ROOTS = (exp.Select, exp.SetOperation, exp.Subquery)
 
 
