@@ -354,6 +354,7 @@ class ChatServer:
         # per input); with none queued, every input gets a vector derived from its text
         # (embedding_dimensions numbers, the same text always the same vector)
         self.embedding_dimensions: int = 8
+        self.embedder: Callable[[str], list[float]] | None = None  # text -> vector, if set
         self._vectors: deque[list[list[float]]] = deque()
         self._steps: deque[_Step] = deque()
         self._lock = threading.Lock()
@@ -484,7 +485,8 @@ class ChatServer:
         texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
         with self._lock:
             queued = self._vectors.popleft() if self._vectors else None
-        rows = queued if queued is not None else [self._vector_of(str(t)) for t in texts]
+        make = self.embedder or self._vector_of
+        rows = queued if queued is not None else [make(str(t)) for t in texts]
         handler._send_json(200, {
             "object": "list", "model": body.get("model"),
             "data": [{"object": "embedding", "index": i, "embedding": row}

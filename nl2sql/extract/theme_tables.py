@@ -179,13 +179,14 @@ class ThemeTables:
         return for_questions(source, self.settings)
 
     def fingerprint(self, con: duckdb.DuckDBPyConnection, source: Source) -> list[Any]:
-        return ["themes-1", [list(r.values()) for r in _registered(con, source)]]
+        return ["themes-2", [list(r.values()) for r in _registered(con, source)]]
 
     def tables(self, con: duckdb.DuckDBPyConnection, source: Source,
                existing: dict[str, Table]) -> dict[str, Table]:
         taken = {name.lower() for name in existing}
         tables: dict[str, Table] = {}
-        for meta in _registered(con, source):
+        runs = _registered(con, source)
+        for meta in runs:
             names = (str(meta["table_name"]), str(meta["members_table"]))
             if any(n.lower() in taken for n in names):
                 continue
@@ -196,7 +197,7 @@ class ThemeTables:
             if not types:
                 continue
             source_table = existing.get(str(meta["source_table"]))
-            themes, members = describe(meta, types, source_table)
+            themes, members = describe(meta, types, source_table, only=len(runs) == 1)
             tables[themes.name] = themes
             tables[members.name] = members
         return tables
@@ -216,9 +217,12 @@ def _registered(con: duckdb.DuckDBPyConnection, source: Source) -> list[dict[str
 
 
 def describe(meta: dict[str, Any], member_types: dict[str, str],
-             source_table: Table | None) -> tuple[Table, Table]:
+             source_table: Table | None, only: bool = True) -> tuple[Table, Table]:
     """The two catalog tables of one themes run, tagged like extracted tables so the
-    access policy follows the source text (see the module docstring)."""
+    access policy follows the source text (see the module docstring). ``only``: the one
+    themes run of the database, which takes the plain words ("theme", "主题"); with several,
+    each is named by its source ("reviews themes"), so a question about the themes of one
+    table never gets another's."""
     themes_name, members_name_ = str(meta["table_name"]), str(meta["members_table"])
     table, column, key = (str(meta[k]) for k in ("source_table", "source_column", "key_column"))
     origin = f"{table}.{column}"
@@ -233,14 +237,15 @@ def describe(meta: dict[str, Any], member_types: dict[str, str],
               "themes": True, "embedding_model": meta.get("embedding_model")}
     theme_columns = [Column(name=n, type=t, nullable=n not in ("theme_id", "name", "size"),
                             primary_key=n == "theme_id", description=THEME_DOCS[n],
-                            synonyms=_SYNONYMS.get(n, []))
+                            synonyms=_SYNONYMS.get(n, []) if only else [])
                      for n, t in THEME_COLUMNS]
     themes = Table(
         name=themes_name, columns=theme_columns, kind="table", primary_key=["theme_id"],
         description=f"Themes (topics, clusters) found in {origin} by nl2sql themes: one row "
                     f"per theme; join {members_name_} on theme_id for the theme of each "
                     f"{table} row.",
-        synonyms=["themes", "topics", "clusters", "主题", "话题", "类别"],
+        synonyms=(["themes", "topics", "clusters", "主题", "话题"] if only else [])
+        + [f"{table} themes", f"{table} topics", f"themes of {table}"],
         tags={"extracted": common | {"key": "theme_id", "lineage": {
             n: dict(derived) for n, _ in THEME_COLUMNS if n != "theme_id"}}})
     members = Table(
@@ -250,7 +255,7 @@ def describe(meta: dict[str, Any], member_types: dict[str, str],
                         description=f"Key of the {table} row (joins {table}.{key})."),
                  Column(name="theme_id", type="INTEGER", nullable=False,
                         description=f"The row's theme (joins {themes_name}.theme_id).",
-                        synonyms=["theme", "topic", "主题"]),
+                        synonyms=["theme", "topic", "主题"] if only else []),
                  Column(name="distance", type="DOUBLE", nullable=False,
                         description="Cosine distance of the text to its theme's centre "
                                     "(0 = typical of the theme).")],
