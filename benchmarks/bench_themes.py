@@ -35,7 +35,7 @@ from cluster_metrics import adjusted_mutual_information, purity  # noqa: E402
 
 from nl2sql.embeddings import LocalEmbedder  # noqa: E402
 from nl2sql.embeddings.store import VectorStore, load_vss  # noqa: E402
-from nl2sql.extract import clustering, themes  # noqa: E402
+from nl2sql.extract import themes  # noqa: E402
 
 
 def quality(db: Path, workspace: Path) -> list[list[str]]:
@@ -53,13 +53,12 @@ def quality(db: Path, workspace: Path) -> list[list[str]]:
         started = time.process_time()
         hashes, report = store.ensure(texts)
         cpu = time.process_time() - started
-        vectors = store.matrix([h for h in hashes if h is not None])
         speed = (f"{report.texts_per_s:.1f} texts/s, {1000 / report.texts_per_s:.0f} s "
                  f"({1000 * cpu / report.embedded:.0f} CPU s) per 1,000"
                  if report.embedded else "cached")
         for k in (None, 6):
             started = time.perf_counter()
-            found = clustering.choose(vectors, k)
+            _, found = themes.group(store, texts, hashes, k, "support_tickets.transcript")
             took = time.perf_counter() - started
             labels = found.labels.tolist()
             table.append([label, "auto" if k is None else str(k), str(found.k),

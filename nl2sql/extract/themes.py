@@ -129,23 +129,7 @@ def run(job: Job, on_progress: Callable[[int, int], None] | None = None,
         raw = [text for _, text in chosen.rows]
         prepared = prepare_texts(raw)
         hashes, report = store.ensure(prepared, on_progress)
-        kept = [i for i, h in enumerate(hashes) if h is not None]
-        if len(kept) < MIN_TEXTS:
-            raise ConfigError(f"themes need at least {MIN_TEXTS} non-empty texts; "
-                              f"{chosen.origin} has {len(kept)} in the selection")
-        # duplicates ("ok", "delivered") are clustered once, weighted by their count
-        distinct = list(dict.fromkeys(hashes[i] for i in kept))
-        position = {h: n for n, h in enumerate(distinct)}
-        counts = np.bincount([position[hashes[i]] for i in kept], minlength=len(distinct))
-        if len(distinct) < MIN_TEXTS:
-            raise ConfigError(f"themes need at least {MIN_TEXTS} different texts; "
-                              f"{chosen.origin} has {len(distinct)} in the selection")
-        grouped = clustering.choose(store.matrix(distinct),  # type: ignore[arg-type]
-                                    request.k, counts.astype(np.float64))
-        found = clustering.Clustering(
-            labels=np.array([grouped.labels[position[hashes[i]]] for i in kept]),
-            distances=np.array([grouped.distances[position[hashes[i]]] for i in kept]),
-            centroids=grouped.centroids, silhouette=grouped.silhouette, tried=grouped.tried)
+        kept, found = group(store, prepared, hashes, request.k, chosen.origin)
         members_texts = [raw[i] or "" for i in kept]
         themes, notes = _themes(found, members_texts, prepared, kept, settings, chat_client)
         written = theme_tables.write(
@@ -165,6 +149,31 @@ def run(job: Job, on_progress: Callable[[int, int], None] | None = None,
         themes_table=written.themes_table, members_table=written.members_table,
         workspace=written.workspace, grouped=len(kept), selected=len(chosen.rows),
         elapsed_s=time.perf_counter() - started, notes=[*report.notes, *notes])
+
+
+def group(store: Any, prepared: list[str | None], hashes: list[str | None], k: int | None,
+          origin: str) -> tuple[list[int], clustering.Clustering]:
+    """The positions of the texts that have a vector, and their themes: duplicates
+    ("ok", "delivered") grouped once with their count as weight, each language's mean
+    taken out (:func:`clustering.centered`), then k-means (k given, or by silhouette)."""
+    kept = [i for i, h in enumerate(hashes) if h is not None]
+    if len(kept) < MIN_TEXTS:
+        raise ConfigError(f"themes need at least {MIN_TEXTS} non-empty texts; "
+                          f"{origin} has {len(kept)} in the selection")
+    distinct = list(dict.fromkeys(str(hashes[i]) for i in kept))
+    position = {h: n for n, h in enumerate(distinct)}
+    of_text = [position[str(hashes[i])] for i in kept]
+    if len(distinct) < MIN_TEXTS:
+        raise ConfigError(f"themes need at least {MIN_TEXTS} different texts; "
+                          f"{origin} has {len(distinct)} in the selection")
+    weights = np.bincount(of_text, minlength=len(distinct)).astype(np.float64)
+    first_text = {str(hashes[i]): prepared[i] or "" for i in reversed(kept)}
+    languages = np.array([script_of(first_text[h]) for h in distinct])
+    vectors = clustering.centered(store.matrix(distinct), languages, weights)
+    grouped = clustering.choose(vectors, k, weights)
+    return kept, clustering.Clustering(
+        labels=grouped.labels[of_text], distances=grouped.distances[of_text],
+        centroids=grouped.centroids, silhouette=grouped.silhouette, tried=grouped.tried)
 
 
 def _themes(found: clustering.Clustering, raw: list[str], prepared: list[str | None],
@@ -218,6 +227,21 @@ def _themes(found: clustering.Clustering, raw: list[str], prepared: list[str | N
 
 _DIGITS = re.compile(r"[0-9０-９]+")
 _SPEAKER = re.compile(r"^\s*([^:：]{1,20})[:：]\s*")
+
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def script_of(text: str) -> str:
+    """``zh`` for a text that is at least a fifth Chinese characters, else ``other``:
+    the groups whose own mean is taken out before grouping (:func:`clustering.centered`).
+
+    >>> script_of("物流太慢了"), script_of("much too slow, 慢"), script_of("too slow")
+    ('zh', 'other', 'other')
+    """
+    letters = [c for c in text if not c.isspace()]
+    han = len(_HAN.findall(text))
+    return "zh" if letters and han / len(letters) >= 0.2 else "other"
 
 
 def line_shape(line: str) -> str:
