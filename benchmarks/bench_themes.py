@@ -38,7 +38,7 @@ from nl2sql.embeddings.store import VectorStore, load_vss  # noqa: E402
 from nl2sql.extract import themes  # noqa: E402
 
 
-def quality(db: Path, workspace: Path) -> list[list[str]]:
+def quality(db: Path, workspace: Path, share: float) -> list[list[str]]:
     source = duckdb.connect(str(db), read_only=True)
     rows = source.execute("SELECT ticket_id, category, transcript FROM support_tickets "
                           "ORDER BY ticket_id").fetchall()
@@ -49,7 +49,7 @@ def quality(db: Path, workspace: Path) -> list[list[str]]:
     store = VectorStore(con, LocalEmbedder())
     table: list[list[str]] = []
     for label, texts in (("as stored (first contact)", raw),
-                         ("prepared (boilerplate dropped)", themes.prepare_texts(raw))):
+                         ("prepared (boilerplate dropped)", themes.prepare_texts(raw, share))):
         started = time.process_time()
         hashes, report = store.ensure(texts)
         cpu = time.process_time() - started
@@ -108,7 +108,7 @@ def search_timing(sizes: list[int], repeats: int = 5) -> list[list[str]]:
 
 
 def show(title: str, head: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(head)]
     print(f"\n{title}")
     print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
     for row in rows:
@@ -123,14 +123,18 @@ def main() -> None:
     parser.add_argument("--sizes", default="2000,20000",
                         help="vector counts for the search timing (100000 takes minutes)")
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--share", type=float, default=themes.BOILERPLATE_SHARE,
+                        help="a line in more than this share of the texts is boilerplate")
     args = parser.parse_args()
     args.workspace.parent.mkdir(parents=True, exist_ok=True)
     if not args.skip_quality:
-        rows = quality(args.db, args.workspace)
+        rows = quality(args.db, args.workspace, args.share)
         show("themes of support_tickets.transcript vs support_tickets.category (2,000 tickets, "
              "6 categories)", ["texts", "k asked", "k", "purity", "AMI", "silhouette",
                                "clustering", "local embedding"], rows)
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    if not sizes:
+        return
     timing = search_timing(sizes)
     show("search: one query, top 10 of N vectors (384 numbers)",
          ["N", "exact", "HNSW build", "HNSW query", "HNSW recall@10", "build pays off after"],

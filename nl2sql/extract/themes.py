@@ -35,7 +35,7 @@ from nl2sql.settings import Settings
 EXAMPLES = 3
 EXAMPLE_CHARS = 240
 WORD_TEXTS = 3000  # texts per theme read for its words (a seeded sample past this)
-BOILERPLATE_SHARE = 0.05
+BOILERPLATE_SHARE = 0.2
 MIN_TEXTS = 2
 
 
