@@ -1,12 +1,13 @@
 """Names for themes: by the chat model when one is configured, else by distinctive words.
 
-Words: each theme's texts are cut into words — Chinese by ``jieba`` (its dictionary and
-HMM; its cache file, which it reads back with ``marshal``, kept in nl2sql's own cache
-folder instead of the world-writable temporary folder), other scripts at spaces and
-punctuation — and each word is weighed class-based TF-IDF style (as BERTopic's c-TF-IDF):
-the share of the theme's texts that hold it × log(1 + mean texts per theme ÷ texts of all
-themes that hold it). The theme's name is its three heaviest words. Words every theme
-shares (greetings, sign-offs) weigh nothing, a word only one text uses is dropped.
+Words: each theme's texts are cut into words — Chinese by ``jieba`` (its dictionary, HMM
+and part-of-speech tags: nouns and verbs kept; its cache file, which it reads back with
+``marshal``, kept in nl2sql's own cache folder instead of the world-writable temporary
+folder), other scripts at spaces and punctuation — and each word is weighed class-based
+TF-IDF style (as BERTopic's c-TF-IDF): the share of the theme's texts that hold it ×
+log(1 + mean texts per theme ÷ texts of all themes that hold it). The theme's name is its
+three heaviest words. Words every theme shares (greetings, sign-offs) weigh nothing; a
+word only one text of a theme uses is not a name.
 
 Model: one request per theme with the theme's distinctive words and a few of its texts —
 personal data already replaced by its kind (:func:`nl2sql.extract.prompt.redact`), fenced
@@ -42,10 +43,20 @@ him his how i if in into is it its just me might more most my no not now of off 
 only or other our out over please so some such than that the their them then there these
 they this those to too up very was we were what when where which while who why will with
 would yes you your yours ok okay thanks thank hello hi sure let well still
+right look one keep actually afraid perfect sorry hear check need help today just got
+get see know want like really also back please much many thing things way
 的 了 是 我 你 您 他 她 它 们 吗 吧 啊 呢 呀 哦 嗯 和 与 及 就 都 也 在 有 这 那 个 一 不 没 很
 请 请问 谢谢 好的 可以 没有 什么 怎么 一下 一个 这个 那个 我们 你们 您好 已经 还是 但是 因为 所以
 如果 就是 还有 然后 现在 时候 知道 需要 帮您 帮我 麻烦 感谢 非常 真的 觉得 东西 这次 其他
+我会 放心 查到 带来 情况 能到 内会 留意 处理 看看 问题 可能 应该 希望 告诉 联系 客户 坐席
 """.split())
+
+
+#: jieba's part-of-speech tags of the Chinese words a theme may be named by: nouns (not
+#: person names, which are nobody's topic and may be personal), verbs and verbal nouns.
+#: Adverbs, numerals, measure words, idioms and time words ("一定", "两天", "怎么办",
+#: "月初") named themes of the sample's tickets before this filter.
+CONTENT_TAGS = frozenset({"n", "nz", "ns", "nt", "nw", "vn", "v", "an"})
 
 
 def _segmenter(cache_dir: Path) -> Any:
@@ -56,20 +67,22 @@ def _segmenter(cache_dir: Path) -> Any:
 
     folder = cache_dir / "jieba"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    import jieba.posseg
+
     jieba.setLogLevel(logging.WARNING)
-    tokenizer = jieba.dt
-    tokenizer.tmp_dir = str(folder)
-    return tokenizer
+    jieba.dt.tmp_dir = str(folder)  # the part-of-speech tagger loads through jieba.dt
+    return jieba.posseg.dt
 
 
 def words(text: str, segmenter: Any) -> list[str]:
-    """The content words of ``text``: Chinese segmented, others lower-cased, no stopwords,
-    no single Chinese characters or letters, no redaction tokens."""
+    """The content words of ``text``: Chinese segmented and tagged (nouns and verbs kept),
+    others lower-cased, no stopwords, no single characters, no redaction tokens."""
     found: list[str] = []
     for token in _WORD.findall(_REDACTED.sub(" ", text)):
         if _CJK.fullmatch(token):
-            found += [w for w in segmenter.lcut(token, HMM=True)
-                      if len(w) > 1 and w not in STOPWORDS]
+            found += [pair.word for pair in segmenter.lcut(token, HMM=True)
+                      if len(pair.word) > 1 and pair.flag in CONTENT_TAGS
+                      and pair.word not in STOPWORDS]
         else:
             word = token.lower()
             if len(word) > 2 and word not in STOPWORDS:

@@ -192,8 +192,8 @@ def _themes(found: clustering.Clustering, raw: list[str], prepared: list[str | N
     for members in by_theme:
         nearest = sorted(members, key=lambda n: (found.distances[n], n))
         shown: list[str] = []
-        for n in nearest:
-            text = " ".join(redact(raw[n]).split())
+        for n in nearest:  # as prepared: a conversation's greeting says nothing of it
+            text = " ".join(redact(prepared[kept[n]] or raw[n]).split())
             if text not in shown:
                 shown.append(text)
             if len(shown) == EXAMPLES:

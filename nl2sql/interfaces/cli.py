@@ -758,6 +758,7 @@ def themes(
     role: RoleOption = None,
     fmt: Annotated[str, typer.Option(
         "--format", "-f", help="table, json, csv or markdown.")] = "table",
+    wide: WideOption = False,
 ) -> None:
     """Group free text by meaning into themes, name each theme, and write the themes and
     each row's theme to the workspace, where questions can use them.
@@ -789,7 +790,7 @@ def themes(
         outcome = audited_text_run(
             settings, "themes", question,
             lambda: _with_progress(fmt, lambda p: themes_module.run(job, p)), job.texts)
-        emit(themes_output(outcome), chosen_format)
+        emit(themes_output(outcome), chosen_format, wide=wide)
 
 
 @app.command()
@@ -809,6 +810,7 @@ def search(
     role: RoleOption = None,
     fmt: Annotated[str, typer.Option(
         "--format", "-f", help="table, json, csv or markdown.")] = "table",
+    wide: WideOption = False,
 ) -> None:
     """Find the texts nearest in meaning to QUERY (Chinese or English), with their keys
     and similarity scores, under the role's access policy.
@@ -839,7 +841,7 @@ def search(
             settings, "search", question,
             lambda: _with_progress(fmt, lambda p: search_module.run(settings, request, chosen,
                                                                     p)), chosen)
-        emit(search_output(outcome), chosen_format)
+        emit(search_output(outcome), chosen_format, wide=wide)
 
 
 def _with_progress(fmt: str, work: Callable[[Any], Any]) -> Any:
