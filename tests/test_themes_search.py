@@ -204,7 +204,7 @@ BAD = [
 
 
 # each case is a CLI run: the first few in the fast subset, the rest with the slow ones
-@pytest.mark.parametrize("args,code,message", BAD[:6] + one_fast(BAD[6:]))
+@pytest.mark.parametrize("args,code,message", BAD[:3] + one_fast(BAD[3:]))
 def test_bad_input_is_one_line_and_an_exit_code(isolated_env: IsolatedEnv, notes_db: Path,
                                                 tmp_path: Path, args: list[str], code: int,
                                                 message: str) -> None:
@@ -316,6 +316,7 @@ def test_search_is_audited_without_texts_or_keys(isolated_env: IsolatedEnv,
     assert isolated_env.run("audit", "--command", "search", env=remote).returncode == 0
 
 
+@pytest.mark.slow  # the store's own tests cover it in the fast subset
 def test_a_vector_size_change_between_runs_is_refused(isolated_env: IsolatedEnv,
                                                       chat_server: ChatServer,
                                                       remote: dict[str, str]) -> None:
@@ -328,6 +329,7 @@ def test_a_vector_size_change_between_runs_is_refused(isolated_env: IsolatedEnv,
     assert "6 numbers" in result.stderr and "8 before" in result.stderr
 
 
+@pytest.mark.slow  # the store's own tests cover it in the fast subset
 def test_a_model_change_embeds_again_and_keeps_both(isolated_env: IsolatedEnv,
                                                     chat_server: ChatServer,
                                                     remote: dict[str, str],
