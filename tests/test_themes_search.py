@@ -440,3 +440,27 @@ def test_local_themes_over_transcripts_follow_the_categories(
         by_theme.setdefault(theme, []).append(category)
     majority = sum(max(c.count(x) for x in set(c)) for c in by_theme.values())
     assert len(pairs) == 60 and majority / 60 >= 0.6
+
+
+def test_a_row_filtered_role_reads_its_members_and_never_the_theme_summaries(
+        isolated_env: IsolatedEnv, remote: dict[str, str], sample_db_path: Path,
+        tmp_path: Path) -> None:
+    shop = (Path(__file__).resolve().parent.parent / "schemas" / "shop.yaml").read_text(
+        encoding="utf-8")
+    semantic = tmp_path / "shop.yaml"
+    semantic.write_text(shop.replace("  steward:\n", "  phone_desk:\n    description: Phone "
+                                     "tickets only.\n    row_filters:\n      support_tickets: "
+                                     "\"channel = 'phone'\"\n  steward:\n", 1), encoding="utf-8")
+    env = remote | {"NL2SQL_SEMANTIC": str(semantic)}
+    assert isolated_env.run("themes", *TICKETS, "--role", "steward", env=env).returncode == 0
+    summary = isolated_env.run("sql", "SELECT name, size FROM support_tickets_themes",
+                               "--role", "phone_desk", env=env)
+    assert summary.returncode == 3 and "reads through a row filter" in summary.stderr
+    members = isolated_env.run("sql", "SELECT count(*) FROM support_tickets_themes_members",
+                               "--role", "phone_desk", "-f", "csv", env=env)
+    con = duckdb.connect(str(sample_db_path), read_only=True)
+    phone = con.execute("SELECT count(*) FROM support_tickets WHERE ticket_id <= 160 AND "
+                        "channel = 'phone'").fetchone()
+    con.close()
+    assert phone is not None and 0 < phone[0] < 160
+    assert members.returncode == 0 and members.stdout.splitlines()[-1] == str(phone[0])

@@ -17,8 +17,10 @@ Their policy follows the text they were made from, as extracted tables do: each 
 carries the ``extracted`` tag, so a role that may not read ``T.C`` in clear may not read
 them, their text columns (names, keywords, examples) are redacted like ``T.C`` for a
 role that reads it redacted, the members' key is masked like the source key, and the
-source's row filter applies to the members. Names, keywords and examples are written
-with personal data replaced by its kind whoever ran the command, so a steward's run
+source's row filter applies to the members — while the themes table, whose sizes and
+examples stand for rows the filter may hide, is denied to a role with a row filter on the
+source. Names, keywords and examples are written with personal data replaced by its kind
+whoever ran the command, so a steward's run
 leaves nothing for an analyst that the analyst's own run would not show.
 """
 
@@ -179,7 +181,7 @@ class ThemeTables:
         return for_questions(source, self.settings)
 
     def fingerprint(self, con: duckdb.DuckDBPyConnection, source: Source) -> list[Any]:
-        return ["themes-2", [list(r.values()) for r in _registered(con, source)]]
+        return ["themes-3", [list(r.values()) for r in _registered(con, source)]]
 
     def tables(self, con: duckdb.DuckDBPyConnection, source: Source,
                existing: dict[str, Table]) -> dict[str, Table]:
@@ -246,7 +248,9 @@ def describe(meta: dict[str, Any], member_types: dict[str, str],
                     f"{table} row.",
         synonyms=(["themes", "topics", "clusters", "主题", "话题"] if only else [])
         + [f"{table} themes", f"{table} topics", f"themes of {table}"],
-        tags={"extracted": common | {"key": "theme_id", "lineage": {
+        # "summary": its rows stand for groups of source rows (sizes, examples), so a role
+        # that reads the source through a row filter may not read it (safety.policy.roles)
+        tags={"extracted": common | {"key": "theme_id", "summary": True, "lineage": {
             n: dict(derived) for n, _ in THEME_COLUMNS if n != "theme_id"}}})
     members = Table(
         name=members_name_, kind="table", primary_key=[key],
