@@ -51,6 +51,7 @@ _ERROR_TYPES: dict[int, tuple[str, str | None]] = {
 }
 
 _CHAT_PATH = "/v1/chat/completions"
+_EMBEDDINGS_PATH = "/v1/embeddings"
 _MODELS_PATH = "/v1/models"
 _STREAM_PIECE = 16  # characters of content per streamed chunk
 
@@ -292,6 +293,9 @@ class _Handler(BaseHTTPRequestHandler):
         """``POST /v1/chat/completions`` consumes one scripted step."""
         body = self._read_body()
         parsed = self._record(body)
+        if self._route() == _EMBEDDINGS_PATH and parsed is not None:
+            self.server.chat._serve_embeddings(self, parsed)
+            return
         if self._route() != _CHAT_PATH:
             self._send_error_json(404, f"Unknown path: POST {self.path}")
             return
@@ -346,6 +350,12 @@ class ChatServer:
         self.requests: list[dict[str, Any]] = []
         self.model_ids: list[str] = ["gpt-4o-mini", "gpt-4o", "test-model"]
         self.reject_response_format: bool = False
+        # POST /v1/embeddings: each request takes the next queued list of vectors (one
+        # per input); with none queued, every input gets a vector derived from its text
+        # (embedding_dimensions numbers, the same text always the same vector)
+        self.embedding_dimensions: int = 8
+        self.embedder: Callable[[str], list[float]] | None = None  # text -> vector, if set
+        self._vectors: deque[list[list[float]]] = deque()
         self._steps: deque[_Step] = deque()
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
@@ -456,6 +466,39 @@ class ChatServer:
     ) -> None:
         """Queue a malformed response: ``body`` sent verbatim with ``status``."""
         self._push(_Garbage(body, status, content_type))
+
+    def vectors(self, rows: list[list[float]]) -> None:
+        """Queue the answer of one ``POST /v1/embeddings``: ``rows``, whatever was sent."""
+        with self._lock:
+            self._vectors.append(rows)
+
+    def embedding_requests(self) -> list[dict[str, Any]]:
+        """The parsed bodies of the ``/v1/embeddings`` requests, in arrival order."""
+        with self._lock:
+            return [r["json"] for r in self.requests
+                    if r["path"].split("?", 1)[0].rstrip("/") == _EMBEDDINGS_PATH
+                    and r["json"] is not None]
+
+    def _serve_embeddings(self, handler: _Handler, body: dict[str, Any]) -> None:
+        """Answer ``/v1/embeddings`` in OpenAI's shape (see :meth:`vectors`)."""
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        with self._lock:
+            queued = self._vectors.popleft() if self._vectors else None
+        make = self.embedder or self._vector_of
+        rows = queued if queued is not None else [make(str(t)) for t in texts]
+        handler._send_json(200, {
+            "object": "list", "model": body.get("model"),
+            "data": [{"object": "embedding", "index": i, "embedding": row}
+                     for i, row in enumerate(rows)],
+            "usage": {"prompt_tokens": sum(len(str(t)) // 4 for t in texts),
+                      "total_tokens": sum(len(str(t)) // 4 for t in texts)}})
+
+    def _vector_of(self, text: str) -> list[float]:
+        import hashlib
+
+        digest = hashlib.sha256(text.encode("utf-8")).digest()
+        return [digest[i % len(digest)] / 255.0 - 0.5 for i in range(self.embedding_dimensions)]
 
     def hang(self, seconds: float) -> None:
         """Queue a step that waits ``seconds`` then answers ``"SELECT 1"``.

@@ -336,4 +336,15 @@ def test_unknown_path_is_404_json(chat_server: ChatServer) -> None:
     body = json.loads(info.value.read())
     assert set(body["error"]) >= {"message", "type", "code"}
     with pytest.raises(openai.NotFoundError):
-        _client(chat_server).embeddings.create(model="m", input="x")
+        _client(chat_server).completions.create(model="m", prompt="x")
+
+
+def test_embeddings_answer_queued_vectors_then_derived_ones(chat_server: ChatServer) -> None:
+    chat_server.vectors([[1.0, 0.0], [0.0, 1.0]])
+    first = _client(chat_server).embeddings.create(model="e", input=["a", "b"])
+    assert [d.embedding for d in first.data] == [[1.0, 0.0], [0.0, 1.0]]
+    again = _client(chat_server).embeddings.create(model="e", input=["a", "a", "b"])
+    vectors = [d.embedding for d in again.data]
+    assert len(vectors[0]) == chat_server.embedding_dimensions and vectors[0] == vectors[1]
+    assert vectors[0] != vectors[2]
+    assert [r["input"] for r in chat_server.embedding_requests()] == [["a", "b"], ["a", "a", "b"]]

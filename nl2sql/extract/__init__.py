@@ -16,6 +16,13 @@ One stage per module:
 ``runner.py``             plan (skip done rows, reuse the cache) and run concurrently,
                           committing every finished row, within a token budget
 ``report.py``             summary, sample table and progress bar for the CLI
+``texts.py``              themes and search: the guarded selection of a text column under
+                          the role's policy, and the workspace's vector store
+``clustering.py``         spherical k-means, k by silhouette, each language's mean removed
+``theme_names.py``        theme names: distinctive words (jieba) or the chat model
+``theme_tables.py``       the themes' workspace tables, and how questions see them
+``themes.py``             ``nl2sql themes``: prepare, embed, group, name, write
+``search.py``             ``nl2sql search`` and ``\\search``: nearest texts with keys, scores
 ========================  ==================================================================
 
 Kept import-light: :mod:`nl2sql.schema.introspect` and :mod:`nl2sql.pipeline` import

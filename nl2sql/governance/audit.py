@@ -234,17 +234,20 @@ def extract_record(summary: dict[str, Any], *, user: str, role: str | None, data
                    source_kind: str | None, sql: str | None, tables: list[str],
                    columns: list[str], elapsed_ms: float,
                    error: NL2SQLError | None = None,
-                   catalog: Catalog | None = None) -> AuditRecord:
+                   catalog: Catalog | None = None, command: str = "extract",
+                   question: str | None = None) -> AuditRecord:
     """The record of an ``nl2sql extract`` run: what text it read (the guarded selection),
     which model saw it, and the run's summary under ``extract`` (pure; redacted against
-    ``catalog``)."""
+    ``catalog``). ``themes`` and ``search`` runs are recorded the same way, under their
+    own ``command`` and ``question`` (a search's text is prose: its values are masked)."""
     model = summary.get("model")
     rule = None if error is None else error.details.get("rule")
     return _redacted(catalog, AuditRecord(
         time=now_iso(), user=user, role=role, database=database, source_kind=source_kind,
-        command="extract",
-        question=f"extract {summary.get('source')} into {summary.get('table')} "
-                 f"(spec {summary.get('spec')})",
+        command=command,
+        question=question if question is not None else (
+            f"extract {summary.get('source')} into {summary.get('table')} "
+            f"(spec {summary.get('spec')})"),
         sql=sql, drafter=None if model is None else (
             "detectors" if model == "detectors" else f"model:{model}"),
         decision="accepted" if error is None else decision_for(error),

@@ -146,10 +146,12 @@ def ensure_sample_db(db: str) -> bool:
 
 
 def _contributors(settings: Settings) -> list[Any]:
-    """Tables kept beside the database that questions see: the extraction workspace."""
+    """Tables kept beside the database that questions see: the extraction workspace (the
+    extracted tables and the themes)."""
+    from nl2sql.extract.theme_tables import ThemeTables
     from nl2sql.extract.workspace import WorkspaceTables
 
-    return [WorkspaceTables(settings)]
+    return [WorkspaceTables(settings), ThemeTables(settings)]
 
 
 def _protected_files(settings: Settings) -> list[Path]:
@@ -483,7 +485,8 @@ def audit_(
     role: Annotated[str | None, typer.Option(
         "--role", help="Only records made under this access-policy role.")] = None,
     command: Annotated[str | None, typer.Option(
-        "--command", help="Only this command: ask, sql, shell or extract.")] = None,
+        "--command", help="Only this command: ask, sql, shell, extract, themes or "
+                          "search.")] = None,
     decision: Annotated[str | None, typer.Option(
         "--decision", help="Only accepted, refused, declined or failed records.")] = None,
     column: Annotated[str | None, typer.Option(
@@ -726,6 +729,133 @@ def _audited_extract(settings: Settings, job: Any, fmt: str) -> Any:
             tables=[job.target.source_table], columns=job.read,
             elapsed_ms=(time.perf_counter() - started) * 1000, error=error,
             catalog=job.catalog))
+
+
+WorkspaceOption = Annotated[Path | None, typer.Option(
+    "--workspace", help="The workspace DuckDB file (default: NL2SQL_WORKSPACE, else one per "
+                        "database under $XDG_DATA_HOME/nl2sql/workspace).")]
+
+
+def _k_value(value: str) -> int | None:
+    """``--k``: a number of themes, or ``auto`` (None)."""
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"--k must be a number of themes or auto, not {value!r}") from None
+
+
+@app.command()
+def themes(
+    source: Annotated[str, typer.Option(
+        "--from", help="The text to group: TABLE.COLUMN of the source database.")],
+    db: DbOption = None,
+    semantic: SemanticOption = None,
+    key: Annotated[str | None, typer.Option(
+        "--key", help="The column that identifies a row (default: the primary key).")] = None,
+    k: Annotated[str, typer.Option(
+        "--k", help="Number of themes, or auto (chosen by silhouette among 2-12).")] = "auto",
+    where: Annotated[str | None, typer.Option(
+        "--where", help="Only rows meeting this SQL condition (checked by the guard).")] = None,
+    into: Annotated[str | None, typer.Option(
+        "--into", help="The themes table to write in the workspace (default: TABLE_themes; "
+                       "the rows' themes go to INTO_members).")] = None,
+    workspace: WorkspaceOption = None,
+    role: RoleOption = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="table, json, csv or markdown.")] = "table",
+    wide: WideOption = False,
+) -> None:
+    """Group free text by meaning into themes, name each theme, and write the themes and
+    each row's theme to the workspace, where questions can use them.
+
+    Texts are embedded locally (multilingual-e5-small, no server) unless
+    NL2SQL_EMBEDDING_MODEL names a remote model; vectors are kept, so reruns embed only new
+    texts. Themes are named by the chat model when one is configured, else by their most
+    distinctive words.
+
+    Example: nl2sql themes --from support_tickets.transcript
+
+    Example: nl2sql themes --from reviews.review_text --k 8 --where "rating <= 2"
+    """
+    from nl2sql.extract import themes as themes_module
+    from nl2sql.interfaces.output import emit
+    from nl2sql.interfaces.text_audit import audited_text_run
+    from nl2sql.interfaces.text_listings import themes_output
+
+    with _errors(fmt):
+        chosen_format = _format(fmt, ("table", "json", "csv", "markdown"))
+        settings = _settings(db=db, semantic=semantic, workspace=workspace, role=role)
+        if ensure_sample_db(settings.db) and fmt == "table":
+            typer.echo(f"built the sample database at {settings.db}", err=True)
+        request = themes_module.Request(source=source, key=key, k=_k_value(k), where=where,
+                                        into=into)
+        question = f"themes {source}" + (f" where {where}" if where else "")
+        job = audited_text_run(settings, "themes", question,
+                                lambda: themes_module.prepare(settings, request))
+        outcome = audited_text_run(
+            settings, "themes", question,
+            lambda: _with_progress(fmt, lambda p: themes_module.run(job, p)), job.texts)
+        emit(themes_output(outcome), chosen_format, wide=wide)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in any language.")],
+    source: Annotated[str, typer.Option(
+        "--in", help="The text to search: TABLE.COLUMN of the source database.")],
+    db: DbOption = None,
+    semantic: SemanticOption = None,
+    key: Annotated[str | None, typer.Option(
+        "--key", help="The column that identifies a row (default: the primary key).")] = None,
+    where: Annotated[str | None, typer.Option(
+        "--where", help="Only rows meeting this SQL condition (checked by the guard).")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="How many texts to show.", min=1,
+                                       max=1000)] = 10,
+    workspace: WorkspaceOption = None,
+    role: RoleOption = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help="table, json, csv or markdown.")] = "table",
+    wide: WideOption = False,
+) -> None:
+    """Find the texts nearest in meaning to QUERY (Chinese or English), with their keys
+    and similarity scores, under the role's access policy.
+
+    The first search over a column embeds its texts (kept in the workspace); later ones
+    embed only new texts.
+
+    Example: nl2sql search "物流太慢" --in reviews.review_text --limit 10
+
+    Example: nl2sql search "rude agent" --in support_tickets.transcript --where "satisfaction <= 2"
+    """
+    from nl2sql.extract import search as search_module
+    from nl2sql.interfaces.output import emit
+    from nl2sql.interfaces.text_audit import audited_text_run
+    from nl2sql.interfaces.text_listings import search_output
+
+    with _errors(fmt):
+        chosen_format = _format(fmt, ("table", "json", "csv", "markdown"))
+        settings = _settings(db=db, semantic=semantic, workspace=workspace, role=role)
+        if ensure_sample_db(settings.db) and fmt == "table":
+            typer.echo(f"built the sample database at {settings.db}", err=True)
+        request = search_module.Request(query=query, source=source, key=key, where=where,
+                                        limit=limit)
+        question = f"search {query!r} in {source}" + (f" where {where}" if where else "")
+        chosen = audited_text_run(settings, "search", question,
+                                   lambda: search_module.prepare(settings, request))
+        outcome = audited_text_run(
+            settings, "search", question,
+            lambda: _with_progress(fmt, lambda p: search_module.run(settings, request, chosen,
+                                                                    p)), chosen)
+        emit(search_output(outcome), chosen_format, wide=wide)
+
+
+def _with_progress(fmt: str, work: Callable[[Any], Any]) -> Any:
+    from nl2sql.interfaces.text_listings import embedding_progress
+
+    with embedding_progress(fmt == "table") as on_progress:
+        return work(on_progress)
 
 
 def main(argv: list[str] | None = None) -> None:

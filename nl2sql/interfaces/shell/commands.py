@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from nl2sql import pipeline
 from nl2sql.errors import ConfigError, RoleRefused
@@ -256,3 +257,52 @@ def _edit(state: State, _arg: str) -> None:
 @command("quit", "\\quit", "leave the shell (Ctrl-D works too)")
 def _quit(state: State, _arg: str) -> None:
     state.done = True
+
+
+@command("search", "\\search TEXT --in TABLE.COLUMN [--limit N] [--where COND]",
+         "the texts nearest in meaning to TEXT (as nl2sql search), under the role's policy")
+def _search(state: State, arg: str) -> None:
+    from nl2sql.extract import search
+    from nl2sql.interfaces.text_audit import audited_text_run
+    from nl2sql.interfaces.text_listings import search_output
+
+    request = search_request(arg)
+    # the shell's current role (\role may have switched it), not the one it started with
+    settings = replace(state.session.settings, role=state.session.access.role)
+    question = f"search {request.query!r} in {request.source}" + (
+        f" where {request.where}" if request.where else "")
+    chosen = audited_text_run(settings, "search", question,
+                              lambda: search.prepare(settings, request))
+    outcome = audited_text_run(settings, "search", question,
+                               lambda: search.run(settings, request, chosen), chosen)
+    emit(search_output(outcome), state.format, state.console)
+
+
+def search_request(arg: str) -> Any:
+    """``TEXT --in TABLE.COLUMN [--limit N] [--where COND] [--key COL]`` (shell quoting)."""
+    from nl2sql.extract.search import DEFAULT_LIMIT, Request
+
+    try:
+        words = shlex.split(arg)
+    except ValueError as exc:
+        raise ConfigError(f"\\search: {exc}") from None
+    options: dict[str, str] = {}
+    query: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word in ("--in", "--limit", "--where", "--key"):
+            if i + 1 >= len(words):
+                raise ConfigError(f"\\search: {word} needs a value")
+            options[word] = words[i + 1]
+            i += 2
+            continue
+        if word.startswith("--"):
+            raise ConfigError(f"\\search: unknown option {word} (--in, --limit, --where, --key)")
+        query.append(word)
+        i += 1
+    if "--in" not in options or not query:
+        raise ConfigError("usage: \\search TEXT --in TABLE.COLUMN [--limit N] [--where COND]")
+    return Request(query=" ".join(query), source=options["--in"], key=options.get("--key"),
+                   where=options.get("--where"),
+                   limit=count(options.get("--limit", ""), DEFAULT_LIMIT))

@@ -167,7 +167,9 @@ def _close_extracted(catalog: Catalog, role: Role, policy: AccessPolicy) -> Acce
     """A table ``nl2sql extract`` derived from a text column follows that column: denied
     when the role may not see the text in clear (denied or masked), its text columns redacted
     like the source when the role reads the source's text redacted, and filtered like the
-    source's rows, so extraction never launders data a role may not read. A column that
+    source's rows, so extraction never launders data a role may not read (a table that
+    summarises groups of source rows — the ``summary`` tag, e.g. the themes of ``nl2sql
+    themes`` with their sizes and examples — has no row to filter: denied). A column that
     copies a source column (the key, ``source_key``: the tag's ``lineage``) gets that
     column's rule for this role, whatever the table's ``allow``."""
     denied: dict[str, str] = {}
@@ -196,6 +198,10 @@ def _close_extracted(catalog: Catalog, role: Role, policy: AccessPolicy) -> Acce
                     redactions[derived_ref] = redactions.get(
                         derived_ref, frozenset()) | policy.redactions[ref]
         if source in policy.row_filters and table.name not in filters:
+            if origin.get("summary"):  # one row per group of source rows: no row to filter
+                denied[table.name] = (f"it summarises rows of {source}, which role "
+                                      f"{policy.role} reads through a row filter")
+                continue
             filters[table.name] = _inherited_filter(key, source, policy.row_filters[source])
     if (not denied and filters == policy.row_filters and redactions == policy.redactions
             and not masks and not denied_columns):
