@@ -10,7 +10,8 @@ All 19 databases of ``../shared/datasets/spider-dev`` are introspected (profiles
 as ``nl2sql`` does on a first question) and merged into ONE catalog of 78 tables: each table
 is named ``<db_id>__<table>`` (``concert_singer__singer``) and its foreign keys follow; the
 databases share no keys, so no join path crosses from one to another. For every question
-(507 in English; the 64 Chinese versions of ``tests/fixtures/spider_zh.yaml``), context
+(507 in English; the 64 Chinese versions of ``tests/fixtures/spider_zh.yaml``, and the 32
+of ``spider_zh_heldout.yaml``, written after the settings were chosen), context
 selection (:func:`nl2sql.drafting.context.select`, exactly as ``nl2sql ask`` calls it) picks
 the tables; a question is *covered* when every table its gold query reads is among them.
 
@@ -46,6 +47,7 @@ if str(ROOT) not in sys.path:  # run as a script: make nl2sql importable
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "spider-dev"
 CHINESE = ROOT / "tests" / "fixtures" / "spider_zh.yaml"
+HELD_OUT = ROOT / "tests" / "fixtures" / "spider_zh_heldout.yaml"
 SEPARATOR = "__"
 
 
@@ -117,17 +119,23 @@ def gold_tables(sql: str, db_id: str, catalog: Any) -> frozenset[str]:
 
 
 def load_questions(data: Path, catalog: Any) -> tuple[list[Question], list[Question]]:
-    import yaml
-
+    """The English questions and the Chinese versions of ``spider_zh.yaml``."""
     dev = json.loads((data / "dev.json").read_text(encoding="utf-8"))
     english = [Question(d["question"], d["db_id"], gold_tables(d["query"], d["db_id"], catalog), i)
                for i, d in enumerate(dev)]
+    return english, chinese_questions(CHINESE, english)
+
+
+def chinese_questions(path: Path, english: list[Question]) -> list[Question]:
+    """The Chinese versions in ``path``, with the gold tables of the English ones."""
+    import yaml
+
     chinese = []
-    for item in yaml.safe_load(CHINESE.read_text(encoding="utf-8"))["questions"]:
+    for item in yaml.safe_load(path.read_text(encoding="utf-8"))["questions"]:
         gold = english[item["index"]]
         assert gold.db_id == item["db_id"], item
         chinese.append(Question(item["zh"], gold.db_id, gold.gold_tables, gold.index))
-    return english, chinese
+    return chinese
 
 
 def measure(label: str, questions: list[Question], catalog: Any, retriever: Any) -> Outcome:
@@ -179,11 +187,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{sum(len(t.columns) for t in catalog.tables.values())} columns "
               f"(introspected in {time.perf_counter() - started:.1f} s)")
         english, chinese = load_questions(args.data, catalog)
+        held_out = chinese_questions(HELD_OUT, english)
         if args.limit is not None:
-            english, chinese = english[:args.limit], []
-        results = [measure("words, English", english, catalog, None)]
-        if chinese:
-            results.append(measure("words, Chinese", chinese, catalog, None))
+            english, chinese, held_out = english[:args.limit], [], []
+        sets = [("English", english), ("Chinese", chinese), ("Chinese held out", held_out)]
+        sets = [(name, qs) for name, qs in sets if qs]
+        results = [measure(f"words, {name}", qs, catalog, None) for name, qs in sets]
         if not args.words_only:
             from nl2sql.drafting.retrieval import Retriever
             from nl2sql.embeddings import LocalEmbedder
@@ -198,9 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             cached = time.perf_counter() - started
             print(f"embedding the merged catalog: {first:.1f} s "
                   f"({retriever.documents(catalog)} texts); from the cache: {cached * 1000:.0f} ms")
-            results.append(measure("embeddings, English", english, catalog, retriever))
-            if chinese:
-                results.append(measure("embeddings, Chinese", chinese, catalog, retriever))
+            results += [measure(f"embeddings, {name}", qs, catalog, retriever)
+                        for name, qs in sets]
     print()
     print("| selection                | qs   | covered          | mean tables | max "
           "| mean tokens | max tokens | ms/question (median) |")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from nl2sql.catalog import Catalog, Example, Table, Term
-from nl2sql.lexicon import mentions, phrase_of, words
+from nl2sql.lexicon import normalize, phrase_of, words
 from nl2sql.schema.graph import Graph, neighbours, shortest_path
 
 if TYPE_CHECKING:
@@ -87,8 +87,9 @@ def select(question: str, catalog: Catalog, retriever: Ranker | None = None) -> 
 
     ``retriever`` is asked only when the catalog has more than
     :data:`WHOLE_CATALOG_UP_TO` tables: a small catalog never loads a model."""
-    terms = [t for t in catalog.terms if _term_mentioned(question, t)]
-    scores = {name: _table_score(question, t, terms) for name, t in catalog.tables.items()}
+    asked = Asked(question)
+    terms = [t for t in catalog.terms if _term_mentioned(asked, t)]
+    scores = {name: _table_score(asked, t, terms) for name, t in catalog.tables.items()}
     by_words = _ranked(scores)
     if len(catalog.tables) <= WHOLE_CATALOG_UP_TO:
         names = sorted(catalog.tables, key=lambda n: -scores[n])
@@ -154,20 +155,44 @@ def _ranked(scores: dict[str, int]) -> list[str]:
     return [n for n in sorted(scores, key=lambda n: -scores[n]) if scores[n] > 0]
 
 
-def _term_mentioned(question: str, term: Term) -> bool:
-    return any(mentions(question, s) for s in [term.name, *term.synonyms])
+class Asked:
+    """The question, normalised and split into words once: :func:`nl2sql.lexicon.mentions`
+    for every name, synonym and value of a big catalog would split it again each time
+    (seconds for a long question over thousands of columns).
+
+    >>> asked = Asked("How many customers are in 上海?")
+    >>> [asked.mentions(p) for p in ("customer", "上海", "scustomer", "")]
+    [True, True, False, False]
+    """
+
+    def __init__(self, question: str) -> None:
+        self.normal = normalize(question)
+        self.spaced = " " + " ".join(words(question)) + " "
+
+    def mentions(self, phrase: str) -> bool:
+        """:func:`nl2sql.lexicon.mentions` of the question, exactly."""
+        phrase = normalize(phrase)
+        if not phrase:
+            return False
+        if any("\u4e00" <= ch <= "\u9fff" for ch in phrase):
+            return phrase in self.normal
+        return " " + " ".join(words(phrase)) + " " in self.spaced
 
 
-def _table_score(question: str, table: Table, terms: list[Term]) -> int:
+def _term_mentioned(asked: Asked, term: Term) -> bool:
+    return any(asked.mentions(s) for s in [term.name, *term.synonyms])
+
+
+def _table_score(asked: Asked, table: Table, terms: list[Term]) -> int:
     score = 0
-    if any(mentions(question, s) for s in [phrase_of(table.name), *table.synonyms]):
+    if any(asked.mentions(s) for s in [phrase_of(table.name), *table.synonyms]):
         score += 3
     for column in table.columns:
-        if any(mentions(question, s) for s in [phrase_of(column.name), *column.synonyms]):
+        if any(asked.mentions(s) for s in [phrase_of(column.name), *column.synonyms]):
             score += 2
         aliases = [a for stored, al in column.values.items() for a in [stored, *al]]
         top = [v for v, _ in (column.profile.top_values if column.profile else [])]
-        if any(mentions(question, v) for v in aliases + top if len(v) > 1):
+        if any(asked.mentions(v) for v in aliases + top if len(v) > 1):
             score += 2
     score += sum(3 for t in terms if table.name.lower() in t.sql.lower())
     return score

@@ -176,8 +176,10 @@ class Retriever:
             rows = self.embedder.embed(unique, "passage")
             row_of = {text: i for i, text in enumerate(unique)}
             passages = rows[[row_of[d.text] for d in docs]]
-            questions = self.embedder.embed([e.question for e in catalog.examples], "query")
-            vectors = np.concatenate([passages, questions.reshape(-1, passages.shape[1])])
+            vectors = passages
+            if catalog.examples:
+                questions = self.embedder.embed([e.question for e in catalog.examples], "query")
+                vectors = np.concatenate([passages, questions])
             self._save(key, vectors)
         index = Index(docs, vectors[:len(docs)], vectors[len(docs):])
         self._indexes[key] = index
