@@ -201,6 +201,16 @@ def test_vectors_are_cached_privately_and_a_model_change_embeds_anew(tmp_path: P
     assert changed.calls == 1
 
 
+def test_the_cache_keeps_only_the_latest_files(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("nl2sql.drafting.retrieval.CACHE_FILES_KEPT", 2)
+    catalog = big_catalog()
+    for model in ("test:a", "test:b", "test:c"):
+        Retriever(WordEmbedder(model), tmp_path).index(catalog)
+    kept = [json.loads(f.read_text())["model"] for f in (tmp_path / CACHE_FOLDER).iterdir()]
+    assert len(kept) == 2 and "test:c" in kept
+
+
 def test_a_damaged_cache_file_is_embedded_again(tmp_path: Path) -> None:
     catalog = big_catalog()
     Retriever(WordEmbedder(), tmp_path).index(catalog)

@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
 CACHE_VERSION = 1
 CACHE_FOLDER = "schema-vectors"
+#: Cache files kept (the most recently written): one per catalog, role's view and model
+#: in use, so a few roles or databases do not embed again, and edits do not pile up.
+CACHE_FILES_KEPT = 8
 MAX_VALUES = 8  # as many values per column as the prompt shows (prompt.MAX_VALUES_SHOWN)
 MAX_VALUE_CHARS = 40
 MAX_DOCUMENT_CHARS = 600  # e5-small reads 512 tokens; a table with 300 columns is cut
@@ -209,8 +212,7 @@ class Retriever:
             examples = [i for i in sorted(range(len(scores)), key=lambda i: -scores[i])
                         if scores[i] >= EXAMPLE_SIMILARITY]
         return Ranking(
-            tables=[sorted(scores, key=lambda t, s=scores: -s[t])  # type: ignore[misc]
-                    for scores in best.values()],
+            tables=[_best_first(scores) for scores in best.values()],
             columns={t: [c for _, c in sorted(cs, key=lambda sc: -sc[0])]
                      for t, cs in columns.items()},
             examples=examples)
@@ -238,4 +240,21 @@ class Retriever:
         payload = {"model": self.embedder.model_id, "dimensions": int(vectors.shape[1]),
                    "vectors": base64.b64encode(np.ascontiguousarray(vectors, np.float32)
                                                .tobytes()).decode("ascii")}
-        write_private(path, json.dumps(payload))
+        if write_private(path, json.dumps(payload)):
+            _prune(path, CACHE_FILES_KEPT)
+
+
+def _best_first(scores: dict[str, float]) -> list[str]:
+    return sorted(scores, key=lambda name: -scores[name])
+
+
+def _prune(written: Path, keep: int) -> None:
+    """Keep ``written`` and the ``keep - 1`` most recently written other cache files beside
+    it; delete the rest (best effort)."""
+    try:
+        others = [f for f in written.parent.glob("*.json") if f != written]
+        others.sort(key=lambda f: f.stat().st_mtime_ns, reverse=True)
+        for old in others[max(keep - 1, 0):]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # another process pruned it first, or the folder went: nothing to keep tidy
