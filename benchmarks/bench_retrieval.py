@@ -2,7 +2,7 @@
 
 Run::
 
-    .venv/bin/python benchmarks/bench_retrieval.py              # English + Chinese, ~1 min
+    .venv/bin/python benchmarks/bench_retrieval.py              # English + Chinese, ~35 s
     .venv/bin/python benchmarks/bench_retrieval.py --limit 100  # the first 100 English only
     .venv/bin/python benchmarks/bench_retrieval.py --misses     # list the questions missed
 
