@@ -144,13 +144,14 @@ def test_examples_are_retrieved_by_meaning_too() -> None:
 LONG_SQL = "SELECT " + ", ".join(f"column_number_{i}" for i in range(150)) + " FROM t1"
 
 
-@pytest.mark.parametrize("question, turns", [
-    ("weather stations", 0),
-    ("每个气象站的读数是多少？" * 150, 0),  # 1,800 CJK characters: ~1,800 tokens
-    ("weather stations", 6),                # six long earlier turns
-    ("field 3 of " + "t2 " * 600, 6),
+@pytest.mark.parametrize("question, turns, budget", [
+    ("weather stations", 0, 3000),
+    ("weather stations", 0, prompt.PROMPT_BUDGET),
+    ("每个气象站的读数是多少？" * 50, 0, 3000),   # 600 CJK characters: 900 tokens
+    ("每个气象站的读数是多少？" * 166, 6, prompt.PROMPT_BUDGET),  # 1,992: the longest allowed
+    ("weather stations", 6, 3000),              # six long earlier turns
+    ("field 3 of " + "t2 " * 600, 6, prompt.PROMPT_BUDGET),
 ])
-@pytest.mark.parametrize("budget", [3000, prompt.PROMPT_BUDGET])
 def test_the_prompt_stays_under_its_token_budget(question: str, turns: int, budget: int) -> None:
     catalog = big_catalog(tables=30, columns=80, about="A rather long description " * 8)
     ctx = context.select(question, catalog, Retriever(WordEmbedder(), None))
@@ -172,10 +173,16 @@ def test_a_cut_table_keeps_its_keys_and_says_what_is_left_out() -> None:
     assert prompt.estimate_tokens(prompt.schema_text(shown)) <= 4000
 
 
-def test_the_estimate_over_counts_rather_than_under() -> None:
-    # Known counts for OpenAI's cl100k vocabulary: 9 tokens and 8 tokens.
-    assert prompt.estimate_tokens("SELECT count(*) FROM customers WHERE city = 'x'") >= 9
-    assert prompt.estimate_tokens("每个城市有多少客户") >= 8
+@pytest.mark.parametrize("text, bpe_at_most", [
+    # the usual BPE ratios: about 4 characters a token for English and SQL; a CJK character
+    # one token when common, two when rarer (cl100k): 1.5 a character is the worst mix
+    ("SELECT count(*) FROM customers WHERE city = 'x'", 47 / 4),
+    ("How many customers are there in each city?", 43 / 4),
+    ("每个城市有多少客户", 9 * 1.5),
+    ("2024年每个月的销售额", 7 / 4 + 8 * 1.5),
+])
+def test_the_estimate_over_counts_rather_than_under(text: str, bpe_at_most: float) -> None:
+    assert prompt.estimate_tokens(text) >= bpe_at_most
 
 
 # --------------------------------------------------------------------------- the cache

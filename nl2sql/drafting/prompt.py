@@ -6,11 +6,12 @@ turns of the conversation; the question. Every value that comes from the
 data is JSON-quoted and truncated, and the prompt says such text is data.
 
 The whole prompt stays under :data:`PROMPT_BUDGET` tokens, estimated by
-:func:`estimate_tokens` (no tokenizer: one token per 3 ASCII characters, rounded up, plus
-one per other character, which over-counts English, code and Chinese alike for the
-common BPE vocabularies). :func:`fit` trims the context to what is left after the
-question and the earlier turns (the oldest turns go first when they alone would take
-more than a quarter of it).
+:func:`estimate_tokens` (no tokenizer: one token per 3 ASCII characters plus one and a
+half per other character, rounded up: more than the common BPE vocabularies spend on
+English and SQL, about 4 characters a token, and on Chinese, one token for a common
+character and two for a rarer one in cl100k, fewer in o200k, Qwen's or DeepSeek's).
+:func:`fit` trims the context to what is left after the question and the earlier
+turns (the oldest turns go first when they alone would take more than a quarter of it).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from nl2sql.drafting.context import Context
 MAX_VALUES_SHOWN = 8
 MAX_VALUE_CHARS = 40
 #: Estimated tokens of every message together (rules, schema, terms, examples, earlier
-#: turns and the question). A question is at most 2,000 characters and a turn keeps
-#: a quarter of the budget, so at least 2,000 are left for the schema.
+#: turns and the question). A question is at most 2,000 characters (3,000 tokens if all
+#: Chinese) and earlier turns keep a quarter of the budget, so 2,500 are left for the schema.
 PROMPT_BUDGET = 8000
 #: Columns a table keeps, besides its keys, when the context must be cut (most relevant).
 PRUNED_COLUMNS = 12
@@ -157,14 +158,14 @@ def fitted(question: str, context: Context, conversation: list[Turn] | None = No
 
 
 def estimate_tokens(text: str) -> int:
-    """Tokens ``text`` costs, over-estimated: a third of its ASCII characters plus one
-    per other character (a CJK character is one or two BPE tokens: one on average).
+    """Tokens ``text`` costs, over-estimated: a third of its ASCII characters plus one and
+    a half per other character (a CJK character is one or two BPE tokens).
 
     >>> estimate_tokens("SELECT 1"), estimate_tokens("每个城市"), estimate_tokens("")
-    (3, 4, 0)
+    (3, 6, 0)
     """
     ascii_chars = sum(1 for c in text if c.isascii())
-    return math.ceil(ascii_chars / 3) + (len(text) - ascii_chars)
+    return math.ceil(ascii_chars / 3 + 1.5 * (len(text) - ascii_chars))
 
 
 def message_tokens(messages: list[dict[str, str]]) -> int:
