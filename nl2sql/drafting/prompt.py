@@ -4,18 +4,34 @@ Schema as compact DDL with comments, keys and a few frequent values; the
 relevant business terms and verified examples; DuckDB dialect rules; earlier
 turns of the conversation; the question. Every value that comes from the
 data is JSON-quoted and truncated, and the prompt says such text is data.
+
+The whole prompt stays under :data:`PROMPT_BUDGET` tokens, estimated by
+:func:`estimate_tokens` (no tokenizer: one token per 3 ASCII characters plus one and a
+half per other character, rounded up: more than the common BPE vocabularies spend on
+English and SQL, about 4 characters a token, and on Chinese, one token for a common
+character and two for a rarer one in cl100k, fewer in o200k, Qwen's or DeepSeek's).
+:func:`fit` trims the context to what is left after the question and the earlier
+turns (the oldest turns go first when they alone would take more than a quarter of it).
 """
 
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 from nl2sql.catalog import Column, Table
 from nl2sql.drafting.context import Context
 
 MAX_VALUES_SHOWN = 8
 MAX_VALUE_CHARS = 40
+#: Estimated tokens of every message together (rules, schema, terms, examples, earlier
+#: turns and the question). A question is at most 2,000 characters (3,000 tokens if all
+#: Chinese) and earlier turns keep a quarter of the budget, so 2,500 are left for the schema.
+PROMPT_BUDGET = 8000
+#: Columns a table keeps, besides its keys, when the context must be cut (most relevant).
+PRUNED_COLUMNS = 12
 
 SYSTEM = """You translate questions about a database into one DuckDB SQL query.
 Rules:
@@ -114,14 +130,100 @@ def schema_text(context: Context) -> str:
     return "\n".join(parts)
 
 
-def build(question: str, context: Context, conversation: list[Turn] | None = None) -> list[dict[str, str]]:
-    """Chat messages: system rules, schema, earlier turns, then the question."""
-    messages = [{"role": "system", "content": SYSTEM + "\n\n" + schema_text(context)}]
-    for turn in conversation or []:
-        messages.append({"role": "user", "content": f"Question: {turn.question}"})
-        messages.append({"role": "assistant", "content": f"```sql\n{turn.sql}\n```"})
-    messages.append({"role": "user", "content": f"Question: {question}"})
-    return messages
+def build(question: str, context: Context, conversation: list[Turn] | None = None,
+          budget: int = PROMPT_BUDGET) -> list[dict[str, str]]:
+    """Chat messages: system rules, schema, earlier turns, then the question; all of them
+    together under ``budget`` estimated tokens (see :func:`fit`)."""
+    shown, turns = fitted(question, context, conversation, budget)
+    system = SYSTEM + "\n\n" + schema_text(shown)
+    return [{"role": "system", "content": system}, *turns,
+            {"role": "user", "content": f"Question: {question}"}]
+
+
+def fitted(question: str, context: Context, conversation: list[Turn] | None = None,
+           budget: int = PROMPT_BUDGET) -> tuple[Context, list[dict[str, str]]]:
+    """The context as the prompt shows it and the earlier turns' messages: the latest
+    turns that fit in a quarter of ``budget``, then the context cut to what is left."""
+    tail = [{"role": "user", "content": f"Question: {question}"}]
+    turns: list[dict[str, str]] = []
+    for turn in reversed(conversation or []):  # the latest turns are kept first
+        pair = [{"role": "user", "content": f"Question: {turn.question}"},
+                {"role": "assistant", "content": f"```sql\n{turn.sql}\n```"}]
+        if message_tokens(turns + pair) > budget // 4:
+            break
+        turns = pair + turns
+    left = budget - message_tokens(turns + tail) - message_tokens(
+        [{"content": SYSTEM + "\n\n"}])
+    return fit(context, left), turns
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens ``text`` costs, over-estimated: a third of its ASCII characters plus one and
+    a half per other character (a CJK character is one or two BPE tokens).
+
+    >>> estimate_tokens("SELECT 1"), estimate_tokens("每个城市"), estimate_tokens("")
+    (3, 6, 0)
+    """
+    ascii_chars = sum(1 for c in text if c.isascii())
+    return math.ceil(ascii_chars / 3 + 1.5 * (len(text) - ascii_chars))
+
+
+def message_tokens(messages: list[dict[str, str]]) -> int:
+    """Estimated tokens of chat messages (four more per message for its framing)."""
+    return sum(estimate_tokens(m["content"]) + 4 for m in messages)
+
+
+def fit(context: Context, budget: int) -> Context:
+    """``context`` cut until its schema text is at most ``budget`` estimated tokens,
+    least relevant first: each table down to its keys and :data:`PRUNED_COLUMNS` most
+    relevant columns (last table first), then whole tables from the end (the order keeps
+    the rest joined up), examples, terms, and last the first table's columns one by one.
+    Never fewer than one table with one column."""
+    def cost(ctx: Context) -> int:
+        return estimate_tokens(schema_text(ctx))
+
+    if cost(context) <= budget:
+        return context
+    ctx = replace(context, tables=list(context.tables), examples=list(context.examples),
+                  terms=list(context.terms))
+    for i in reversed(range(len(ctx.tables))):
+        ctx.tables[i] = _pruned(ctx.tables[i], ctx.columns.get(ctx.tables[i].name),
+                                PRUNED_COLUMNS)
+        if cost(ctx) <= budget:
+            return ctx
+    while len(ctx.tables) > 1 and cost(ctx) > budget:
+        ctx.tables.pop()
+    while ctx.examples and cost(ctx) > budget:
+        ctx.examples.pop()
+    while ctx.terms and cost(ctx) > budget:
+        ctx.terms.pop()
+    if ctx.tables:
+        first = ctx.tables[0]
+        keep = len(first.columns)
+        while keep > 1 and cost(ctx) > budget:
+            keep -= 1
+            ctx.tables[0] = _pruned(first, ctx.columns.get(first.name), keep, keys=False)
+    return ctx
+
+
+def _pruned(table: Table, ranked: list[str] | None, keep: int, keys: bool = True) -> Table:
+    """``table`` with only its ``keep`` most relevant columns (in ``ranked`` order, else
+    its own), plus its key columns when ``keys``; the table's own order is kept."""
+    order = [c.name for c in table.columns]
+    relevant = [n for n in (ranked or []) if n in order] + order
+    wanted = set(list(dict.fromkeys(relevant))[:keep])
+    if keys:
+        wanted |= set(table.primary_key)
+        wanted |= {c for fk in table.foreign_keys for c in fk.columns}
+    if len(wanted) >= len(order):
+        return table
+    kept = copy.copy(table)
+    kept.columns = [c for c in table.columns if c.name in wanted]
+    kept.primary_key = [k for k in table.primary_key if k in wanted]
+    kept.foreign_keys = [fk for fk in table.foreign_keys if set(fk.columns) <= wanted]
+    shown = f"{len(kept.columns)} of its {len(order)} columns shown"  # the model must not
+    kept.description = f"{table.about}; {shown}" if table.about else shown  # think that is all
+    return kept
 
 
 def repair_message(sql: str, error: str) -> list[dict[str, str]]:

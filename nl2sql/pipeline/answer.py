@@ -12,7 +12,7 @@ from nl2sql.drafting import prompt, repair
 from nl2sql.drafting.model_drafter import ModelDrafter
 from nl2sql.drafting.prompt import Turn
 from nl2sql.errors import ConfigError, DrafterDeclined, Interrupted, ModelError, ModelRefused
-from nl2sql.pipeline.session import Session, choose_drafter, model_client
+from nl2sql.pipeline.session import Session, choose_drafter, model_client, schema_retriever
 from nl2sql.safety import deadline, guard
 from nl2sql.values import Answer, Draft, GuardedQuery, MaskedColumn, Result
 
@@ -31,7 +31,7 @@ def ask(session: Session, question: str, conversation: list[Turn] | None = None,
     question = _clean_question(question)
     kind = "offline" if reading is not None else choose_drafter(session.settings, drafter)
     started = time.perf_counter()
-    ctx = context_stage.select(question, session.drafting_catalog)
+    ctx = _context(session, question, kind)
     messages = prompt.build(question, ctx, conversation)
     context_ms = (time.perf_counter() - started) * 1000
     guarded, execute = _bounded(session, row_limit)
@@ -50,7 +50,28 @@ def ask(session: Session, question: str, conversation: list[Turn] | None = None,
         answer = _fallback(session, question, conversation, check, execute, exc, context_ms,
                            started)
         return answer
-    return _answer(question, outcome, context_ms, started, session)
+    answer = _answer(question, outcome, context_ms, started, session)
+    answer.notes += ctx.notes  # e.g. retrieval unavailable: the tables came from words only
+    return answer
+
+
+def _context(session: Session, question: str, kind: str) -> context_stage.Context:
+    """The question's context from the role's view of the catalog (retrieval embeds
+    nothing else); a big catalog asks the schema retriever when a model will draft (the
+    offline drafter reads the catalog itself), and when the retriever cannot be made,
+    the words alone choose and the answer says so."""
+    catalog = session.drafting_catalog
+    retriever = None
+    notes: list[str] = []
+    if kind == "model" and len(catalog.tables) > context_stage.WHOLE_CATALOG_UP_TO:
+        try:
+            retriever = schema_retriever(session)
+        except ConfigError as exc:
+            notes.append(f"schema retrieval unavailable ({exc.message}); tables chosen by "
+                         "word matching only")
+    ctx = context_stage.select(question, catalog, retriever)
+    ctx.notes = notes + ctx.notes
+    return ctx
 
 
 def _bounded(session: Session, row_limit: int | None, before: float = 0.0,

@@ -26,6 +26,9 @@ from nl2sql.settings import Settings
 if TYPE_CHECKING:
     import duckdb
 
+    from nl2sql.drafting.context import Ranker
+    from nl2sql.embeddings import Embedder
+
 
 class PolicyDefaults(Protocol):
     """Protects a catalog that no policy covers (see :func:`semantic.has_policy`): the
@@ -51,6 +54,10 @@ class Session:
     access: policy.AccessPolicy = field(default_factory=policy.AccessPolicy)
     # What the drafters may know of: the catalog less what the role may not see.
     visible: Catalog | None = None
+    # Schema retrieval for big catalogs (issue 16): an injected embedder, else the one
+    # the settings name, made on the first question that needs it (schema_retriever).
+    embedder: Embedder | None = None
+    retriever: Ranker | None = None
 
     @property
     def drafting_catalog(self) -> Catalog:
@@ -175,3 +182,21 @@ def model_client(session: Session) -> ChatClient:
             api_key=s.api_key or "not-needed", model=s.model, base_url=s.base_url,
             timeout=s.model_timeout, retries=s.model_retries)
     return session.chat_client
+
+
+def schema_retriever(session: Session) -> Ranker:
+    """The session's schema retriever (:mod:`nl2sql.drafting.retrieval`), made on first
+    use: the injected embedder, else the settings' (``NL2SQL_EMBEDDING_MODEL``; the
+    local model by default), vectors cached under the cache folder. Only catalogs larger
+    than the whole-catalog threshold ask it, so a small one never loads a model."""
+    if session.retriever is None:
+        from nl2sql.drafting.retrieval import Retriever
+        from nl2sql.embeddings import embedder_for
+
+        s = session.settings
+        if session.embedder is None:
+            session.embedder = embedder_for(s.embedding_model, s.api_key,
+                                            s.embedding_base_url or s.base_url,
+                                            timeout=s.model_timeout)
+        session.retriever = Retriever(session.embedder, s.cache_dir)
+    return session.retriever
