@@ -198,6 +198,9 @@ def shared_spark(shared: Path) -> tuple[SparkServer, Callable[[], None]]:
         (users / str(os.getpid())).touch()
 
     def release() -> None:
+        from nl2sql.schema import spark
+
+        spark.forget_all()  # this worker's sessions end before the server does
         (users / str(os.getpid())).unlink(missing_ok=True)
         if server.process is None:
             return

@@ -39,13 +39,14 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-# A query the guard accepts that keeps Spark busy for about 20 s on the sample (a 35k x 35k
-# x 4 join, with a predicate no optimizer can shortcut): what the timeout, Ctrl-C and
-# lost-connection tests cancel. Bounded on purpose: a cancelled task stops only at its next
-# check for interruption, and a nested-loop join's generated code checks rarely, so a far
-# slower query would hold the shared server's task slots long after its cancellation.
-SLOW_SQL = ("SELECT count(*) AS n FROM order_items a CROSS JOIN order_items b CROSS JOIN agents c "
-            "WHERE c.agent_id <= 4 AND (a.order_id * 31 + b.order_id * 17 + c.agent_id) % 1000 = 7")
+# A query the guard accepts that keeps Spark busy for about 20 s on the test sample (scale
+# 0.2: a 7k x 7k x 100 join, with a predicate no optimizer can shortcut): what the timeout,
+# Ctrl-C and lost-connection tests cancel. Bounded on purpose: a cancelled task stops only at
+# its next check for interruption, and a nested-loop join's generated code checks rarely, so a
+# far slower query would hold the shared server's task slots long after its cancellation.
+SLOW_SQL = ("SELECT count(*) AS n FROM order_items a CROSS JOIN order_items b "
+            "CROSS JOIN customers c WHERE c.customer_id <= 100 "
+            "AND (a.order_id * 31 + b.order_id * 17 + c.customer_id) % 1000 = 7")
 
 
 def settings_for(db: str, cache: Path, **overrides: Any) -> Settings:

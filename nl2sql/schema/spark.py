@@ -112,6 +112,19 @@ def forget(source: Source) -> None:
             pass
 
 
+def forget_all() -> None:
+    """Close every cached session (before the server goes: the client would otherwise retry
+    releasing them at exit)."""
+    with _LOCK:
+        sessions = list(_SESSIONS.values())
+        _SESSIONS.clear()
+    for session in sessions:
+        try:
+            session.client.close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+
+
 def describe_error(source: Source, exc: BaseException) -> str:
     """One line about a failed call, without the token or the JVM's plan and stack.
 
