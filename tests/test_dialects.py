@@ -153,7 +153,22 @@ def test_unknown_dialect_is_a_config_error() -> None:
     catalog = Catalog(name="db", tables={})
     with pytest.raises(ConfigError, match="--dialect must be one of"):
         to_duckdb("select 1", "oracle", catalog)
-    assert DIALECTS == ("duckdb", "sqlite", "mysql", "postgres")
+    assert DIALECTS == ("duckdb", "sqlite", "mysql", "postgres", "spark")
+
+
+def test_spark_sql_is_read_as_spark_reads_it(sample_db_path: Path, shared_cache_dir: Path,
+                                             tmp_path: Path) -> None:
+    """Pasted Spark SQL: backquoted names, "text" as a string, DIV, date_format."""
+    from nl2sql.pipeline import open_session, run_sql
+    from nl2sql.settings import Settings
+
+    settings = Settings(db=str(sample_db_path), drafter="offline", cache_dir=shared_cache_dir,
+                        audit_log=tmp_path / "audit.jsonl")
+    with open_session(settings) as session:
+        answer = run_sql(session, 'SELECT `city`, count(*) DIV 1 AS n FROM customers '
+                         'WHERE city = "Shanghai" GROUP BY `city`', dialect="spark")
+    assert answer.columns == ["city", "n"] and answer.rows[0][0] == "Shanghai"
+    assert answer.notes[0] == "transpiled from spark"
 
 
 def test_unparsable_sql_is_a_syntax_error() -> None:

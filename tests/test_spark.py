@@ -112,7 +112,7 @@ def test_the_catalog_read_from_spark_matches_the_file(sessions: dict[str, pipeli
         assert [kind_of(c.type) for c in theirs.columns] == [kind_of(c.type) for c in table.columns]
 
 
-# The whole shop set (196 questions) agrees too: benchmarks/bench_servers.py --engines spark
+# The whole shop set (196 questions) agrees too: benchmarks/bench_spark_agreement.py
 # runs it. The suite asks every third question, to stay inside its time.
 def test_the_shop_question_set_agrees(sessions: dict[str, pipeline.Session]) -> None:
     _, cases = evaluate.load_cases(PROJECT_ROOT / "tests" / "eval" / "shop.yaml")
@@ -263,7 +263,7 @@ def test_ctrl_c_cancels_the_spark_job(spark_shop: str, spark_server: Any,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=isolated_env.cwd, env=env)
     try:
-        time.sleep(5)  # the session is open and the job runs
+        time.sleep(3.5)  # the session is open (its catalog cached) and the job runs
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -359,8 +359,8 @@ class _Proxy:
 def test_a_connection_lost_mid_query_is_one_line(spark_shop: str, spark_server: Any) -> None:
     proxy = _Proxy(spark_server.port)
     url = spark_shop.replace(f":{spark_server.port}", f":{proxy.port}")
-    engine = SparkEngine(resolve(url), Limits(timeout=8, max_rows=100))
-    threading.Timer(2.0, proxy.cut).start()
+    engine = SparkEngine(resolve(url), Limits(timeout=5, max_rows=100))
+    threading.Timer(1.5, proxy.cut).start()
     started = time.monotonic()
     with pytest.raises(ExecutionError) as caught:
         engine.run(GuardedQuery(sql=SLOW_SQL, original=SLOW_SQL, limit=100))

@@ -22,12 +22,15 @@ the location only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import socket
+import sys
 import threading
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import duckdb
@@ -58,8 +61,8 @@ def session_for(source: Source) -> Any:
         if session is not None:
             return session
         _reachable(source)
-        with warnings.catch_warnings():  # pyspark's own notes on pandas versions
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(), _main_module_named():
+            warnings.simplefilter("ignore")  # pyspark's own notes on pandas versions
             from pyspark.sql import SparkSession
             from pyspark.sql.connect.client.retries import DefaultPolicy
         _quiet_client_logs()
@@ -77,6 +80,23 @@ def session_for(source: Source) -> Any:
             raise connection_error(source, exc) from None
         _SESSIONS[key] = session
         return session
+
+
+@contextlib.contextmanager
+def _main_module_named() -> Iterator[None]:
+    """pyspark's Spark Connect package, on import, takes a ``__main__`` without ``__file__``
+    or ``__spec__`` for its own doctest runner and exits the process (``python -c``, a
+    pytest-xdist worker): give it a name for the length of the import."""
+    main = sys.modules.get("__main__")
+    unnamed = (main is not None and getattr(main, "__spec__", None) is None
+               and not hasattr(main, "__file__"))
+    if unnamed:
+        main.__file__ = "<nl2sql>"  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        if unnamed:
+            del main.__file__  # type: ignore[union-attr]
 
 
 def _quiet_client_logs() -> None:
