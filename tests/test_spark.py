@@ -113,10 +113,10 @@ def test_the_catalog_read_from_spark_matches_the_file(sessions: dict[str, pipeli
 
 
 # The whole shop set (196 questions) agrees too: benchmarks/bench_spark_agreement.py
-# runs it. The suite asks every third question, to stay inside its time.
+# runs it. The suite asks every sixth question, to stay inside its time.
 def test_the_shop_question_set_agrees(sessions: dict[str, pipeline.Session]) -> None:
     _, cases = evaluate.load_cases(PROJECT_ROOT / "tests" / "eval" / "shop.yaml")
-    picked = cases[::3]
+    picked = cases[::6]
     duck = [_outcome(sessions["duckdb"], c.question) for c in picked]
     spark = [_outcome(sessions["spark"], c.question) for c in picked]
     assert sum(o != "declined" for o in duck) >= 0.75 * len(picked)
@@ -187,8 +187,10 @@ def test_the_policy_cases_agree(role_sessions: dict[tuple[str, str], pipeline.Se
     assert disagree == []
 
 
-@pytest.mark.parametrize("group", ["0-masks/none", "1-free-text/none",
-                                   "9-secure-default/no-policy"])
+# Free text (redaction by regular expressions, Java's on Spark) and the secure default (no
+# policy file: the scanner's findings, from Spark's sample, are masked). Column masks are the
+# policy cases' (above), asked on Spark as on DuckDB.
+@pytest.mark.parametrize("group", ["1-free-text/none", "9-secure-default/no-policy"])
 def test_the_attack_corpus_finds_nothing_raw_on_spark(group: str, spark_shop: str,
                                                      sample_db_path: Path, tmp_path: Path) -> None:
     from attack_corpus import Runner, groups_of, load_corpus, table
@@ -382,6 +384,9 @@ def test_a_table_dropped_after_introspection_is_one_line(spark_server: Any, tmp_
     assert first.returncode == 0, first.stderr
     session.sql("DROP TABLE gone.notes")
     session.sql("CREATE TABLE gone.other (id INT) USING parquet")  # the schema changed
+    from nl2sql.schema import spark as spark_schema
+
+    spark_schema.forget_catalog()  # the next command is a new process: it asks afresh
     again = isolated_env.run("sql", "SELECT count(*) AS n FROM notes", "--db", url)
     assert again.returncode == 3, again.stderr  # the fresh catalog has no such table
     assert again.stderr.count("\n") == 1 and "notes" in again.stderr

@@ -182,7 +182,8 @@ class SparkEngine:
         except Exception:  # noqa: BLE001 - the server is gone: it runs nothing of ours
             interrupted = False
             spark.forget(self.source)
-        worker.join(5.0)  # the interrupted call returns with an error, ignored
+        # the interrupted call returns with an error (ignored); a lost one may never return
+        worker.join(5.0 if interrupted else 0.5)
         return interrupted
 
     def _error(self, exc: BaseException, query: GuardedQuery) -> Exception:

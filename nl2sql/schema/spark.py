@@ -29,6 +29,7 @@ import re
 import socket
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -125,6 +126,8 @@ def forget(source: Source) -> None:
     """Drop the cached session (after the server went away: the next use reconnects)."""
     with _LOCK:
         session = _SESSIONS.pop((source.location, source.password), None)
+        for key in [k for k in _MEMO if k[0] == source.location]:
+            del _MEMO[key]
     if session is not None:
         try:
             session.client.close()
@@ -138,6 +141,7 @@ def forget_all() -> None:
     with _LOCK:
         sessions = list(_SESSIONS.values())
         _SESSIONS.clear()
+        _MEMO.clear()
     for session in sessions:
         try:
             session.client.close()
@@ -179,21 +183,53 @@ def quote(name: str) -> str:
 # ---------------------------------------------------------------------------- the catalog
 
 
+# One introspection asks the catalog the same things several times (the fingerprint, the
+# reflection, the sample): answers are kept for a few seconds, per process, so a cold start
+# costs one round trip per fact instead of three. Long enough for one start, too short to
+# hide a change from the next command.
+_MEMO_SECONDS = 10.0
+_MEMO: dict[tuple[str, str, str], tuple[float, Any]] = {}
+
+
+def _memo(source: Source, kind: str, name: str, fetch: Any) -> Any:
+    key = (source.location, kind, name)
+    now = time.monotonic()
+    with _LOCK:
+        hit = _MEMO.get(key)
+    if hit is not None and now - hit[0] < _MEMO_SECONDS:
+        return hit[1]
+    value = fetch()
+    with _LOCK:
+        _MEMO[key] = (now, value)
+    return value
+
+
+def forget_catalog() -> None:
+    """Drop the kept catalog answers (what a new process starts without)."""
+    with _LOCK:
+        _MEMO.clear()
+
+
 def _tables(source: Source) -> list[Any]:
     spark = session_for(source)
     try:
-        return [t for t in spark.catalog.listTables() if not t.isTemporary]
+        return list(_memo(source, "tables", "", lambda: [
+            t for t in spark.catalog.listTables() if not t.isTemporary]))
     except Exception as exc:  # noqa: BLE001
         raise connection_error(source, exc) from None
 
 
 def _columns(source: Source, table: str) -> list[Any]:
-    return list(session_for(source).catalog.listColumns(table))
+    return list(_memo(source, "columns", table,
+                      lambda: list(session_for(source).catalog.listColumns(table))))
 
 
 def _properties(source: Source, table: str) -> dict[str, str]:
-    rows = session_for(source).sql(f"SHOW TBLPROPERTIES {quote(table)}").collect()
-    return {str(r[0]): str(r[1]) for r in rows}
+    def fetch() -> dict[str, str]:
+        rows = session_for(source).sql(f"SHOW TBLPROPERTIES {quote(table)}").collect()
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    return dict(_memo(source, "properties", table, fetch))
 
 
 def fingerprint(source: Source) -> str:
