@@ -561,3 +561,12 @@ def spark_shop(spark_server: Any, sample_db_path: Path,
 
 # END Spark
 # ---------------------------------------------------------------------------------------
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker more than the cores. The server and Spark tests spend much of
+    their time waiting on another process (a JVM, a database server, a sleeping subprocess),
+    and a third worker on two cores keeps both busy meanwhile (measured: 271 s against 327 s
+    for the whole suite on the 2-core machine)."""
+    del config
+    return (os.cpu_count() or 1) + 1

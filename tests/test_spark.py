@@ -187,10 +187,28 @@ def test_the_policy_cases_agree(role_sessions: dict[tuple[str, str], pipeline.Se
     assert disagree == []
 
 
-# Free text (redaction by regular expressions, Java's on Spark) and the secure default (no
-# policy file: the scanner's findings, from Spark's sample, are masked). Column masks are the
-# policy cases' (above), asked on Spark as on DuckDB.
-@pytest.mark.parametrize("group", ["1-free-text/none", "9-secure-default/no-policy"])
+@pytest.mark.parametrize("column", ["reviews.review_text", "support_tickets.transcript"])
+def test_free_text_is_redacted_on_spark_exactly_as_on_duckdb(
+        column: str, role_sessions: dict[tuple[str, str], pipeline.Session]) -> None:
+    """Personal data inside free text is redacted by regular expressions (RE2 in DuckDB,
+    Java's in Spark): every text of the column, as the analyst reads it, is the same on both
+    engines, and none holds a raw phone number or e-mail address that DuckDB's redaction
+    would have caught (the corpus below attacks the DuckDB side)."""
+    table, name = column.split(".")
+    key = "review_id" if table == "reviews" else "ticket_id"
+    sql = f"SELECT {key}, {name} FROM {table} ORDER BY {key}"
+    texts = {engine: pipeline.run_sql(role_sessions[(engine, "analyst")], sql).rows
+             for engine in ("duckdb", "spark")}
+    assert len(texts["duckdb"]) > 100
+    assert texts["spark"] == texts["duckdb"]
+    kinds = ("[phone]", "[email]", "[id_number]", "[bank_card]", "[address]")
+    assert any(kind in str(row[1]) for row in texts["spark"] for kind in kinds), \
+        "no text was redacted: the check saw nothing"
+
+
+# The secure default (no policy file: the scanner's findings, from Spark's sample, are
+# masked), attacked. Column masks are the policy cases' (above), free text the test above.
+@pytest.mark.parametrize("group", ["9-secure-default/no-policy"])
 def test_the_attack_corpus_finds_nothing_raw_on_spark(group: str, spark_shop: str,
                                                      sample_db_path: Path, tmp_path: Path) -> None:
     from attack_corpus import Runner, groups_of, load_corpus, table
