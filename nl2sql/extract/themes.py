@@ -50,15 +50,9 @@ class Request:
     into: str | None = None
 
 
-@dataclass
-class Theme:
-    theme_id: int
-    name: str
-    size: int
-    share: float
-    keywords: list[str]
-    examples: list[str]
-    named_by: str
+@dataclass(frozen=True)
+class Theme(theme_tables.ThemeRow):
+    """A theme as the command reports it: the row written to the workspace, and its JSON."""
 
     def to_json(self) -> dict[str, Any]:
         return {"theme_id": self.theme_id, "name": self.name, "size": self.size,
@@ -136,7 +130,7 @@ def run(job: Job, on_progress: Callable[[int, int], None] | None = None,
             workspace, into=job.into, source=chosen.source, table=chosen.table,
             column=chosen.column, key=chosen.key, key_type=chosen.key_type,
             key_pii=chosen.key_pii,
-            themes=[theme_tables.ThemeRow(**t.__dict__) for t in themes],
+            themes=list(themes),
             members=[(chosen.rows[i][0], int(found.labels[n]), float(found.distances[n]))
                      for n, i in enumerate(kept)],
             embedding_model=model.model_id, where=request.where)

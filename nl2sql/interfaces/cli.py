@@ -35,7 +35,13 @@ app = typer.Typer(
 )
 
 DbOption = Annotated[str | None, typer.Option(
-    "--db", help="DuckDB or SQLite file (default: NL2SQL_DB, else the bundled sample database).")]
+    "--db", help="DuckDB or SQLite file, or a server URL: postgresql://, mysql://, sc:// (Spark "
+                  "Connect) (default: NL2SQL_DB, else the bundled sample database).")]
+# extract, themes and search: which rows of a text column, and what names each
+KeyOption = Annotated[str | None, typer.Option(
+    "--key", help="The column that identifies a row (default: the primary key).")]
+WhereOption = Annotated[str | None, typer.Option(
+    "--where", help="Only rows meeting this SQL condition (checked by the guard).")]
 # text, not Path: plain text takes fast_params' light check (start-up time); _settings converts it
 SemanticOption = Annotated[str | None, typer.Option(
     "--semantic", help="Semantic-layer file (policy, descriptions) to apply whatever the "
@@ -616,12 +622,10 @@ def extract(
                        "schemas/extract/ (review_insights, ticket_qa, pii_mentions).")],
     db: DbOption = None,
     semantic: SemanticOption = None,
-    key: Annotated[str | None, typer.Option(
-        "--key", help="The column that identifies a row (default: the primary key).")] = None,
+    key: KeyOption = None,
     into: Annotated[str | None, typer.Option(
         "--into", help="The table to write in the workspace (default: the spec's name).")] = None,
-    where: Annotated[str | None, typer.Option(
-        "--where", help="Only rows meeting this SQL condition (checked by the guard).")] = None,
+    where: WhereOption = None,
     limit: Annotated[int | None, typer.Option(
         "--limit", help="Only the first N rows by key.", min=1)] = None,
     concurrency: Annotated[int, typer.Option(
@@ -752,12 +756,10 @@ def themes(
         "--from", help="The text to group: TABLE.COLUMN of the source database.")],
     db: DbOption = None,
     semantic: SemanticOption = None,
-    key: Annotated[str | None, typer.Option(
-        "--key", help="The column that identifies a row (default: the primary key).")] = None,
+    key: KeyOption = None,
     k: Annotated[str, typer.Option(
         "--k", help="Number of themes, or auto (chosen by silhouette among 2-12).")] = "auto",
-    where: Annotated[str | None, typer.Option(
-        "--where", help="Only rows meeting this SQL condition (checked by the guard).")] = None,
+    where: WhereOption = None,
     into: Annotated[str | None, typer.Option(
         "--into", help="The themes table to write in the workspace (default: TABLE_themes; "
                        "the rows' themes go to INTO_members).")] = None,
@@ -807,10 +809,8 @@ def search(
         "--in", help="The text to search: TABLE.COLUMN of the source database.")],
     db: DbOption = None,
     semantic: SemanticOption = None,
-    key: Annotated[str | None, typer.Option(
-        "--key", help="The column that identifies a row (default: the primary key).")] = None,
-    where: Annotated[str | None, typer.Option(
-        "--where", help="Only rows meeting this SQL condition (checked by the guard).")] = None,
+    key: KeyOption = None,
+    where: WhereOption = None,
     limit: Annotated[int, typer.Option("--limit", help="How many texts to show.", min=1,
                                        max=1000)] = 10,
     workspace: WorkspaceOption = None,

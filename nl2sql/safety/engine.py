@@ -33,6 +33,15 @@ class Limits:
     threads: int = 2
     max_bytes: int = 64 * 1024 * 1024  # the result's values, as Python holds them
 
+    def time_left(self, timeout: float | None) -> float:
+        """Seconds a query may still run: ``timeout`` (what checking left of it) capped by
+        this engine's; QueryTimeout when nothing is left."""
+        left = self.timeout if timeout is None else min(timeout, self.timeout)
+        if left <= 0:
+            raise QueryTimeout(f"checking the query took the whole {self.timeout:g} s "
+                               "query timeout; it was not run")
+        return left
+
     @classmethod
     def of(cls, settings: Settings, max_rows: int | None = None) -> Limits:
         """The caps ``settings`` ask for (``max_rows``: the row limit unless given)."""

@@ -250,10 +250,7 @@ class ServerEngine:
         """The pool stays for the process (another session may use it)."""
 
     def run(self, query: GuardedQuery, timeout: float | None = None) -> Result:
-        left = self.limits.timeout if timeout is None else min(timeout, self.limits.timeout)
-        if left <= 0:
-            raise QueryTimeout(f"checking the query took the whole {self.limits.timeout:g} s "
-                               "query timeout; it was not run")
+        left = self.limits.time_left(timeout)
         sql = transpile(query.executed_sql or query.sql, self.source.kind)
         started = time.perf_counter()
         columns, types, rows, truncated = self._execute(sql, left, query)

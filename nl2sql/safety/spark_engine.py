@@ -92,10 +92,7 @@ class SparkEngine:
     def run(self, query: GuardedQuery, timeout: float | None = None) -> Result:
         from nl2sql.safety.server_engine import transpile
 
-        left = self.limits.timeout if timeout is None else min(timeout, self.limits.timeout)
-        if left <= 0:
-            raise QueryTimeout(f"checking the query took the whole {self.limits.timeout:g} s "
-                               "query timeout; it was not run")
+        left = self.limits.time_left(timeout)
         text = transpile(query.executed_sql or query.sql, "spark")
         check_spark_sql(text)
         started = time.perf_counter()
