@@ -464,3 +464,20 @@ def test_a_row_filtered_role_reads_its_members_and_never_the_theme_summaries(
     con.close()
     assert phone is not None and 0 < phone[0] < 160
     assert members.returncode == 0 and members.stdout.splitlines()[-1] == str(phone[0])
+
+
+def test_the_hint_after_themes_asks_about_the_grouped_table() -> None:
+    """The suggested question counts the rows that were grouped (asking it about another
+    table's rows would join them to the themes through unrelated keys)."""
+    from types import SimpleNamespace
+
+    from nl2sql.interfaces.text_listings import themes_output
+
+    outcome = SimpleNamespace(
+        themes=[], k=2, k_chosen_by="fixed", silhouette=None, grouped=10,
+        source="support_tickets.transcript", elapsed_s=1.0, notes=[],
+        embedding={"embedded": 10, "cached": 0, "model": "local"},
+        themes_table="support_tickets_themes", members_table="support_tickets_themes_members",
+        workspace="/tmp/ws.duckdb", to_json=lambda: {})
+    foot = " ".join(str(t) for t in themes_output(outcome).foot)
+    assert "Which theme has the most support tickets?" in foot

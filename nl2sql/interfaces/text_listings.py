@@ -45,7 +45,8 @@ def themes_output(outcome: Any) -> Output:
              f"embedded {emb['embedded']:,} new, {emb['cached']:,} from the workspace "
              f"({emb['model']}) in {outcome.elapsed_s:.1f} s", style="dim"),
         Text(f"written: {outcome.themes_table}, {outcome.members_table} in {outcome.workspace} "
-             f"(ask about them: nl2sql ask \"Which theme has the most tickets?\")", style="dim")]
+             f"(ask about them: nl2sql ask \"Which theme has the most "
+             f"{outcome.source.split('.')[0].replace('_', ' ')}?\")", style="dim")]
     foot += [Text(f"note: {n}", style="yellow") for n in outcome.notes]
     return Output(Listing(THEME_COLUMNS, rows, title="themes"), outcome.to_json(), foot=foot)
 
