@@ -13,6 +13,7 @@ drops the tables this run created.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -102,26 +103,27 @@ def load(out: str, path: Path) -> Loaded:
 
 
 def _session(source: Source) -> Any:
-    session = spark.session_for(Source("spark", source.location.split("/;")[0], "default",
-                                       password=source.password))
+    """A session whose current database is the URL's, created first if missing (a session
+    for the URL would fail to USE it)."""
     if source.schema:
+        setup = replace(source, schema=None)  # same server and token, no USE
         try:
-            name = ".".join(map(spark.quote, source.schema.split(".")))
-            session.sql(f"CREATE DATABASE IF NOT EXISTS {name}")
+            spark.session_for(setup).sql(
+                f"CREATE DATABASE IF NOT EXISTS {spark.qualified(source.schema)}")
         except Exception as exc:  # noqa: BLE001
             raise ConfigError(f"cannot create the database {source.schema} on {source.location}: "
                               f"{spark.describe_error(source, exc)}") from None
-        spark.forget(source)
+        spark.forget(setup)  # the next session, under the same key, USEs the database
     return spark.session_for(source)
 
 
 def _copy(con: duckdb.DuckDBPyConnection, session: Any, spec: TableSpec) -> int:
+    import pyarrow as pa  # the Spark client's own dependency
+
     names = ", ".join('"' + c.name.replace('"', '""') + '"' for c in spec.columns)
     reader = con.execute(f'SELECT {names} FROM "{spec.name}"').to_arrow_reader(BATCH_ROWS)
     total = 0
     for batch in reader:
-        import pyarrow as pa
-
         frame = session.createDataFrame(pa.Table.from_batches([batch]))
         frame.write.insertInto(spec.name)
         total += batch.num_rows

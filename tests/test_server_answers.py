@@ -9,6 +9,7 @@ cancellation, and no password in any output.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -305,27 +306,25 @@ def test_the_audit_log_has_the_servers_sql_beside_duckdbs(shops: dict[str, Shop]
 # --------------------------------------------------------------------------- the access policy
 
 
-@pytest.fixture(scope="module")
-def role_sessions(shops: dict[str, Shop], sample_db_path: Path, shared_cache_dir: Path,
-                  tmp_path_factory: pytest.TempPathFactory
-                  ) -> Iterator[dict[tuple[str, str], pipeline.Session]]:
-    """``[(engine, role)]``: a session under each of test_policy's roles, on each engine,
-    with one mask key (hashes must agree too)."""
+@contextlib.contextmanager
+def policy_sessions(dbs: dict[str, str], folder: Path, cache: Path
+                    ) -> Iterator[dict[tuple[str, str], pipeline.Session]]:
+    """``[(engine, role)]``: a session under each of test_policy's roles on each engine of
+    ``dbs`` (engine -> --db), opened on first use, all with one mask key (hashes must agree
+    too), closed at the end. The shop policy with the extra roles is written to ``folder``."""
     import yaml
     from test_policy import EXTRA_ROLES
 
     data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
     data["roles"].update(EXTRA_ROLES)
-    folder = tmp_path_factory.mktemp("server-policy")
     (folder / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     key = folder / "mask.key"
-    dbs = {"duckdb": str(sample_db_path), **{name: s.reader for name, s in shops.items()}}
     opened: dict[tuple[str, str], pipeline.Session] = {}
 
     class Lazy(dict[tuple[str, str], pipeline.Session]):
         def __missing__(self, wanted: tuple[str, str]) -> pipeline.Session:
             engine, role = wanted
-            settings = Settings(db=dbs[engine], cache_dir=shared_cache_dir, schemas_dir=folder,
+            settings = Settings(db=dbs[engine], cache_dir=cache, schemas_dir=folder,
                                 role=role, mask_key_file=key, drafter="offline",
                                 row_limit=100_000, audit_log=folder / "audit.jsonl")
             opened[wanted] = self[wanted] = pipeline.open_session(settings)
@@ -338,23 +337,38 @@ def role_sessions(shops: dict[str, Shop], sample_db_path: Path, shared_cache_dir
             session.close()
 
 
+def policy_outcome(session: pipeline.Session, sql: str) -> Any:
+    """A policy case's outcome on one engine: the refusing rule, the failure, or the rows."""
+    from rows import normalize
+
+    from nl2sql.errors import UnsafeSQL
+
+    try:
+        answer = pipeline.run_sql(session, sql)
+    except UnsafeSQL as exc:
+        return ("refused", exc.details.get("rule"))
+    except ExecutionError as exc:
+        return ("failed", exc.message[:80])
+    return normalize([tuple(_cell(v) for v in row) for row in answer.rows])
+
+
+@pytest.fixture(scope="module")
+def role_sessions(shops: dict[str, Shop], sample_db_path: Path, shared_cache_dir: Path,
+                  tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[dict[tuple[str, str], pipeline.Session]]:
+    dbs = {"duckdb": str(sample_db_path), **{name: s.reader for name, s in shops.items()}}
+    with policy_sessions(dbs, tmp_path_factory.mktemp("server-policy"), shared_cache_dir) as opened:
+        yield opened
+
+
 def test_the_policy_cases_agree_across_engines(
         role_sessions: dict[tuple[str, str], pipeline.Session]) -> None:
     """tests/fixtures/policy_cases.yaml (masks, hashes, denials, row filters, per role): each
     case is refused by the same rule, or gives the same rows, on every engine."""
-    from rows import normalize
     from test_policy import CASES
 
-    from nl2sql.errors import UnsafeSQL
-
     def outcome(engine: str, case: dict[str, Any]) -> Any:
-        try:
-            answer = pipeline.run_sql(role_sessions[(engine, case["role"])], case["sql"])
-        except UnsafeSQL as exc:
-            return ("refused", exc.details.get("rule"))
-        except ExecutionError as exc:
-            return ("failed", exc.message[:80])
-        return normalize([tuple(_cell(v) for v in row) for row in answer.rows])
+        return policy_outcome(role_sessions[(engine, case["role"])], case["sql"])
 
     # MySQL has no whole row as JSON: refused before it runs, and said so.
     cannot = {("mariadb", "whole_row_of_a_masked_table"),

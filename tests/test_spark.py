@@ -9,12 +9,8 @@ cancels the Spark job on the server, and bad input is one line with its exit cod
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +32,9 @@ from nl2sql.values import GuardedQuery
 
 if TYPE_CHECKING:
     from conftest import IsolatedEnv
+
+# the same comparisons as the PostgreSQL and MariaDB agreement tests
+from test_server_answers import _cell, policy_outcome, policy_sessions  # noqa: E402
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -66,12 +65,6 @@ def sessions(spark_shop: str, sample_db_path: Path, tmp_path_factory: pytest.Tem
     finally:
         for session in opened.values():
             session.close()
-
-
-def _cell(value: Any) -> Any:
-    from test_server_answers import _cell as cell
-
-    return cell(value)
 
 
 def _outcome(session: pipeline.Session, question: str) -> Any:
@@ -129,46 +122,19 @@ def test_the_shop_question_set_agrees(sessions: dict[str, pipeline.Session]) -> 
 def role_sessions(spark_shop: str, sample_db_path: Path,
                   tmp_path_factory: pytest.TempPathFactory
                   ) -> Iterator[dict[tuple[str, str], pipeline.Session]]:
-    import yaml
-    from test_policy import EXTRA_ROLES
-
-    data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
-    data["roles"].update(EXTRA_ROLES)
     folder = tmp_path_factory.mktemp("spark-policy")
-    (folder / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    dbs = {"duckdb": str(sample_db_path), "spark": spark_shop}
-    opened: dict[tuple[str, str], pipeline.Session] = {}
-
-    class Lazy(dict[tuple[str, str], pipeline.Session]):
-        def __missing__(self, wanted: tuple[str, str]) -> pipeline.Session:
-            engine, role = wanted
-            settings = Settings(db=dbs[engine], cache_dir=folder / "cache", schemas_dir=folder,
-                                role=role, mask_key_file=folder / "mask.key", drafter="offline",
-                                row_limit=100_000, audit_log=folder / "audit.jsonl")
-            opened[wanted] = self[wanted] = pipeline.open_session(settings)
-            return opened[wanted]
-
-    try:
-        yield Lazy()
-    finally:
-        for session in opened.values():
-            session.close()
+    with policy_sessions({"duckdb": str(sample_db_path), "spark": spark_shop}, folder,
+                         folder / "cache") as opened:
+        yield opened
 
 
 def test_the_policy_cases_agree(role_sessions: dict[tuple[str, str], pipeline.Session]) -> None:
     """tests/fixtures/policy_cases.yaml (masks, hashes, denials, row filters, per role): each
     case is refused by the same rule, or gives the same rows, on Spark as on DuckDB."""
-    from rows import normalize
     from test_policy import CASES
 
     def outcome(engine: str, case: dict[str, Any], sql: str | None = None) -> Any:
-        try:
-            answer = pipeline.run_sql(role_sessions[(engine, case["role"])], sql or case["sql"])
-        except UnsafeSQL as exc:
-            return ("refused", exc.details.get("rule"))
-        except ExecutionError as exc:
-            return ("failed", exc.message[:80])
-        return normalize([tuple(_cell(v) for v in row) for row in answer.rows])
+        return policy_outcome(role_sessions[(engine, case["role"])], sql or case["sql"])
 
     disagree = []
     for case in CASES:
@@ -275,23 +241,14 @@ def _cancelled_jobs(server: Any) -> int:
 
 def test_ctrl_c_cancels_the_spark_job(spark_shop: str, spark_server: Any,
                                       isolated_env: IsolatedEnv) -> None:
-    env = {**os.environ, **isolated_env.env, "NL2SQL_QUERY_TIMEOUT": "60"}
+    env = {"NL2SQL_QUERY_TIMEOUT": "60"}
     warm = isolated_env.run("sql", "SELECT 1 AS x", "--db", spark_shop, env=env)
     assert warm.returncode == 0, warm.stderr  # the catalog is cached: the next run is quick
     before = _cancelled_jobs(spark_server)
-    proc = subprocess.Popen([sys.executable, "-m", "nl2sql", "sql", SLOW_SQL, "--db", spark_shop],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=isolated_env.cwd, env=env)
-    try:
-        time.sleep(3.5)  # the session is open (its catalog cached) and the job runs
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130, (out, err)
-    assert "Traceback" not in err
+    code, out, err = isolated_env.interrupted(
+        "sql", SLOW_SQL, "--db", spark_shop, env=env,
+        when=lambda _proc: time.sleep(3.5))  # the session is open and the job runs
+    assert code == 130, (out, err)
     deadline = time.monotonic() + 10
     while _cancelled_jobs(spark_server) <= before and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -13,7 +13,7 @@ read-only worker process under the query timeout and memory limit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
@@ -23,6 +23,9 @@ from nl2sql.catalog import Catalog
 from nl2sql.errors import ConfigError, ExecutionError, QueryTimeout, UnsafeSQL
 from nl2sql.schema.source import Source
 from nl2sql.values import GuardedQuery
+
+if TYPE_CHECKING:
+    from nl2sql.safety.spark_engine import SparkEngine
 
 NO_LIMIT = 10**15  # the guard always applies a row limit; this one never binds
 
@@ -114,7 +117,6 @@ def read_rows(source: Source, query: GuardedQuery, settings: Any) -> Selection:
     one execution path for guarded SQL (confined worker process, OS limits, timeout)."""
     from nl2sql.safety.engine import Engine, Limits
     from nl2sql.safety.server_engine import ServerEngine, pushdown_engine
-    from nl2sql.safety.spark_engine import SparkEngine
 
     # Every selected row is extracted: the engine's row cap is the selection's own limit.
     limits = Limits.of(settings, max_rows=query.limit or NO_LIMIT)

@@ -172,12 +172,18 @@ def _protected_files(settings: Settings) -> list[Path]:
     return [source.path, path_for(settings, source)]
 
 
+def _sample_ready(settings: Settings, say: bool) -> None:
+    """Build the sample database on first use (when ``--db`` is its default path), and say
+    so on stderr when ``say``."""
+    if ensure_sample_db(settings.db) and say:
+        typer.echo(f"built the sample database at {settings.db}", err=True)
+
+
 def _open(settings: Settings, quiet: bool, command: str = "") -> Any:
     from nl2sql import pipeline
     from nl2sql.errors import RoleRefused
 
-    if ensure_sample_db(settings.db) and not quiet:
-        typer.echo(f"built the sample database at {settings.db}", err=True)
+    _sample_ready(settings, say=not quiet)
     try:
         return pipeline.open_session(settings, contributors=_contributors(settings),
                                      defaults=_defaults(settings))
@@ -465,8 +471,7 @@ def _scan_pii(settings: Settings, sample: int, quiet: bool,
     from nl2sql.schema.introspect import introspect
     from nl2sql.schema.source import connect, resolve
 
-    if ensure_sample_db(settings.db) and not quiet:
-        typer.echo(f"built the sample database at {settings.db}", err=True)
+    _sample_ready(settings, say=not quiet)
     source = resolve(settings.db)
     con = connect(source, settings.cache_dir)
     try:
@@ -574,8 +579,7 @@ def _semantic_catalog(settings: Settings) -> Any:
     the dictionary shows every role."""
     from nl2sql import pipeline
 
-    if ensure_sample_db(settings.db):
-        typer.echo(f"built the sample database at {settings.db}", err=True)
+    _sample_ready(settings, say=True)
     # extracted tables too, and the scanner's defaults where no policy covers the database
     return pipeline.load_catalog(settings, _contributors(settings), _defaults(settings))[1]
 
@@ -668,8 +672,7 @@ def extract(
     with _errors(fmt):
         _format(fmt, ("table", "json"))
         settings = _settings(db=db, semantic=semantic, workspace=workspace, role=role)
-        if ensure_sample_db(settings.db) and fmt == "table":
-            typer.echo(f"built the sample database at {settings.db}", err=True)
+        _sample_ready(settings, say=fmt == "table")
         request = runner.Request(
             source=source, spec=spec, key=key, into=into, where=where, limit=limit,
             concurrency=concurrency, budget_tokens=budget_tokens, sample=sample,
@@ -765,8 +768,7 @@ def themes(
                        "the rows' themes go to INTO_members).")] = None,
     workspace: WorkspaceOption = None,
     role: RoleOption = None,
-    fmt: Annotated[str, typer.Option(
-        "--format", "-f", help="table, json, csv or markdown.")] = "table",
+    fmt: FormatOption = "table",
     wide: WideOption = False,
 ) -> None:
     """Group free text by meaning into themes, name each theme, and write the themes and
@@ -789,8 +791,7 @@ def themes(
     with _errors(fmt):
         chosen_format = _format(fmt, ("table", "json", "csv", "markdown"))
         settings = _settings(db=db, semantic=semantic, workspace=workspace, role=role)
-        if ensure_sample_db(settings.db) and fmt == "table":
-            typer.echo(f"built the sample database at {settings.db}", err=True)
+        _sample_ready(settings, say=fmt == "table")
         request = themes_module.Request(source=source, key=key, k=_k_value(k), where=where,
                                         into=into)
         question = f"themes {source}" + (f" where {where}" if where else "")
@@ -815,8 +816,7 @@ def search(
                                        max=1000)] = 10,
     workspace: WorkspaceOption = None,
     role: RoleOption = None,
-    fmt: Annotated[str, typer.Option(
-        "--format", "-f", help="table, json, csv or markdown.")] = "table",
+    fmt: FormatOption = "table",
     wide: WideOption = False,
 ) -> None:
     """Find the texts nearest in meaning to QUERY (Chinese or English), with their keys
@@ -837,8 +837,7 @@ def search(
     with _errors(fmt):
         chosen_format = _format(fmt, ("table", "json", "csv", "markdown"))
         settings = _settings(db=db, semantic=semantic, workspace=workspace, role=role)
-        if ensure_sample_db(settings.db) and fmt == "table":
-            typer.echo(f"built the sample database at {settings.db}", err=True)
+        _sample_ready(settings, say=fmt == "table")
         request = search_module.Request(query=query, source=source, key=key, where=where,
                                         limit=limit)
         question = f"search {query!r} in {source}" + (f" where {where}" if where else "")

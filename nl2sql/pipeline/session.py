@@ -16,7 +16,6 @@ from nl2sql.errors import ConfigError
 from nl2sql.safety import guard, policy
 from nl2sql.safety.engine import Engine, Limits, confine
 from nl2sql.safety.server_engine import ServerEngine, pushdown_engine
-from nl2sql.safety.spark_engine import SparkEngine
 from nl2sql.schema import merged_cache, semantic
 from nl2sql.schema.contributors import Contributors
 from nl2sql.schema.introspect import complete, introspect, load_unchanged
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
 
     from nl2sql.drafting.context import Ranker
     from nl2sql.embeddings import Embedder
+    from nl2sql.safety.spark_engine import SparkEngine  # built by pushdown_engine, on demand
 
 
 class PolicyDefaults(Protocol):

@@ -22,6 +22,7 @@ import datetime as dt
 import decimal
 import sys
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import sqlglot
@@ -108,21 +109,19 @@ def _portable(tree: exp.Expr, kind: str) -> exp.Expr:
     for name in tree.find_all(exp.Table, exp.Column):
         name.set("catalog", None)
         name.set("db", None)
-    for call in tree.find_all(exp.JSONFormat, exp.Anonymous):
-        if kind == "mysql" and (isinstance(call, exp.JSONFormat)
-                                or str(call.this).lower() == "to_json"):
-            raise sqlglot.errors.UnsupportedError("a whole row as JSON (to_json)")
+    if kind == "mysql" and any(True for _ in _to_json_calls(tree)):
+        raise sqlglot.errors.UnsupportedError("a whole row as JSON (to_json)")
     if kind == "postgres":  # PostgreSQL's regular expressions spell a word boundary \y
         for regex in tree.find_all(exp.RegexpLike, exp.RegexpReplace, exp.RegexpExtract,
                                    exp.RegexpILike, exp.RegexpSplit):
             pattern = regex.args.get("expression")
             if isinstance(pattern, exp.Literal) and pattern.is_string:
                 regex.set("expression", exp.Literal.string(postgres_regex(str(pattern.this))))
-    if kind == "spark":  # Spark replaces every match and reads a 4th argument as a position
+    if kind in ("mysql", "spark"):  # every match is replaced; Spark's 4th argument is a position
         _global_replacements(tree)
+    if kind == "spark":
         _spark_whole_rows(tree)
     if kind == "mysql":
-        _global_replacements(tree)
         for translated in list(tree.find_all(exp.Translate)):  # MariaDB has no TRANSLATE
             translated.replace(_replacements(translated))
         for node in list(tree.find_all(exp.Filter)):  # COUNT(*) FILTER (WHERE c)
@@ -180,6 +179,15 @@ def _filtered_aggregate(node: exp.Filter) -> exp.Expr:
     return aggregate
 
 
+def _to_json_calls(tree: exp.Expr) -> Iterator[tuple[exp.Expr, exp.Expr | None]]:
+    """Every ``to_json(x)`` in ``tree`` (sqlglot reads it as JSONFormat or by name), with x."""
+    for call in tree.find_all(exp.JSONFormat, exp.Anonymous):
+        if isinstance(call, exp.JSONFormat):
+            yield call, call.this
+        elif str(call.this).lower() == "to_json":
+            yield call, call.expressions[0] if call.expressions else None
+
+
 def _spark_whole_rows(tree: exp.Expr) -> None:
     """``to_json(t)`` of a whole row (a table's alias) is ``TO_JSON(STRUCT(t.*))`` in Spark,
     its times written as DuckDB writes them.
@@ -189,12 +197,9 @@ def _spark_whole_rows(tree: exp.Expr) -> None:
     """
     tables = {t.alias_or_name for t in tree.find_all(exp.Table)}
     tables |= {q.alias for q in tree.find_all(exp.Subquery) if q.alias}  # secure views
-    for call in list(tree.find_all(exp.Anonymous, exp.JSONFormat)):
-        name = str(call.this).lower() if isinstance(call, exp.Anonymous) else "to_json"
-        argument = call.expressions[0] if isinstance(call, exp.Anonymous) and call.expressions \
-            else call.this if isinstance(call, exp.JSONFormat) else None
-        if name != "to_json" or not (isinstance(argument, exp.Column) and not argument.table
-                                     and argument.name in tables):
+    for call, argument in list(_to_json_calls(tree)):
+        if not (isinstance(argument, exp.Column) and not argument.table
+                and argument.name in tables):
             continue
         row = exp.Struct(expressions=[exp.Column(this=exp.Star(), table=exp.to_identifier(
             argument.name))])

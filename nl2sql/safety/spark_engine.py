@@ -27,7 +27,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from nl2sql.errors import ConfigError, ExecutionError, Interrupted, QueryTimeout, UnsafeSQL
+from nl2sql.errors import ExecutionError, Interrupted, QueryTimeout, UnsafeSQL
 from nl2sql.safety.engine import Limits
 from nl2sql.safety.guard_rules import FORBIDDEN_FUNCTIONS, FORBIDDEN_PREFIXES
 from nl2sql.schema import spark
@@ -184,8 +184,6 @@ class SparkEngine:
         return interrupted
 
     def _error(self, exc: BaseException, query: GuardedQuery) -> Exception:
-        if isinstance(exc, ConfigError | ExecutionError | UnsafeSQL):
-            return exc
         text = spark.describe_error(self.source, exc)
         if "unavailable" in text:
             spark.forget(self.source)  # a restarted server is reached afresh next time

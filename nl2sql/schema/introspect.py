@@ -171,13 +171,13 @@ def reflect(source: Source) -> dict[str, Table]:
     fact instead of several per table, which is what keeps a 300-table
     database well under a second.
     """
-    import sqlalchemy as sa
-    from sqlalchemy.engine.reflection import ObjectKind
-
     if source.kind == "spark":  # Spark's catalog, not SQLAlchemy's inspector
         from nl2sql.schema import spark
 
         return spark.reflect(source)
+    import sqlalchemy as sa
+    from sqlalchemy.engine.reflection import ObjectKind
+
     # Read-only, and no file or network access should a view be bound (the file is untrusted).
     connect_args: dict[str, Any] = ({"read_only": True,
                                      "config": {"enable_external_access": False}}

@@ -69,12 +69,12 @@ def connection_error(source: Source, exc: BaseException) -> ConfigError:
 def fingerprint(source: Source) -> str:
     """A hash of the server's tables, columns, types and constraints in the source's schema:
     one round trip, so a warm start knows whether its cached catalog still holds."""
-    import sqlalchemy as sa
-
     if source.kind == "spark":
         from nl2sql.schema import spark
 
         return spark.fingerprint(source)
+    import sqlalchemy as sa
+
 
     if source.kind == "postgres":
         schema_expr = "current_schema()"
@@ -99,13 +99,13 @@ def sample_connection(source: Source) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection whose database ``source.alias`` holds at most
     :data:`SAMPLE_ROWS` rows of each of the server's tables and views (same names, columns
     and comparable types). Read-only on the server: a bounded ``SELECT`` per table."""
-    import sqlalchemy as sa
-    from sqlalchemy.engine.reflection import ObjectKind
-
     if source.kind == "spark":
         from nl2sql.schema import spark
 
         return spark.sample_connection(source)
+    import sqlalchemy as sa
+    from sqlalchemy.engine.reflection import ObjectKind
+
     con = duckdb.connect(":memory:", config={"autoload_known_extensions": False,
                                              "autoinstall_known_extensions": False})
     con.execute(f"ATTACH ':memory:' AS {_ident(source.alias)}")
@@ -160,12 +160,12 @@ def _is_connection_error(exc: BaseException) -> bool:
 
 def row_counts(source: Source) -> dict[str, int]:
     """The server's own estimate of each table's rows (statistics, not a count)."""
-    import sqlalchemy as sa
-
     if source.kind == "spark":
         from nl2sql.schema import spark
 
         return spark.row_counts(source)
+    import sqlalchemy as sa
+
 
     if source.kind == "postgres":
         query = ("SELECT c.relname, c.reltuples::bigint FROM pg_class c JOIN pg_namespace n "

@@ -74,9 +74,7 @@ def session_for(source: Source) -> Any:
                 max_retries=3, initial_backoff=200, max_backoff=2000,
                 max_server_retry_delay=5000)])
             if source.schema:
-                session.catalog.setCurrentDatabase(source.schema) if "." not in source.schema \
-                    else session.sql(f"USE {quote(source.schema.split('.')[0])}."
-                                     f"{quote(source.schema.split('.')[1])}")
+                session.sql(f"USE {qualified(source.schema)}")
         except Exception as exc:  # noqa: BLE001 - the client's errors, told in one line
             raise connection_error(source, exc) from None
         _SESSIONS[key] = session
@@ -178,6 +176,15 @@ def quote(name: str) -> str:
     ('`order items`', '`a``b`')
     """
     return "`" + name.replace("`", "``") + "`"
+
+
+def qualified(name: str) -> str:
+    """A database name, ``catalog.database`` too, as Spark reads it.
+
+    >>> qualified("lake.sales"), qualified("shop")
+    ('`lake`.`sales`', '`shop`')
+    """
+    return ".".join(quote(part) for part in name.split("."))
 
 
 # ---------------------------------------------------------------------------- the catalog
