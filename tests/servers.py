@@ -234,7 +234,10 @@ def stop_process(process: subprocess.Popen[bytes], polite: signal.Signals) -> No
         process.wait(timeout=STOP_TIMEOUT)
 
 
-def _start(args: list[str], user: RunAs, folder: Path, log: Path) -> subprocess.Popen[bytes]:
+def _start(args: list[str], user: RunAs, folder: Path, log: Path,
+           env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start a server as ``user`` in ``folder``, its output in ``log``; ``env`` adds to a
+    minimal environment (PATH, a UTF-8 locale, UTC)."""
     with log.open("wb") as out:
         return subprocess.Popen(
             args, user=user.uid, group=user.gid,
@@ -242,14 +245,14 @@ def _start(args: list[str], user: RunAs, folder: Path, log: Path) -> subprocess.
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl: safe after fork
             env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-                 "TZ": "UTC"})
+                 "TZ": "UTC", **(env or {})})
 
 
 def _wait_ready(process: subprocess.Popen[bytes], log: Path, what: str,
-                try_connect: Callable[[], None]) -> bool:
+                try_connect: Callable[[], None], timeout: float = READY_TIMEOUT) -> bool:
     """True once ``try_connect`` succeeds; False when the server exited (a lost port race);
-    ServerError when it neither answers nor exits within READY_TIMEOUT."""
-    deadline = time.monotonic() + READY_TIMEOUT
+    ServerError when it neither answers nor exits within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
     delay = 0.02
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -261,7 +264,7 @@ def _wait_ready(process: subprocess.Popen[bytes], log: Path, what: str,
             time.sleep(delay)
             delay = min(delay * 1.5, 0.2)
     stop_process(process, signal.SIGKILL)
-    raise ServerError(f"{what} did not answer within {READY_TIMEOUT:.0f} s:\n"
+    raise ServerError(f"{what} did not answer within {timeout:.0f} s:\n"
                       f"{log.read_text(errors='replace')[-3000:]}")
 
 

@@ -31,9 +31,10 @@ from typing import Any
 from servers import (
     RunAs,
     ServerError,
-    _die_with_parent,
     _pid_alive,
+    _start,
     _tempdir,
+    _wait_ready,
     free_port,
     run_as,
     stop_process,
@@ -114,7 +115,9 @@ def start_spark() -> SparkServer:
         port = free_port()
         log = folder / "logs" / f"server-{port}.log"
         process = _launch(script, home, folder, port, user, log)
-        if _wait(process, port, log):
+        if _wait_ready(process, log, "the Spark Connect server",
+                       lambda port=port: socket.create_connection(("127.0.0.1", port), 1).close(),
+                       timeout=READY_TIMEOUT):
             return SparkServer(port=port, folder=folder, pid=process.pid, process=process,
                                started_in=round(time.monotonic() - started, 2))
     raise ServerError(f"the Spark Connect server would not start:\n{log.read_text(errors='replace')[-3000:]}")
@@ -139,33 +142,10 @@ def _launch(script: Path, home: Path, folder: Path, port: int, user: RunAs,
     args = [str(script), "--master", "local[4]", "--driver-memory", "1g"]
     for key, value in confs.items():
         args += ["--conf", f"{key}={value}"]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-           "TZ": "UTC", "HOME": str(folder), "SPARK_HOME": str(home), "SPARK_NO_DAEMONIZE": "1",
+    env = {"HOME": str(folder), "SPARK_HOME": str(home), "SPARK_NO_DAEMONIZE": "1",
            "SPARK_LOG_DIR": str(folder / "logs"), "SPARK_PID_DIR": str(folder),
            "SPARK_LOCAL_DIRS": str(folder / "scratch"), "SPARK_LOCAL_IP": "127.0.0.1"}
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            args, user=user.uid, group=user.gid,
-            extra_groups=[] if user.uid is not None else None, cwd=folder,
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl: safe after fork
-            env=env)
-
-
-def _wait(process: subprocess.Popen[bytes], port: int, log: Path) -> bool:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False  # most likely the port was taken meanwhile
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.2)
-    stop_process(process, signal.SIGKILL)
-    raise ServerError(f"the Spark Connect server did not answer within {READY_TIMEOUT:.0f} s:\n"
-                      f"{log.read_text(errors='replace')[-3000:]}")
+    return _start(args, user, folder, log, env)
 
 
 @contextlib.contextmanager
