@@ -351,12 +351,12 @@ def test_a_model_change_embeds_again_and_keeps_both(isolated_env: IsolatedEnv,
 def test_questions_see_the_theme_tables_under_the_source_policy(
         isolated_env: IsolatedEnv, remote: dict[str, str]) -> None:
     assert isolated_env.run("themes", *TICKETS, "--role", "steward", env=remote).returncode == 0
-    sql = ("SELECT t.name, avg(s.satisfaction) AS avg_satisfaction, count(*) AS n "
+    sql = ("SELECT t.theme_id, t.name, avg(s.satisfaction) AS avg_satisfaction, count(*) AS n "
            "FROM support_tickets_themes_members m JOIN support_tickets_themes t USING "
-           "(theme_id) JOIN support_tickets s USING (ticket_id) GROUP BY t.name")
+           "(theme_id) JOIN support_tickets s USING (ticket_id) GROUP BY t.theme_id, t.name")
     result = isolated_env.run("sql", sql, "--role", "analyst", "-f", "json", env=remote)
     assert result.returncode == 0, result.stderr
-    assert sum(r[2] for r in json.loads(result.stdout)["rows"]) == 160
+    assert sum(r[3] for r in json.loads(result.stdout)["rows"]) == 160
     catalog = isolated_env.run("catalog", "--format", "json", env=remote)
     assert "support_tickets_themes_members" in catalog.stdout
     # the offline drafter joins through the members table; a question it cannot read it
@@ -367,12 +367,22 @@ def test_questions_see_the_theme_tables_under_the_source_policy(
     answer = json.loads(asked.stdout)
     assert "support_tickets_themes_members" in answer["sql"]
     assert sum(r[-1] for r in answer["rows"]) == 160
+    # the members table holds one row per ticket (its key is the ticket's), so averaging
+    # a ticket column per theme repeats nothing and is answered, equal to the SQL above
     average = isolated_env.run("ask", "每个主题的平均满意度", "-f", "json",
                                env=remote | {"NL2SQL_DRAFTER": "offline"})
-    if average.returncode == 0:
-        assert "support_tickets_themes" in json.loads(average.stdout)["sql"]
-    else:
-        assert average.returncode == 6 and "--drafter model" in average.stdout + average.stderr
+    assert average.returncode == 0, average.stdout + average.stderr
+    by_theme = {r[0]: r[2] for r in json.loads(result.stdout)["rows"]}
+    assert {r[0]: r[2] for r in json.loads(average.stdout)["rows"]} == pytest.approx(by_theme)
+    # reviews were never grouped: reaching the ticket themes from them (reviews →
+    # customers → tickets) would count each review under its customer's ticket themes
+    for question in ("Which theme has the most reviews?", "每个主题有多少条评价"):
+        other = isolated_env.run("ask", question, "-f", "json",
+                                 env=remote | {"NL2SQL_DRAFTER": "offline"})
+        assert other.returncode == 6, other.stdout
+        message = json.loads(other.stdout)["error"]["message"]
+        assert "support_tickets_themes" in message and "describes support_tickets rows" \
+            in message and "nl2sql themes --from reviews." in message, message
 
 
 def test_shell_search_uses_the_current_role(remote: dict[str, str], sample_db_path: Path,

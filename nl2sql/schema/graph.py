@@ -88,6 +88,36 @@ def join_key(catalog: Catalog, a: str, b: str) -> tuple[ForeignKey, bool] | None
     return None
 
 
+def holds_once(catalog: Catalog, holder: str, fk: ForeignKey) -> bool:
+    """True when no two rows of ``holder`` can share the key ``fk``: its columns are the
+    holder's whole primary key (a one-to-one extension, such as a themes run's members,
+    one row per source row), so joining from the referenced table repeats nothing.
+
+    >>> from nl2sql.catalog import Catalog, Column, ForeignKey, Table
+    >>> key = ForeignKey(["id"], "person", ["id"])
+    >>> passport = Table("passport", [Column("id", "INTEGER")], primary_key=["id"],
+    ...                  foreign_keys=[key])
+    >>> holds_once(Catalog(name="x", tables={"passport": passport}), "passport", key)
+    True
+    """
+    primary = catalog.tables[holder].primary_key
+    return bool(primary) and sorted(c.lower() for c in fk.columns) == sorted(
+        c.lower() for c in primary)
+
+
+def repeats_rows(catalog: Catalog, path: list[str]) -> bool | None:
+    """True when walking ``path`` from its start can repeat rows of the start table (some
+    hop is one-to-many); None when a hop has no foreign key. Asks only the direction of
+    each hop: which of two keys joins is decided where a join is written."""
+    for a, b in zip(path, path[1:], strict=False):
+        key = join_key(catalog, a, b)
+        if key is None:
+            return None
+        if not key[1] and not holds_once(catalog, b, key[0]):
+            return True
+    return False
+
+
 def join_keys(catalog: Catalog, a: str, b: str) -> list[tuple[ForeignKey, bool]]:
     """Every foreign key joining ``a`` and ``b`` (``flights`` to ``airports`` by source and
     by destination): more than one means the join itself is a choice."""

@@ -15,10 +15,11 @@ from sqlglot import exp
 
 from nl2sql.catalog import Catalog, Column, ForeignKey, Table
 from nl2sql.column_types import is_text
+from nl2sql.drafting.offline import lineage
 from nl2sql.drafting.offline.intent import ColumnRef, Filter, Group, Intent, Measure
 from nl2sql.errors import DrafterDeclined
 from nl2sql.lexicon import name_parts
-from nl2sql.schema.graph import join_key, join_keys, neighbours, shortest_path
+from nl2sql.schema.graph import join_keys, neighbours, repeats_rows, shortest_path
 
 
 def ident(name: str) -> exp.Identifier:
@@ -62,21 +63,20 @@ def path_to(catalog: Catalog, base: str, table: str) -> list[str]:
 
 
 def fans_out(catalog: Catalog, path: list[str]) -> bool:
-    """True when walking ``path`` from its start can repeat rows of the start table. Asks
-    only the direction of each hop: which of two keys joins is decided when a join is
-    written (:func:`_edge`), not when paths are merely compared."""
-    for a, b in zip(path, path[1:], strict=False):
-        key = join_key(catalog, a, b)
-        if key is None:
-            raise DrafterDeclined(f"no foreign key joins {a} and {b}")
-        if not key[1]:
-            return True
-    return False
+    """True when walking ``path`` from its start can repeat rows of the start table."""
+    repeats = repeats_rows(catalog, path)
+    if repeats is None:
+        a, b = next((a, b) for a, b in zip(path, path[1:], strict=False)
+                    if not join_keys(catalog, a, b))
+        raise DrafterDeclined(f"no foreign key joins {a} and {b}")
+    return repeats
 
 
 def compose(intent: Intent, catalog: Catalog) -> str:
     """SQL for ``intent`` (DuckDB dialect)."""
     joined, fanout = _joined_tables(intent, catalog)
+    lineage.check_reach(catalog, [intent.base, *_needed_for_rows(intent),
+                                  *(f.column.table for f in intent.filters)])
     select = exp.select(*_projections(intent, catalog, fanout)).from_(
         exp.Table(this=ident(intent.base)))
     for a, b in joined:

@@ -74,7 +74,8 @@ def understand(question: str, catalog: Catalog, index: idx.Index,
 
 _CONTRACTIONS = [(re.compile(r"\b(what|that|it|there|who|where|how)['’]s\b"), r"\1 is"),
                  (re.compile(r"n['’]t\b"), " not"), (re.compile(r"['’](re|ve|ll|d)\b"), ""),
-                 (re.compile(r"(\w)['’]s\b"), r"\1"), (re.compile(r"(\w)s['’](?=\s|$)"), r"\1s")]
+                 (re.compile(r"(\w)['’]s\b"), r"\1"), (re.compile(r"(\w)s['’](?=\s|$)"), r"\1s"),
+                 (re.compile(r"\b(\d+)-([a-z])"), r"\1 \2")]  # "5-star reviews", "30-day"
 
 
 def prepare(question: str, index: idx.Index) -> str:
