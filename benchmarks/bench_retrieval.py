@@ -48,6 +48,7 @@ if str(ROOT) not in sys.path:  # run as a script: make nl2sql importable
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "spider-dev"
 CHINESE = ROOT / "tests" / "fixtures" / "spider_zh.yaml"
 HELD_OUT = ROOT / "tests" / "fixtures" / "spider_zh_heldout.yaml"
+HELD_OUT_2 = ROOT / "tests" / "fixtures" / "spider_zh_heldout2.yaml"
 SEPARATOR = "__"
 
 
@@ -161,7 +162,7 @@ def measure(label: str, questions: list[Question], catalog: Any, retriever: Any)
 
 def row(out: Outcome) -> str:
     share = out.covered / out.total if out.total else 0.0
-    return (f"| {out.label:<24} | {out.total:>4} | {out.covered:>4} ({share:6.1%}) "
+    return (f"| {out.label:<30} | {out.total:>4} | {out.covered:>4} ({share:6.1%}) "
             f"| {statistics.mean(out.tables):5.2f} | {max(out.tables):>3} "
             f"| {statistics.mean(out.tokens):6.0f} | {max(out.tokens):>6} "
             f"| {statistics.median(out.ms):7.1f} |")
@@ -188,9 +189,11 @@ def main(argv: list[str] | None = None) -> int:
               f"(introspected in {time.perf_counter() - started:.1f} s)")
         english, chinese = load_questions(args.data, catalog)
         held_out = chinese_questions(HELD_OUT, english)
+        held_out_2 = chinese_questions(HELD_OUT_2, english)
         if args.limit is not None:
-            english, chinese, held_out = english[:args.limit], [], []
-        sets = [("English", english), ("Chinese", chinese), ("Chinese held out", held_out)]
+            english, chinese, held_out, held_out_2 = english[:args.limit], [], [], []
+        sets = [("English", english), ("Chinese", chinese), ("Chinese held out", held_out),
+                ("Chinese held out 2", held_out_2)]
         sets = [(name, qs) for name, qs in sets if qs]
         results = [measure(f"words, {name}", qs, catalog, None) for name, qs in sets]
         if not args.words_only:
@@ -210,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             results += [measure(f"embeddings, {name}", qs, catalog, retriever)
                         for name, qs in sets]
     print()
-    print("| selection                | qs   | covered          | mean tables | max "
+    print("| selection                      | qs   | covered          | mean tables | max "
           "| mean tokens | max tokens | ms/question (median) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for out in results:
