@@ -369,10 +369,11 @@ def prepare_db(setup: Setup, sample_db: Path, folder: Path) -> Path:
 def steward_limited_policy(folder: Path) -> Path:
     """A copy of the sample policy whose steward role only alice-the-steward may take."""
     import yaml
+    from conftest import load_yaml
 
     from nl2sql.settings import PROJECT_ROOT
 
-    data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
+    data = load_yaml((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
     data["roles"]["steward"]["users"] = ["alice-the-steward"]
     target = folder / "schemas"
     target.mkdir(parents=True, exist_ok=True)

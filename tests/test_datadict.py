@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import yaml
-from conftest import assert_no_traceback, clean_environ, run_cli_in_process
+from conftest import assert_no_traceback, clean_environ, load_yaml, run_cli_in_process
 
 from nl2sql.catalog import Catalog, Column, ForeignKey, Profile, Role, Table
 from nl2sql.governance import datadict
@@ -97,7 +96,7 @@ def markdown_row(markdown: str, table: str, column: str) -> list[str]:
 
 def semantic_policy() -> dict[str, dict[str, Any]]:
     """``table.column`` → its spec in schemas/shop.yaml (the expected policy)."""
-    data = yaml.safe_load(SHOP_YAML.read_text(encoding="utf-8"))
+    data = load_yaml(SHOP_YAML.read_text(encoding="utf-8"))
     return {f"{t}.{c}": spec or {} for t, tspec in data["tables"].items()
             for c, spec in (tspec.get("columns") or {}).items()}
 
@@ -120,7 +119,7 @@ def test_every_table_and_column_appears(doc: dict[str, Any], outputs: dict[str, 
 
 
 def test_header_roles_terms_and_examples(doc: dict[str, Any], outputs: dict[str, str]) -> None:
-    spec = yaml.safe_load(SHOP_YAML.read_text(encoding="utf-8"))
+    spec = load_yaml(SHOP_YAML.read_text(encoding="utf-8"))
     db = doc["database"]
     assert db["name"] == "shop" and db["description"] == spec["description"]
     assert db["dialect"] == "duckdb" and db["source"].endswith("shop.duckdb")

@@ -19,9 +19,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-import yaml
 from chat_server import ChatServer
-from conftest import REPO_ROOT, IsolatedEnv
+from conftest import REPO_ROOT, IsolatedEnv, load_yaml
 
 from nl2sql import pipeline
 from nl2sql.catalog import Catalog, Column, Table
@@ -29,7 +28,7 @@ from nl2sql.errors import ConfigError, InvalidSQL, UnsafeSQL
 from nl2sql.safety.dialects import DIALECTS, to_duckdb, type_kind
 from nl2sql.settings import Settings
 
-CASES: list[dict[str, Any]] = yaml.safe_load(
+CASES: list[dict[str, Any]] = load_yaml(
     (Path(__file__).parent / "fixtures" / "dialect_cases.yaml").read_text(encoding="utf-8"))
 SPIDER = REPO_ROOT.parent / "shared" / "datasets" / "spider-dev"
 SPIDER_SAMPLE = 60

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import sqlglot
-import yaml
+from conftest import load_yaml
 
 from nl2sql import pipeline
 from nl2sql.drafting import evaluate
@@ -22,7 +22,7 @@ from nl2sql.settings import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.slow
 
-CASES = yaml.safe_load((Path(__file__).parent / "fixtures" / "drafter_patterns.yaml")
+CASES = load_yaml((Path(__file__).parent / "fixtures" / "drafter_patterns.yaml")
                        .read_text(encoding="utf-8"))["cases"]
 SHARED = PROJECT_ROOT.parent / "shared" / "datasets"
 

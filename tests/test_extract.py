@@ -22,6 +22,7 @@ import duckdb
 import pytest
 import yaml
 from chat_server import ChatServer
+from conftest import load_yaml
 from fixtures import extract_model
 
 from nl2sql.errors import ConfigError, QueryTimeout, UnknownIdentifier, UnsafeSQL
@@ -156,7 +157,7 @@ def test_unknown_spec_names_the_shipped_ones(tmp_path: Path) -> None:
 
 
 def test_spec_hash_follows_meaning_not_aliases() -> None:
-    data = yaml.safe_load((SPECS / "review_insights.yaml").read_text(encoding="utf-8"))
+    data = load_yaml((SPECS / "review_insights.yaml").read_text(encoding="utf-8"))
     base = spec.spec_hash(spec.parse(data))
     data["fields"]["sentiment"]["synonyms"] = ["mood"]
     data["fields"]["sentiment"]["labels"]["positive"] = ["great"]
@@ -487,7 +488,7 @@ def test_a_changed_spec_needs_replace_and_asks_again(
         model: ChatServer, make_settings: Callable[..., Settings], tmp_path: Path) -> None:
     settings = make_settings(model)
     extract(settings, source="reviews.review_text", spec="review_insights", limit=5)
-    data = yaml.safe_load((SPECS / "review_insights.yaml").read_text(encoding="utf-8"))
+    data = load_yaml((SPECS / "review_insights.yaml").read_text(encoding="utf-8"))
     data["fields"]["sentiment"]["description"] = "The reviewer's overall mood."
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -787,7 +788,7 @@ def test_extracted_tables_follow_their_source_columns_policy(
 
     settings = make_settings(model)
     extract(settings, source="reviews.review_text", spec="review_insights", limit=80)
-    data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
+    data = load_yaml((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
     data["roles"]["low_ratings"] = {"unmask": "all", "allow": ["customers"],
                                     "row_filters": {"reviews": "rating <= 2"}}
     data["roles"]["no_texts"] = {"unmask": "all", "allow": ["customers"],

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pytest
 import yaml
-from conftest import REPO_ROOT, IsolatedEnv
+from conftest import REPO_ROOT, IsolatedEnv, load_yaml
 
 PHONE_MASK = re.compile(r"^1\d\d\*{4}\d{4}$")
 
@@ -59,7 +59,7 @@ def raw_in(answer: Any, values: list[str]) -> list[str]:
 def schemas_with(tmp_path: Path, **rules: dict[str, Any]) -> Path:
     """schemas/shop.yaml with some customers columns' rules changed, in a folder of its own
     (``extract/`` specs linked along)."""
-    data = yaml.safe_load((REPO_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
+    data = load_yaml((REPO_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
     for column, change in rules.items():
         data["tables"]["customers"]["columns"][column].update(change)
     folder = tmp_path / "schemas"

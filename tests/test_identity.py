@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import IsolatedEnv
+from conftest import IsolatedEnv, load_yaml
 
 from nl2sql.identity import current_user
 from nl2sql.settings import PROJECT_ROOT
@@ -33,7 +33,7 @@ def test_a_uid_without_an_account_is_named_by_number(monkeypatch: pytest.MonkeyP
 
 def steward_limited_to_alice(tmp_path: Path) -> Path:
     """A copy of the sample policy whose steward role only alice-the-steward may take."""
-    data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
+    data = load_yaml((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
     data["roles"]["steward"]["users"] = ["alice-the-steward"]
     folder = tmp_path / "schemas"
     folder.mkdir()

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from chat_server import ChatServer
+from conftest import load_yaml
 
 from nl2sql.drafting.model_drafter import ChatReply, ModelDrafter, OpenAIChatClient, extract_sql
 from nl2sql.errors import ModelError, ModelRefused
 
-REPLIES = yaml.safe_load(
+REPLIES = load_yaml(
     (Path(__file__).parent / "fixtures" / "model_replies.yaml").read_text(encoding="utf-8"))
 MESSAGES = [{"role": "system", "content": "You write SQL."},
             {"role": "user", "content": "Question: how many orders?"}]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from conftest import load_yaml
 
 from nl2sql.errors import ConfigError
 from nl2sql.governance import pii_write
@@ -132,7 +132,7 @@ def test_values_a_person_set_are_kept_and_disagreements_reported(person_file: Pa
     assert kept["customers", "phone"].file_value == "email"
     assert kept["customers", "name"].file_value is None  # "pii: null" is a decision too
     assert {(e.table, e.column) for e in report.disagreements} == set(kept)
-    data = yaml.safe_load(person_file.read_text(encoding="utf-8"))
+    data = load_yaml(person_file.read_text(encoding="utf-8"))
     assert data["tables"]["customers"]["columns"]["phone"] == {"pii": "email"}
     assert data["tables"]["customers"]["columns"]["name"]["pii"] is None
     text = "\n".join(pii_write.report_lines(report))
@@ -181,7 +181,7 @@ def test_creates_a_missing_file(tmp_path: Path, sample_catalog: Any) -> None:
     text = path.read_text(encoding="utf-8")
     assert report.created and report.changed and len(report.written) == 6
     assert text.startswith("# Semantic layer for shop.")
-    assert yaml.safe_load(text)["database"] == "shop"
+    assert load_yaml(text)["database"] == "shop"
     merged = semantic.apply(sample_catalog, tmp_path)
     assert merged.table("customers").column("phone").tags == {"pii": "phone"}
     assert merged.table("customers").column("name").tags == {"pii": "person_name"}
@@ -192,7 +192,7 @@ def test_creates_a_file_with_nothing_found(tmp_path: Path, sample_catalog: Any) 
     path = tmp_path / "other_name.yaml"
     report = write(path, [])
     assert report.created and not report.written
-    assert yaml.safe_load(path.read_text(encoding="utf-8")) == {"database": "shop"}
+    assert load_yaml(path.read_text(encoding="utf-8")) == {"database": "shop"}
     assert semantic.apply(sample_catalog, tmp_path).semantic_files == [str(path)]
 
 
@@ -200,7 +200,7 @@ def test_a_column_with_several_kinds_gets_its_main_kind_and_mentions(tmp_path: P
     path = tmp_path / "shop.yaml"
     write(path, [finding("customers", "email", ["phone", "email"],
                          kind_shares={"phone": 0.35, "email": 0.6})])
-    spec = yaml.safe_load(path.read_text(encoding="utf-8"))["tables"]["customers"]["columns"]
+    spec = load_yaml(path.read_text(encoding="utf-8"))["tables"]["customers"]["columns"]
     assert spec["email"] == {"pii": "email", "tags": {"pii_mentions": ["phone"]}}
 
 
@@ -216,7 +216,7 @@ def test_keys_match_tables_and_columns_case_insensitively(tmp_path: Path) -> Non
     path.write_text("database: shop\ntables:\n  Customers:\n    columns:\n      PHONE:\n"
                     "        description: mobile\n", encoding="utf-8")
     write(path, [finding("customers", "phone", ["phone"])])
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = load_yaml(path.read_text(encoding="utf-8"))
     assert list(data["tables"]) == ["Customers"]
     assert data["tables"]["Customers"]["columns"] == {"PHONE": {"description": "mobile",
                                                                 "pii": "phone"}}
@@ -246,7 +246,7 @@ def test_a_file_named_for_another_name_gets_a_database_key(tmp_path: Path) -> No
     path = tmp_path / "governance.yaml"
     path.write_text("# ours\ntables: {}\n", encoding="utf-8")
     report = write(path, [finding("customers", "phone", ["phone"])])
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = load_yaml(path.read_text(encoding="utf-8"))
     assert data["database"] == "shop" and any("database: shop" in n for n in report.notes)
     assert semantic.find_file(tmp_path, "shop") == path
 

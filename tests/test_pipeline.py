@@ -13,8 +13,8 @@ from typing import Any
 
 import duckdb
 import pytest
-import yaml
 from chat_server import ChatServer
+from conftest import load_yaml
 from rows import normalize
 
 from nl2sql import pipeline
@@ -30,7 +30,7 @@ from nl2sql.errors import (
 )
 from nl2sql.settings import Settings
 
-CASES = yaml.safe_load(
+CASES = load_yaml(
     (Path(__file__).parent / "fixtures" / "pipeline_cases.yaml").read_text(encoding="utf-8"))
 SLOW_SQL = ("SELECT sum(a.quantity * b.quantity * c.quantity) AS s "
             "FROM order_items a, order_items b, order_items c")

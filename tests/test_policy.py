@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import load_yaml
 from rows import normalize
 
 from nl2sql import pipeline
@@ -23,7 +24,7 @@ from nl2sql.errors import ConfigError, UnsafeSQL
 from nl2sql.safety import policy
 from nl2sql.settings import PROJECT_ROOT, Settings
 
-CASES = yaml.safe_load(
+CASES = load_yaml(
     (Path(__file__).parent / "fixtures" / "policy_cases.yaml").read_text(encoding="utf-8"))
 
 EXTRA_ROLES: dict[str, Any] = {
@@ -47,7 +48,7 @@ EXTRA_ROLES: dict[str, Any] = {
 @pytest.fixture(scope="module")
 def policy_schemas(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """schemas/shop.yaml plus the test roles above, in a folder of its own."""
-    data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
+    data = load_yaml((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
     data["roles"].update(EXTRA_ROLES)
     folder = tmp_path_factory.mktemp("policy-schemas")
     (folder / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -295,7 +296,7 @@ def _tiny(roles: dict[str, Role] | None = None) -> Catalog:
 ])
 def test_policy_file_errors(change: dict[str, Any], message: str, tmp_path: Path,
                             sample_db_path: Path, shared_cache_dir: Path) -> None:
-    data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
+    data = load_yaml((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
     for key, value in change.items():
         if key == "tables":
             for table, spec in value.items():
@@ -453,7 +454,7 @@ def test_views_over_tables_with_rules_are_denied(sample_db_copy: Path, shared_ca
         con.execute("CREATE VIEW product_names AS SELECT name FROM products")
     finally:
         con.close()
-    data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
+    data = load_yaml((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
     data["roles"]["analyst"]["allow"] = ["city_counts"]
     (tmp_path / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True),
                                         encoding="utf-8")

@@ -27,7 +27,7 @@ from nl2sql.schema import semantic
 from nl2sql.settings import PROJECT_ROOT
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CASES: list[dict[str, Any]] = yaml.safe_load(
+CASES: list[dict[str, Any]] = load_yaml(
     (FIXTURES / "redaction_cases.yaml").read_text(encoding="utf-8"))
 ALL = pii_patterns.REDACTABLE_KINDS
 
@@ -84,7 +84,7 @@ def test_null_and_lists_of_text() -> None:
 
 
 def _shop_with(tmp_path: Path, change: Any) -> Path:
-    data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
+    data = load_yaml((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
     change(data)
     (tmp_path / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True),
                                         encoding="utf-8")

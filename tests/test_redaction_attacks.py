@@ -18,15 +18,14 @@ from string import Template
 from typing import Any
 
 import pytest
-import yaml
-from conftest import one_fast
+from conftest import load_yaml, one_fast
 
 from nl2sql import pipeline
 from nl2sql.errors import NL2SQLError
 from nl2sql.governance import pii_detect
 from nl2sql.settings import PROJECT_ROOT, Settings
 
-CASES: list[dict[str, Any]] = yaml.safe_load(
+CASES: list[dict[str, Any]] = load_yaml(
     (Path(__file__).parent / "fixtures" / "redaction_attacks.yaml").read_text(encoding="utf-8"))
 #: The free-text columns of the sample database and the kinds hidden inside them.
 FREE_TEXT = (("reviews", "review_text"), ("support_tickets", "transcript"))

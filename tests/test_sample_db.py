@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 import sqlalchemy
-import yaml
+from conftest import load_yaml
 
 from sample_db import generate
 
@@ -50,7 +50,7 @@ def con(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 @pytest.fixture(scope="module")
 def shop_yaml() -> dict[str, Any]:
-    data = yaml.safe_load(SHOP_YAML.read_text(encoding="utf-8"))
+    data = load_yaml(SHOP_YAML.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from conftest import load_yaml
 
 from nl2sql import pipeline
 from nl2sql.drafting import evaluate
@@ -334,7 +335,7 @@ def policy_sessions(dbs: dict[str, str], folder: Path, cache: Path
     import yaml
     from test_policy import EXTRA_ROLES
 
-    data = yaml.safe_load((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
+    data = load_yaml((PROJECT_ROOT / "schemas" / "shop.yaml").read_text(encoding="utf-8"))
     data["roles"].update(EXTRA_ROLES)
     (folder / "shop.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     key = folder / "mask.key"

@@ -64,7 +64,8 @@ class Report:
 def load_cases(path: Path) -> tuple[str | None, list[Case]]:
     """The database named by the file (if any) and its questions."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"),  # libyaml when installed
+                         Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, yaml.YAMLError) as exc:
         problem = " ".join(str(exc).split())[:200]
         raise ConfigError(f"cannot read question file {path}: {problem}") from exc

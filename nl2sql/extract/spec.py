@@ -170,7 +170,8 @@ def load(ref: str, specs_dir: Path) -> tuple[Spec, Path]:
             raise ConfigError(f"spec not found: {ref}{known}")
         path = shipped
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"),  # libyaml when installed
+                         Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: not a readable YAML spec: {str(exc).splitlines()[0]}") from exc
     return parse(data, str(path)), path
