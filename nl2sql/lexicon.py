@@ -8,6 +8,7 @@ and singular/plural forms.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -32,6 +33,7 @@ _INVARIANT = {"does", "goes", "series", "species", "news", "yes", "this", "its",
               "status", "address", "gas", "bus"}
 
 
+@functools.lru_cache(maxsize=65536)  # called for every word of every name matched
 def singular(word: str) -> str:
     """A crude English singular: good enough for identifiers.
 
