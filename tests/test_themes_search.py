@@ -383,6 +383,9 @@ def test_questions_see_the_theme_tables_under_the_source_policy(
         message = json.loads(other.stdout)["error"]["message"]
         assert "support_tickets_themes" in message and "describes support_tickets rows" \
             in message and "nl2sql themes --from reviews." in message, message
+        assert "add the missing words" not in message  # nothing is missing: it is declined
+        assert json.loads(other.stdout)["error"]["suggestion"] == \
+            "nl2sql themes --from reviews.<column>"
 
 
 def test_shell_search_uses_the_current_role(remote: dict[str, str], sample_db_path: Path,

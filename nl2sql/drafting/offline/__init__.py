@@ -55,7 +55,8 @@ def draft(question: str, catalog: Catalog, conversation: list[Turn] | None = Non
     try:
         found = readings.read(question, catalog, index_for(catalog))
     except DrafterDeclined as exc:
-        _explained(exc, _hint(catalog))
+        # a decline that names its own way out (``suggestion``) is not about missing words
+        _explained(exc, "" if exc.details.get("suggestion") else _hint(catalog))
         raise
     if reading is not None:
         if not 1 <= reading <= len(found):
@@ -78,7 +79,7 @@ def draft(question: str, catalog: Catalog, conversation: list[Turn] | None = Non
 def _explained(exc: DrafterDeclined, hint: str, sep: str = ". ") -> None:
     """Add the way forward to the message, and the details every offline decline has:
     ``understood`` (may be empty), ``unknown`` and ``unknown_words`` (the same list)."""
-    exc.message = f"{exc.message}{sep}{hint}"
+    exc.message = f"{exc.message}{sep}{hint}" if hint else exc.message
     exc.args = (exc.message,)
     unknown = list(exc.details.get("unknown", []))
     exc.details.setdefault("understood", "")

@@ -66,11 +66,12 @@ def check_reach(catalog: Catalog, tables: Iterable[str]) -> None:
                      f"{source.name} row meets many {other} rows"
             instead = "group the text of" if what == "a theme" else "extract from the text of"
             command = "themes" if what == "a theme" else "extract"
+            suggestion = f"nl2sql {command} --from {other}.<column>"
             raise DrafterDeclined(
                 f"{name} describes {source.name} rows (made from {source.name}."
                 f"{origin.source_column}), and {other} {via}: {what} of {other} would be a "
                 f"guess. Ask about {source.name}, or {instead} {other} itself "
-                f"(nl2sql {command} --from {other}.<column>)")
+                f"({suggestion})", suggestion=suggestion)
 
 
 def _source_of(tag: object) -> str | None:
