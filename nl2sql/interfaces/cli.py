@@ -785,7 +785,7 @@ def themes(
     """
     from nl2sql.extract import themes as themes_module
     from nl2sql.interfaces.output import emit
-    from nl2sql.interfaces.text_audit import audited_text_run
+    from nl2sql.interfaces.text_audit import planned_then_run
     from nl2sql.interfaces.text_listings import themes_output
 
     with _errors(fmt):
@@ -795,11 +795,10 @@ def themes(
         request = themes_module.Request(source=source, key=key, k=_k_value(k), where=where,
                                         into=into)
         question = f"themes {source}" + (f" where {where}" if where else "")
-        job = audited_text_run(settings, "themes", question,
-                                lambda: themes_module.prepare(settings, request))
-        outcome = audited_text_run(
-            settings, "themes", question,
-            lambda: _with_progress(fmt, lambda p: themes_module.run(job, p)), job.texts)
+        outcome = planned_then_run(
+            settings, "themes", question, lambda: themes_module.prepare(settings, request),
+            lambda job: _with_progress(fmt, lambda p: themes_module.run(job, p)),
+            lambda job: job.texts)
         emit(themes_output(outcome), chosen_format, wide=wide)
 
 
@@ -831,7 +830,7 @@ def search(
     """
     from nl2sql.extract import search as search_module
     from nl2sql.interfaces.output import emit
-    from nl2sql.interfaces.text_audit import audited_text_run
+    from nl2sql.interfaces.text_audit import planned_then_run, search_question
     from nl2sql.interfaces.text_listings import search_output
 
     with _errors(fmt):
@@ -840,13 +839,12 @@ def search(
         _sample_ready(settings, say=fmt == "table")
         request = search_module.Request(query=query, source=source, key=key, where=where,
                                         limit=limit)
-        question = f"search {query!r} in {source}" + (f" where {where}" if where else "")
-        chosen = audited_text_run(settings, "search", question,
-                                   lambda: search_module.prepare(settings, request))
-        outcome = audited_text_run(
-            settings, "search", question,
-            lambda: _with_progress(fmt, lambda p: search_module.run(settings, request, chosen,
-                                                                    p)), chosen)
+        outcome = planned_then_run(
+            settings, "search", search_question(request),
+            lambda: search_module.prepare(settings, request),
+            lambda chosen: _with_progress(
+                fmt, lambda p: search_module.run(settings, request, chosen, p)),
+            lambda chosen: chosen)
         emit(search_output(outcome), chosen_format, wide=wide)
 
 

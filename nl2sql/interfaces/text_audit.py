@@ -48,6 +48,23 @@ def audited_text_run(settings: Settings, command: str, question: str,
                 catalog=texts.catalog, command=command, question=question))
 
 
+def planned_then_run(settings: Settings, command: str, question: str, plan: Callable[[], Any],
+                     run: Callable[[Any], Any], texts_of: Callable[[Any], Any]) -> Any:
+    """The two audited steps of ``themes`` and ``search``: ``plan`` (which texts, under the
+    role's policy; recorded only if it fails), then ``run`` with what it planned, recorded
+    with the selection ``texts_of(planned)`` that read the text."""
+    planned = audited_text_run(settings, command, question, plan)
+    return audited_text_run(settings, command, question, lambda: run(planned),
+                            texts_of(planned))
+
+
+def search_question(request: Any) -> str:
+    """How a search is written in the audit log (and the history): its query, column and
+    condition."""
+    where = f" where {request.where}" if request.where else ""
+    return f"search {request.query!r} in {request.source}{where}"
+
+
 def text_summary(outcome: Any, texts: Any) -> dict[str, Any]:
     """What the audit keeps of a themes or search run: counts, model, tables written;
     never a text nor a key (a key may be personal: the log says how many rows and the best

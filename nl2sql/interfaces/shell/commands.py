@@ -263,18 +263,16 @@ def _quit(state: State, _arg: str) -> None:
          "the texts nearest in meaning to TEXT (as nl2sql search), under the role's policy")
 def _search(state: State, arg: str) -> None:
     from nl2sql.extract import search
-    from nl2sql.interfaces.text_audit import audited_text_run
+    from nl2sql.interfaces.text_audit import planned_then_run, search_question
     from nl2sql.interfaces.text_listings import search_output
 
     request = search_request(arg)
     # the shell's current role (\role may have switched it), not the one it started with
     settings = replace(state.session.settings, role=state.session.access.role)
-    question = f"search {request.query!r} in {request.source}" + (
-        f" where {request.where}" if request.where else "")
-    chosen = audited_text_run(settings, "search", question,
-                              lambda: search.prepare(settings, request))
-    outcome = audited_text_run(settings, "search", question,
-                               lambda: search.run(settings, request, chosen), chosen)
+    outcome = planned_then_run(settings, "search", search_question(request),
+                               lambda: search.prepare(settings, request),
+                               lambda chosen: search.run(settings, request, chosen),
+                               lambda chosen: chosen)
     emit(search_output(outcome), state.format, state.console)
 
 
