@@ -55,6 +55,16 @@ def singular(word: str) -> str:
     return word
 
 
+def has_chinese(text: str) -> bool:
+    """Whether ``text`` holds a Chinese character (the common CJK block): such a phrase is
+    matched as a substring, having no spaces between its words.
+
+    >>> has_chinese("每个城市"), has_chinese("city 上海"), has_chinese("city")
+    (True, True, False)
+    """
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
 def normalize(text: str) -> str:
     """Lower-case, full-width to half-width, collapse spaces."""
     text = unicodedata.normalize("NFKC", text).lower()
@@ -84,7 +94,7 @@ def mentions(question: str, phrase: str) -> bool:
     phrase = normalize(phrase)
     if not phrase:
         return False
-    if any("\u4e00" <= ch <= "\u9fff" for ch in phrase):
+    if has_chinese(phrase):
         return phrase in normalize(question)
     q_words = " " + " ".join(words(question)) + " "
     p_words = " " + " ".join(words(phrase)) + " "

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from nl2sql.catalog import Catalog, Example, Table, Term
-from nl2sql.lexicon import normalize, phrase_of, words
+from nl2sql.lexicon import has_chinese, normalize, phrase_of, words
 from nl2sql.schema.graph import Graph, neighbours, shortest_path
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ class Asked:
         phrase = normalize(phrase)
         if not phrase:
             return False
-        if any("\u4e00" <= ch <= "\u9fff" for ch in phrase):
+        if has_chinese(phrase):
             return phrase in self.normal
         return " " + " ".join(words(phrase)) + " " in self.spaced
 

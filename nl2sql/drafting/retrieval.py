@@ -41,7 +41,7 @@ import numpy as np
 from nl2sql.catalog import Catalog, Column, Table
 from nl2sql.drafting.context import Ranking
 from nl2sql.files import write_private
-from nl2sql.lexicon import phrase_of
+from nl2sql.lexicon import has_chinese, phrase_of
 
 if TYPE_CHECKING:
     from nl2sql.embeddings import Embedder
@@ -265,7 +265,7 @@ def content_words(question: str) -> str:
     >>> content_words("一共有多少份成绩单？"), content_words("How many singers?")
     (' 有 份成绩单？', 'How many singers?')
     """
-    if not any("\u4e00" <= ch <= "\u9fff" for ch in question):
+    if not has_chinese(question):
         return question
     content = question
     for word in _asking_words():

@@ -75,7 +75,7 @@ def fans_out(catalog: Catalog, path: list[str]) -> bool:
 def compose(intent: Intent, catalog: Catalog) -> str:
     """SQL for ``intent`` (DuckDB dialect)."""
     joined, fanout = _joined_tables(intent, catalog)
-    lineage.check_reach(catalog, [intent.base, *_needed_for_rows(intent),
+    lineage.check_reach(catalog, [intent.base, *(table for _, table in joined),
                                   *(f.column.table for f in intent.filters)])
     select = exp.select(*_projections(intent, catalog, fanout)).from_(
         exp.Table(this=ident(intent.base)))

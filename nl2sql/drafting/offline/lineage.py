@@ -46,6 +46,7 @@ def check_reach(catalog: Catalog, tables: Iterable[str]) -> None:
     tickets reaches them only through reviews → customers → tickets
     """
     used = [name for name in dict.fromkeys(tables) if name in catalog.tables]
+    graph = None  # built only when the query holds a derived table (most never do)
     for name in used:
         origin = Extraction.from_tag(catalog.tables[name].tags.get("extracted"))
         source = catalog.table(origin.source_table) if origin else None
@@ -53,24 +54,24 @@ def check_reach(catalog: Catalog, tables: Iterable[str]) -> None:
             continue
         family = {source.name} | {t.name for t in catalog.tables.values()
                                   if _source_of(t.tags.get("extracted")) == source.name.lower()}
+        graph = graph or neighbours(catalog)
         for other in used:
             if other in family:
                 continue
-            path = shortest_path(neighbours(catalog), source.name, other)
+            path = shortest_path(graph, source.name, other)
             if path is not None and repeats_rows(catalog, path) is False:
                 continue
-            what = "a theme" if catalog.tables[name].tags["extracted"].get("themes") \
-                else "a value extracted"
+            themes = bool(catalog.tables[name].tags["extracted"].get("themes"))
             via = "is not joined to them" if path is None \
                 else f"reaches them only through {' → '.join(path)}, where one " \
                      f"{source.name} row meets many {other} rows"
-            instead = "group the text of" if what == "a theme" else "extract from the text of"
-            command = "themes" if what == "a theme" else "extract"
-            suggestion = f"nl2sql {command} --from {other}.<column>"
+            suggestion = f"nl2sql {'themes' if themes else 'extract'} --from {other}.<column>"
             raise DrafterDeclined(
                 f"{name} describes {source.name} rows (made from {source.name}."
-                f"{origin.source_column}), and {other} {via}: {what} of {other} would be a "
-                f"guess. Ask about {source.name}, or {instead} {other} itself "
+                f"{origin.source_column}), and {other} {via}: "
+                f"{'a theme' if themes else 'a value extracted'} of {other} would be a "
+                f"guess. Ask about {source.name}, or "
+                f"{'group' if themes else 'extract from'} the text of {other} itself "
                 f"({suggestion})", suggestion=suggestion)
 
 
