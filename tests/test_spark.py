@@ -13,7 +13,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -238,10 +238,36 @@ def test_a_slow_query_is_cancelled_on_the_server(spark_shop: str, spark_server: 
     assert _cancelled_jobs(spark_server) > before  # the server's own word
 
 
+def _logged(server: Any, pattern: str) -> int:
+    """How many times the server's log holds ``pattern``."""
+    text = "".join(p.read_text(errors="replace") for p in (server.folder / "logs").glob("*.log"))
+    return len(re.findall(pattern, text))
+
+
 def _cancelled_jobs(server: Any) -> int:
     """How many times the server's log says it cancelled a job by its operation's tag."""
-    text = "".join(p.read_text(errors="replace") for p in (server.folder / "logs").glob("*.log"))
-    return len(re.findall(r"Asked to cancel jobs with tag SparkConnect_OperationTag", text))
+    return _logged(server, r"Asked to cancel jobs with tag SparkConnect_OperationTag")
+
+
+def _slow_scans(server: Any) -> int:
+    """How many times SLOW_SQL's scan of customers began (its pushed-down filter, logged
+    as each task reads a file)."""
+    return _logged(server, re.escape("lteq(customer_id, 100)"))
+
+
+def _once_the_slow_query_runs(server: Any) -> Callable[[Any], None]:
+    """A ``when`` for IsolatedEnv.interrupted: wait until the server starts scanning for
+    SLOW_SQL (a fixed wait was too short under load: the Ctrl-C came before the job, which
+    then had nothing to cancel), at most 60 s."""
+    before = _slow_scans(server)
+
+    def wait(_proc: Any) -> None:
+        deadline = time.monotonic() + 60
+        while _slow_scans(server) <= before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)  # the join itself is under way
+
+    return wait
 
 
 def test_ctrl_c_cancels_the_spark_job(spark_shop: str, spark_server: Any,
@@ -252,7 +278,7 @@ def test_ctrl_c_cancels_the_spark_job(spark_shop: str, spark_server: Any,
     before = _cancelled_jobs(spark_server)
     code, out, err = isolated_env.interrupted(
         "sql", SLOW_SQL, "--db", spark_shop, env=env,
-        when=lambda _proc: time.sleep(3.5))  # the session is open and the job runs
+        when=_once_the_slow_query_runs(spark_server))
     assert code == 130, (out, err)
     deadline = time.monotonic() + 10
     while _cancelled_jobs(spark_server) <= before and time.monotonic() < deadline:
